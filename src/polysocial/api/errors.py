@@ -1,0 +1,79 @@
+"""Every error leaves the API as ``application/problem+json`` (RFC 9457): type, title, status, detail, instance.
+
+Domain errors carry their own status; validation errors list each bad field; anything unexpected is a 500 whose body
+says nothing about the internals (the log has the traceback, tagged with the same request id).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from polysocial.domain.errors import DomainError, StoresUnavailable, StoreUnavailable
+from polysocial.logging import get_logger
+
+log = get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://polysocial.dev/problems/"
+
+
+def problem(
+    status: int, title: str, detail: str, *, slug: str, instance: str, headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail, "instance": instance}
+    body.update(extra)
+    return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _slug(title: str) -> str:
+    return "-".join(title.lower().split())
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, slug=exc.type_slug, instance=request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors) or "invalid request"
+        return problem(422, "Unprocessable content", detail, slug="validation", instance=request.url.path,
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        return problem(exc.status_code, title, detail, slug=_slug(title), instance=request.url.path,
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("store unavailable", role=exc.role, reason=exc.reason, path=request.url.path)
+        return problem(503, "Service unavailable", f"the {exc.role} store is unavailable; try again shortly",
+                       slug="service-unavailable", instance=request.url.path, headers={"Retry-After": "5"})
+
+    @app.exception_handler(StoresUnavailable)
+    async def stores_down(request: Request, exc: StoresUnavailable) -> JSONResponse:
+        roles = ", ".join(f.role for f in exc.failures)
+        return problem(503, "Service unavailable", f"stores unavailable: {roles}", slug="service-unavailable",
+                       instance=request.url.path, headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex
+        log.error("unhandled error", error_id=error_id, path=request.url.path, exc_info=exc)
+        return problem(500, "Internal server error", f"an unexpected error occurred (error id {error_id})",
+                       slug="internal", instance=request.url.path)

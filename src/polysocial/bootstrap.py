@@ -1,0 +1,84 @@
+"""The composition root: settings in, a ready App out (stores open, engines started when the profile needs them).
+
+Tests and tools override any store by passing it in: ``await bootstrap(settings, graph=my_graph_store)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from polysocial.config import Role, Settings
+from polysocial.domain.errors import StoresUnavailable, StoreUnavailable
+from polysocial.engines.embedded import EmbeddedEngines
+from polysocial.stores.base import Store
+from polysocial.stores.factory import make_store
+from polysocial.stores.postgres_pool import PostgresPools
+
+
+@dataclass
+class App:
+    settings: Settings
+    stores: dict[Role, Store]
+    pools: PostgresPools
+    _closed: bool = field(default=False, repr=False)
+
+    def store(self, role: Role) -> Store:
+        return self.stores[role]
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await close_stores(self.stores.values())
+        await self.pools.close()
+
+
+def build_stores(settings: Settings, pools: PostgresPools, **overrides: Store) -> dict[Role, Store]:
+    """Construct (without connecting) one adapter per role."""
+    unknown = set(overrides) - {r.value for r in Role}
+    if unknown:
+        raise TypeError(f"unknown store roles: {sorted(unknown)}")
+    return {
+        role: overrides.get(role.value)
+        or make_store(settings.store_url(role), pools, connect_timeout_s=settings.connect_timeout_s)
+        for role in Role
+    }
+
+
+async def open_stores(stores: dict[Role, Store]) -> None:
+    """Open every store concurrently; if any fails, close them all and report every failing role."""
+    results = await asyncio.gather(*(s.open() for s in stores.values()), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        await close_stores(stores.values())
+        unexpected = [f for f in failures if not isinstance(f, StoreUnavailable)]
+        if unexpected:
+            raise unexpected[0]
+        raise StoresUnavailable([f for f in failures if isinstance(f, StoreUnavailable)])
+
+
+async def close_stores(stores: Iterable[Store]) -> None:
+    for store in list(stores):
+        await store.close()
+
+
+async def start_engines(settings: Settings) -> None:
+    """Start the embedded engines that the settings point at (idempotent; reuses running ones)."""
+    if settings.embedded_engines_needed():
+        await asyncio.to_thread(EmbeddedEngines(settings).up)
+
+
+async def bootstrap(settings: Settings | None = None, *, engines: bool = True, **overrides: Store) -> App:
+    settings = settings or Settings()
+    if engines:
+        await start_engines(settings)
+    pools = PostgresPools(connect_timeout_s=settings.connect_timeout_s)
+    stores = build_stores(settings, pools, **overrides)
+    try:
+        await open_stores(stores)
+    except BaseException:
+        await pools.close()
+        raise
+    return App(settings=settings, stores=stores, pools=pools)

@@ -1,0 +1,258 @@
+"""The `polysocial` command. Commands go through bootstrap() and the services; none reaches into a store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from polysocial import __version__
+from polysocial.config import Profile, Settings
+from polysocial.domain.errors import PolysocialError
+from polysocial.logging import configure_logging
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="A social platform back end on polyglot persistence.")
+engines_app = typer.Typer(no_args_is_help=True, help="The embedded engines (PostgreSQL, Redis+FalkorDB).")
+seed_app = typer.Typer(no_args_is_help=True, help="The seed stack's test servers (FerretDB, Neo4j, InfluxDB).")
+app.add_typer(engines_app, name="engines")
+app.add_typer(seed_app, name="seed-stack")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    for line in message.splitlines():
+        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e["loc"])
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            lines.append(f"POLYSOCIAL_{where.upper()}: {msg}" if where else msg)
+        raise fail("\n".join(lines)) from None
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """Run a command body; our own errors become one clear line each (no traceback), exit code 2."""
+    try:
+        return call()
+    except PolysocialError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.callback()
+def main_options(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
+) -> None:
+    configure_logging(log_level)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(f"polysocial {__version__}")
+
+
+# -- engines -------------------------------------------------------------------------------------------------------
+
+
+def _engine_table(statuses: list[Any]) -> Table:
+    table = Table(title="embedded engines")
+    for col in ("engine", "state", "pid", "version", "url"):
+        table.add_column(col)
+    for s in statuses:
+        state = "[green]running[/]" if s.running else "[red]stopped[/]"
+        table.add_row(s.engine.value, state, str(s.pid or "-"), s.detail, s.url)
+    return table
+
+
+@engines_app.command("up")
+def engines_up(data_dir: Annotated[Path | None, typer.Option(help="default ./.polysocial")] = None) -> None:
+    """Start both embedded engines (or find them running) and print where they listen."""
+    from polysocial.engines.embedded import EmbeddedEngines
+
+    settings = load_settings(data_dir=data_dir)
+    started = time.perf_counter()
+    statuses = guarded(lambda: EmbeddedEngines(settings).up(only_needed=False))
+    out.print(_engine_table(statuses))
+    out.print(f"ready in {time.perf_counter() - started:.2f} s, data in {settings.data_path}")
+
+
+@engines_app.command("down")
+def engines_down(data_dir: Annotated[Path | None, typer.Option(help="default ./.polysocial")] = None) -> None:
+    """Stop the embedded engines (data stays on disk)."""
+    from polysocial.engines.embedded import EmbeddedEngines
+
+    settings = load_settings(data_dir=data_dir)
+    out.print(_engine_table(guarded(EmbeddedEngines(settings).down)))
+
+
+@engines_app.command("status")
+def engines_status(data_dir: Annotated[Path | None, typer.Option(help="default ./.polysocial")] = None) -> None:
+    """Show whether the embedded engines run. Exit code 1 when one is stopped."""
+    from polysocial.engines.embedded import EmbeddedEngines
+
+    settings = load_settings(data_dir=data_dir)
+    statuses = EmbeddedEngines(settings).status()
+    out.print(_engine_table(statuses))
+    if not all(s.running for s in statuses):
+        raise typer.Exit(1)
+
+
+# -- doctor --------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    profile: Annotated[Profile | None, typer.Option(help="override POLYSOCIAL_PROFILE")] = None,
+    start: Annotated[bool, typer.Option(help="start the embedded engines the profile needs")] = True,
+) -> None:
+    """Check every store role of the active profile: engine, version, masked URL, round-trip time.
+
+    Exits non-zero if any role is down.
+    """
+    from polysocial.bootstrap import build_stores, close_stores, start_engines
+    from polysocial.services.health import open_and_check
+    from polysocial.stores.postgres_pool import PostgresPools
+
+    settings = load_settings(profile=profile)
+
+    async def run() -> list[Any]:
+        if start:
+            await start_engines(settings)
+        pools = PostgresPools(connect_timeout_s=settings.connect_timeout_s)
+        stores = build_stores(settings, pools)
+        try:
+            return await open_and_check(stores.values())
+        finally:
+            await close_stores(stores.values())
+            await pools.close()
+
+    results = guarded(lambda: asyncio.run(run()))
+    table = Table(title=f"polysocial doctor: profile {settings.profile.value}")
+    for col in ("role", "status", "engine", "url", "rtt"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        status = "[green]ok[/]" if r.ok else "[red]down[/]"
+        engine = f"{r.engine} {r.version}" + (f" ({r.note})" if r.note else "") if r.ok else (r.error or "")
+        rtt = f"{r.rtt_ms:.2f} ms" if r.rtt_ms is not None else "-"
+        table.add_row(r.role.value, status, engine, r.masked_url, rtt)
+    out.print(table)
+    down = [r for r in results if not r.ok]
+    if down:
+        raise fail("\n".join(f"{r.role.value} store unreachable at {r.masked_url}: {r.error}" for r in down), 1)
+
+
+# -- serve ---------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="default 127.0.0.1 (POLYSOCIAL_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="default 8000 (POLYSOCIAL_PORT)")] = None,
+) -> None:
+    """Run the HTTP API, starting the embedded engines first when the profile needs them."""
+    import uvicorn
+
+    from polysocial.api.app import create_app
+    from polysocial.bootstrap import bootstrap
+
+    settings = load_settings(host=host, port=port)
+    guarded(lambda: asyncio.run(_check_startable(settings, bootstrap)))
+    out.print(f"polysocial {__version__}: profile {settings.profile.value}, http://{settings.host}:{settings.port}/docs")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+async def _check_startable(settings: Settings, bootstrap: Any) -> None:
+    """Start engines and open every store once before serving, so a bad URL fails here in one line."""
+    state = await bootstrap(settings)
+    await state.aclose()
+
+
+# -- the seed stack's test servers ---------------------------------------------------------------------------------
+
+
+@seed_app.command("build")
+def seed_build() -> None:
+    """Build (or find cached) FerretDB, Neo4j and InfluxDB from the package registries."""
+    from polysocial.engines import seed_stack
+
+    missing = seed_stack.missing_tools()
+    if missing:
+        raise fail("\n".join(f"{name}: {why}" for name, why in missing.items()))
+    timings = guarded(seed_stack.build_all)
+    for name, seconds in timings.items():
+        out.print(f"{name}: ready in {seconds:.1f} s")
+    out.print(f"cache: {seed_stack.cache_dir()}")
+
+
+@seed_app.command("up")
+def seed_up(
+    workdir: Annotated[Path | None, typer.Option(help="data folder (default: a temporary one)")] = None,
+) -> None:
+    """Run the whole seed stack in the foreground (the three test servers plus PostgreSQL and Redis from the
+    embedded engines) and print the settings that point polysocial at it. Ctrl-C stops it."""
+    from polysocial.engines import seed_stack
+    from polysocial.engines.embedded import EmbeddedEngines
+
+    def run() -> None:
+        with seed_stack.running_seed_stack(workdir) as seed:
+            engines = EmbeddedEngines(load_settings(data_dir=seed.workdir / "engines"))
+            try:
+                engines.up(only_needed=False)
+                env = {
+                    "POLYSOCIAL_PROFILE": "seed",
+                    "POLYSOCIAL_RELATIONAL_URL": engines.postgres.url,
+                    "POLYSOCIAL_DOCUMENTS_URL": seed.urls["ferretdb"],
+                    "POLYSOCIAL_GRAPH_URL": seed.urls["neo4j"],
+                    "POLYSOCIAL_REDIS_URL": engines.redis.url,
+                    "POLYSOCIAL_TIMESERIES_URL": seed.urls["influxdb"],
+                }
+                for key, value in env.items():
+                    print(f"export {key}='{value}'")
+                sys.stdout.flush()
+                _wait_for_signal()
+            finally:
+                engines.down()
+
+    guarded(run)
+
+
+def _wait_for_signal() -> None:
+    received: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        received.append(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not received:
+        time.sleep(0.2)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,198 @@
+"""Settings: one URL per store role, and named profiles that fill in the ones left unset.
+
+Every role (relational, documents, graph, redis, timeseries) takes a URL; the URL's scheme picks the adapter, so any
+mix works. A profile is only a preset for the URLs not given:
+
+- ``embedded`` (default): PostgreSQL and Redis+FalkorDB that the program starts itself under ``data_dir``;
+- ``seed``: the article's stack on its usual local ports (PostgreSQL, MongoDB, Neo4j, Redis, InfluxDB);
+- ``postgres-only``: every role in one PostgreSQL (the embedded one unless ``relational_url`` is given).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from polysocial.engines.layout import EngineLayout
+
+
+class Profile(enum.StrEnum):
+    EMBEDDED = "embedded"
+    SEED = "seed"
+    POSTGRES_ONLY = "postgres-only"
+
+
+class Role(enum.StrEnum):
+    RELATIONAL = "relational"
+    DOCUMENTS = "documents"
+    GRAPH = "graph"
+    REDIS = "redis"
+    TIMESERIES = "timeseries"
+
+
+class EmbeddedEngine(enum.StrEnum):
+    POSTGRES = "postgres"
+    REDIS = "redis"
+
+
+Environment = Literal["development", "test", "production"]
+
+# The seed stack's servers on their customary local ports (DESIGN.md section 2, `seed` column).
+SEED_DEFAULTS: dict[Role, str] = {
+    Role.RELATIONAL: "postgresql://postgres@localhost:5432/polysocial",
+    Role.DOCUMENTS: "mongodb://localhost:27017/polysocial",
+    Role.GRAPH: "bolt://localhost:7687",
+    Role.REDIS: "redis://localhost:6379/0",
+    Role.TIMESERIES: "http://localhost:8086/polysocial",
+}
+
+# The URL schemes each role accepts; the scheme picks the adapter (stores/factory.py).
+POSTGRES_SCHEMES = frozenset({"postgresql", "postgres"})
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+ROLE_SCHEMES: dict[Role, frozenset[str]] = {
+    Role.RELATIONAL: POSTGRES_SCHEMES,
+    Role.DOCUMENTS: POSTGRES_SCHEMES | {"mongodb", "mongodb+srv"},
+    Role.GRAPH: POSTGRES_SCHEMES | REDIS_SCHEMES | {"falkor", "falkors", "bolt", "bolt+s", "bolt+ssc", "neo4j",
+                                                    "neo4j+s", "neo4j+ssc"},
+    Role.REDIS: POSTGRES_SCHEMES | REDIS_SCHEMES,
+    Role.TIMESERIES: POSTGRES_SCHEMES | {"http", "https"},
+}
+
+EMBEDDED_DATABASE = "polysocial"
+GRAPH_NAME = "social"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreURL:
+    """A resolved URL for one role, and whether it points at an engine this program runs itself."""
+
+    role: Role
+    url: str
+    embedded: EmbeddedEngine | None = None
+
+    @property
+    def masked(self) -> str:
+        return mask_url(self.url)
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme.lower()
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe for logs, errors and terminals."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    userinfo = f"{parts.username or ''}:***"
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{userinfo}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def check_url(role: Role, url: str) -> None:
+    """Raise ValueError, in one line naming the role and the masked URL, unless ``url`` can serve ``role``."""
+    shown = mask_url(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a non-numeric port
+    except ValueError as exc:
+        raise ValueError(f"{role} URL {shown} is malformed: {exc}") from None
+    allowed = ROLE_SCHEMES[role]
+    if parts.scheme.lower() not in allowed:
+        raise ValueError(
+            f"{role} URL {shown} has scheme {parts.scheme or '(none)'!r}; use one of "
+            + ", ".join(f"{s}://" for s in sorted(allowed))
+        )
+    if parts.scheme == "unix" and not parts.path:
+        raise ValueError(f"{role} URL {shown} names no socket path")
+    if parts.scheme not in {"unix", *POSTGRES_SCHEMES} and not parts.hostname:
+        raise ValueError(f"{role} URL {shown} names no host")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLYSOCIAL_", extra="forbid", frozen=True)
+
+    profile: Profile = Profile.EMBEDDED
+    environment: Environment = "development"
+    data_dir: Path = Field(default=Path(".polysocial"), description="where the embedded engines keep their data")
+
+    relational_url: SecretStr | None = None
+    documents_url: SecretStr | None = None
+    graph_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    timeseries_url: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    # Redis shares one server with the FalkorDB graph in `embedded`: the graph must never be evicted, so the policy is
+    # volatile-lru (only keys with a TTL go) under this limit (DESIGN.md section 2).
+    embedded_redis_maxmemory_mb: int = Field(default=512, ge=16)
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> Settings:
+        for role in Role:
+            value = self.role_url_setting(role)
+            if value is not None:
+                check_url(role, value)
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        # The embedded engines trust every local connection: fine on a laptop, never for real users' data.
+        if self.environment == "production" and self.embedded_engines_needed():
+            raise ValueError(
+                "environment=production refuses the embedded engines (trust authentication on one machine): "
+                "give every role a URL (POLYSOCIAL_<ROLE>_URL) or choose the seed profile"
+            )
+        return self
+
+    # -- resolution --------------------------------------------------------------------------------------------
+
+    def role_url_setting(self, role: Role) -> str | None:
+        secret: SecretStr | None = getattr(self, f"{role.value}_url")
+        return secret.get_secret_value() if secret is not None else None
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    def store_url(self, role: Role) -> StoreURL:
+        """The URL this process uses for ``role``: the explicit setting, else the profile's preset."""
+        explicit = self.role_url_setting(role)
+        if explicit:
+            return StoreURL(role, explicit)
+        if self.profile is Profile.SEED:
+            return StoreURL(role, SEED_DEFAULTS[role])
+        if self.profile is Profile.POSTGRES_ONLY:
+            relational = self.role_url_setting(Role.RELATIONAL)
+            if relational:
+                return StoreURL(role, relational)
+            return StoreURL(role, self.embedded_postgres_url(), EmbeddedEngine.POSTGRES)
+        # embedded
+        layout = EngineLayout(self.data_path)
+        if role in (Role.GRAPH, Role.REDIS):
+            url = layout.redis_url(graph=GRAPH_NAME if role is Role.GRAPH else None)
+            return StoreURL(role, url, EmbeddedEngine.REDIS)
+        return StoreURL(role, self.embedded_postgres_url(), EmbeddedEngine.POSTGRES)
+
+    def embedded_postgres_url(self) -> str:
+        return EngineLayout(self.data_path).postgres_url(EMBEDDED_DATABASE)
+
+    def store_urls(self) -> dict[Role, StoreURL]:
+        return {role: self.store_url(role) for role in Role}
+
+    def embedded_engines_needed(self) -> set[EmbeddedEngine]:
+        return {u.embedded for u in self.store_urls().values() if u.embedded is not None}

@@ -1,0 +1,1 @@
+"""Domain types: dataclasses, value objects, events and errors. Standard library only, no I/O."""

@@ -1,0 +1,78 @@
+"""Errors that carry their meaning: domain errors know their HTTP status, and one handler renders them as
+``application/problem+json`` (RFC 9457)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class PolysocialError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class DomainError(PolysocialError):
+    """A request that cannot be done as asked. ``status`` and ``title`` become the problem document."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    type_slug: ClassVar[str] = "bad-request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+    type_slug = "not-found"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+    type_slug = "conflict"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+    type_slug = "forbidden"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    title = "Unauthorized"
+    type_slug = "unauthorized"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    title = "Service unavailable"
+    type_slug = "service-unavailable"
+
+
+class ConfigError(PolysocialError):
+    """Settings that cannot work: a malformed URL, an unknown scheme for a role."""
+
+
+class EngineError(PolysocialError):
+    """An embedded engine or a test server could not be started or stopped."""
+
+
+class StoreUnavailable(PolysocialError):
+    """A store role cannot be reached. The message is one line naming the role and the masked URL."""
+
+    def __init__(self, role: str, masked_url: str, reason: str) -> None:
+        self.role = role
+        self.masked_url = masked_url
+        self.reason = reason
+        super().__init__(f"{role} store unreachable at {masked_url}: {reason}")
+
+
+class StoresUnavailable(PolysocialError):
+    """One or more roles could not be opened; one line per role."""
+
+    def __init__(self, failures: list[StoreUnavailable]) -> None:
+        self.failures = failures
+        super().__init__("\n".join(str(f) for f in failures))

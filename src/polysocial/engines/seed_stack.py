@@ -1,0 +1,374 @@
+"""The seed stack's test servers, built from the package registries and run on loopback.
+
+- MongoDB wire protocol: FerretDB v1.24.2 on its SQLite backend, built from its Go module (fetched through the Go
+  module proxy). The module as published lacks the generated ``build/version/version.txt`` that the binary insists on,
+  so the build copies the module source, writes that one file, and runs ``go build``.
+- Neo4j 5.26 community: the ``org.neo4j:neo4j`` artifact and its dependencies from Maven Central, started by a
+  launcher of a few lines (tests/seed_stack/neo4j/) with Bolt on loopback and authentication off.
+- InfluxDB 1.6 from Debian's ``influxdb`` package, run with its own config and data folder, never as the system
+  service.
+
+Builds are cached under ``$POLYSOCIAL_CACHE_DIR`` (default ``~/.cache/polysocial``): a second build takes a second.
+Nothing is downloaded from anywhere but the package registries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from polysocial.domain.errors import EngineError
+from polysocial.engines.process import wait_until
+from polysocial.logging import get_logger
+
+log = get_logger(__name__)
+
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+FERRETDB_VERSION = "v1.24.2"
+NEO4J_VERSION = "5.26.26"
+INFLUX_PACKAGE = "influxdb"
+NEO4J_HEAP = "768m"
+START_TIMEOUT_S = 120.0
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+NEO4J_LAUNCHER_DIR = REPO_ROOT / "tests" / "seed_stack" / "neo4j"
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("POLYSOCIAL_CACHE_DIR")
+    base = Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysocial"
+    return base / "seed-stack"
+
+
+def _run(cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900) -> str:
+    result = subprocess.run(
+        cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        output = (result.stderr.strip() or result.stdout.strip())[-2000:]
+        raise EngineError(f"`{' '.join(cmd)}` failed (exit {result.returncode}):\n{output}")
+    return result.stdout
+
+
+# -- what each server needs, and why it may be missing ------------------------------------------------------------
+
+
+def missing_tools() -> dict[str, str]:
+    """Servers that cannot be built or run on this machine, each with the reason."""
+    missing: dict[str, str] = {}
+    if not shutil.which("go") and not ferretdb_binary().exists():
+        missing["ferretdb"] = "Go is not installed (FerretDB is built with `go build`)"
+    if not shutil.which("java"):
+        missing["neo4j"] = "Java 17+ is not installed (Neo4j runs on the JVM)"
+    elif not shutil.which("mvn") and not (neo4j_build_dir() / "lib").exists():
+        missing["neo4j"] = "Maven is not installed (it fetches Neo4j from Maven Central)"
+    if not influxd_binary() and not (os.geteuid() == 0 and shutil.which("apt-get")):
+        missing["influxdb"] = "influxd is not installed and this user cannot apt-get install influxdb"
+    return missing
+
+
+def ferretdb_binary() -> Path:
+    return cache_dir() / "bin" / f"ferretdb-{FERRETDB_VERSION}"
+
+
+def neo4j_build_dir() -> Path:
+    return cache_dir() / f"neo4j-{NEO4J_VERSION}"
+
+
+def influxd_binary() -> str | None:
+    return shutil.which("influxd")
+
+
+# -- builds (cached) -----------------------------------------------------------------------------------------------
+
+
+def build_ferretdb() -> Path:
+    target = ferretdb_binary()
+    if target.exists():
+        return target
+    go_env = {"GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+    info = json.loads(_run(["go", "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"], env=go_env))
+    source = cache_dir() / "src" / f"ferretdb-{FERRETDB_VERSION}"
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(info["Dir"], source)
+    for path in [source, *source.rglob("*")]:  # the module cache is read-only; the copy must be writable
+        path.chmod(path.stat().st_mode | 0o200)
+    (source / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    _run(["go", "build", "-o", str(partial), "./cmd/ferretdb"], cwd=source, env={"GOTOOLCHAIN": "local"})
+    partial.replace(target)
+    shutil.rmtree(source, ignore_errors=True)
+    return target
+
+
+def _launcher_fingerprint() -> str:
+    digest = hashlib.sha256(NEO4J_VERSION.encode())
+    for name in ("pom.xml", "Neo4jLauncher.java"):
+        digest.update((NEO4J_LAUNCHER_DIR / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_neo4j() -> Path:
+    build = neo4j_build_dir()
+    stamp = build / "fingerprint"
+    if not NEO4J_LAUNCHER_DIR.exists():
+        raise EngineError(f"the Neo4j launcher sources are missing: {NEO4J_LAUNCHER_DIR} (run from a source checkout)")
+    fingerprint = _launcher_fingerprint()
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        return build
+    shutil.rmtree(build, ignore_errors=True)
+    (build / "classes").mkdir(parents=True)
+    _run(
+        ["mvn", "-q", "-B", "-f", str(NEO4J_LAUNCHER_DIR / "pom.xml"), f"-Dneo4j.version={NEO4J_VERSION}",
+         "dependency:copy-dependencies", f"-DoutputDirectory={build / 'lib'}", "-DincludeScope=runtime"]
+    )  # fmt: skip
+    _run(["javac", "-d", str(build / "classes"), "-cp", str(build / "lib" / "*"),
+          str(NEO4J_LAUNCHER_DIR / "Neo4jLauncher.java")])  # fmt: skip
+    stamp.write_text(fingerprint)
+    return build
+
+
+def install_influxdb() -> str:
+    found = influxd_binary()
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise EngineError("influxd is missing: install Debian's influxdb package (sudo apt-get install influxdb)")
+    # The package's maintainer scripts would start the system service; a policy-rc.d that answers 101 ("action
+    # forbidden") stops that for the length of the install. Our own instance runs with its own config.
+    policy = Path("/usr/sbin/policy-rc.d")
+    added_policy = not policy.exists()
+    if added_policy:
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            _run(["apt-get", "install", "-y", "--no-install-recommends", INFLUX_PACKAGE], env=env)
+        except EngineError:
+            _run(["apt-get", "update"], env=env)
+            _run(["apt-get", "install", "-y", "--no-install-recommends", INFLUX_PACKAGE], env=env)
+    finally:
+        if added_policy:
+            policy.unlink(missing_ok=True)
+    found = influxd_binary()
+    if not found:
+        raise EngineError("apt-get installed influxdb but influxd is not on PATH")
+    return found
+
+
+def build_all() -> dict[str, float]:
+    """Build (or find cached) every server; returns the seconds each took."""
+    timings: dict[str, float] = {}
+    for name, build in (("ferretdb", build_ferretdb), ("neo4j", build_neo4j), ("influxdb", install_influxdb)):
+        started = time.perf_counter()
+        build()
+        timings[name] = time.perf_counter() - started
+    return timings
+
+
+# -- running -------------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+def _spawn(name: str, cmd: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
+    return process, log_path
+
+
+def _await_ready(server: Server, ready: Iterator[bool] | None = None, *, port: int) -> Server:
+    def up() -> bool:
+        if server.process.poll() is not None:
+            raise EngineError(f"{server.name} exited with code {server.process.returncode}:\n{server.log_tail()}")
+        return _port_open(port)
+
+    if not wait_until(up, timeout_s=START_TIMEOUT_S, interval_s=0.1):
+        server.stop()
+        raise EngineError(f"{server.name} did not listen on port {port} within {START_TIMEOUT_S:.0f} s")
+    return server
+
+
+def start_ferretdb(workdir: Path) -> Server:
+    binary = build_ferretdb()
+    port = free_port()
+    data = workdir / "ferretdb"
+    data.mkdir(parents=True, exist_ok=True)
+    process, log_path = _spawn(
+        "ferretdb",
+        [str(binary), "--handler=sqlite", f"--sqlite-url=file:{data}/", f"--listen-addr=127.0.0.1:{port}",
+         "--telemetry=disable", "--debug-addr=-", "--log-level=warn"],
+        workdir,
+    )  # fmt: skip
+    server = Server("ferretdb", f"mongodb://127.0.0.1:{port}/polysocial", process, log_path)
+    return _await_ready(server, port=port)
+
+
+def start_neo4j(workdir: Path) -> Server:
+    build = build_neo4j()
+    java = shutil.which("java") or "java"
+    port = free_port()
+    home = workdir / "neo4j"
+    home.mkdir(parents=True, exist_ok=True)
+    classpath = f"{build / 'classes'}{os.pathsep}{build / 'lib' / '*'}"
+    process, log_path = _spawn(
+        "neo4j", [java, f"-Xmx{NEO4J_HEAP}", "-XX:+UseSerialGC", "-cp", classpath, "Neo4jLauncher", str(home),
+                  str(port)], workdir
+    )  # fmt: skip
+    server = Server("neo4j", f"bolt://127.0.0.1:{port}", process, log_path)
+    return _await_ready(server, port=port)
+
+
+def _influx_config(workdir: Path, http_port: int, rpc_port: int) -> Path:
+    root = workdir / "influxdb"
+    for sub in ("meta", "data", "wal"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    conf = root / "influxdb.conf"
+    conf.write_text(
+        f"""reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+
+[meta]
+  dir = "{root / 'meta'}"
+
+[data]
+  dir = "{root / 'data'}"
+  wal-dir = "{root / 'wal'}"
+  query-log-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{http_port}"
+  log-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[continuous_queries]
+  log-enabled = false
+"""
+    )
+    return conf
+
+
+def start_influxdb(workdir: Path) -> Server:
+    influxd = install_influxdb()
+    http_port, rpc_port = free_port(), free_port()
+    conf = _influx_config(workdir, http_port, rpc_port)
+    process, log_path = _spawn("influxdb", [influxd, "-config", str(conf)], workdir)
+    server = Server("influxdb", f"http://127.0.0.1:{http_port}/polysocial", process, log_path)
+    _await_ready(server, port=http_port)
+
+    def pings() -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"http://127.0.0.1:{http_port}/ping", timeout=1).status_code == 204
+        return False
+
+    if not wait_until(pings, timeout_s=30, interval_s=0.1):
+        server.stop()
+        raise EngineError(f"influxd listens but /ping does not answer:\n{server.log_tail()}")
+    return server
+
+
+STARTERS = {"ferretdb": start_ferretdb, "neo4j": start_neo4j, "influxdb": start_influxdb}
+
+
+@dataclass
+class SeedStack:
+    """The three test servers, started together (Neo4j takes the longest) under one working folder."""
+
+    workdir: Path
+    servers: dict[str, Server] = field(default_factory=dict)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: server.url for name, server in self.servers.items()}
+
+    def start(self) -> SeedStack:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def start_one(name: str) -> None:
+            try:
+                server = STARTERS[name](self.workdir)
+            except BaseException as exc:
+                with lock:
+                    errors.append(exc)
+                return
+            with lock:
+                self.servers[name] = server
+
+        threads = [threading.Thread(target=start_one, args=(name,)) for name in STARTERS]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            self.stop()
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()
+
+
+@contextlib.contextmanager
+def running_seed_stack(workdir: Path | None = None) -> Iterator[SeedStack]:
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="polysocial-seed-")))
+        seed = SeedStack(workdir).start()
+        stack.callback(seed.stop)
+        yield seed

@@ -1,0 +1,89 @@
+"""The graph role on Neo4j (`seed`), through the official async driver.
+
+URL: bolt://[user:password@]host:port or neo4j://... (routing, for a cluster); an optional ``?database=name``
+picks the database (the driver's own URL does not carry it, so it is taken off here).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from neo4j import AsyncDriver, AsyncGraphDatabase
+
+from polysocial.config import Role, StoreURL
+from polysocial.domain.errors import StoreUnavailable
+from polysocial.stores.base import EngineInfo, guarded
+
+
+def split_neo4j_url(url: str) -> tuple[str, tuple[str, str] | None, str | None]:
+    """(driver URL without credentials or database, auth, database)."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    database = query.pop("database", [None])[0]
+    auth = (parts.username or "", parts.password or "") if parts.username else None
+    host = parts.hostname or "localhost"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
+    return urlunsplit((parts.scheme, netloc, "", rest, "")), auth, database
+
+
+class Neo4jGraphStore:
+    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
+        self._location = location
+        self._timeout = connect_timeout_s
+        self._driver_url, self._auth, self.database = split_neo4j_url(location.url)
+        self._driver: AsyncDriver | None = None
+
+    @property
+    def role(self) -> Role:
+        return self._location.role
+
+    @property
+    def location(self) -> StoreURL:
+        return self._location
+
+    @property
+    def driver(self) -> AsyncDriver:
+        if self._driver is None:
+            raise StoreUnavailable(self.role.value, self._location.masked, "store is not open")
+        return self._driver
+
+    async def open(self) -> None:
+        async def run() -> None:
+            self._driver = AsyncGraphDatabase.driver(
+                self._driver_url,
+                auth=self._auth,
+                connection_timeout=self._timeout,
+                connection_acquisition_timeout=self._timeout,
+                max_transaction_retry_time=self._timeout,
+            )
+            await self._driver.verify_connectivity()
+
+        try:
+            await guarded(self._location, run)
+        except StoreUnavailable:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._driver is not None:
+            driver, self._driver = self._driver, None
+            await driver.close()
+
+    async def ping(self) -> None:
+        async def run() -> None:
+            await self.driver.execute_query("RETURN 1", database_=self.database)
+
+        await guarded(self._location, run)
+
+    async def engine_info(self) -> EngineInfo:
+        async def run() -> tuple[str, str]:
+            records, _, _ = await self.driver.execute_query(
+                "CALL dbms.components() YIELD name, versions, edition RETURN name, versions[0] AS v, edition",
+                database_=self.database,
+            )
+            record = records[0]
+            return str(record["v"]), str(record["edition"])
+
+        version, edition = await guarded(self._location, run)
+        return EngineInfo("Neo4j", version, edition)

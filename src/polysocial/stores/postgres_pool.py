@@ -1,0 +1,55 @@
+"""Connection pools for PostgreSQL, shared by every role that lives in the same database.
+
+In `embedded` and `postgres-only` several roles point at one PostgreSQL; they share one pool per URL rather than
+each opening its own. The registry is owned by the composition root, which closes it after the stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from polysocial.config import StoreURL
+from polysocial.stores.base import guarded
+
+POOL_MIN_SIZE = 1
+POOL_MAX_SIZE = 20
+
+
+class PostgresPools:
+    def __init__(self, *, connect_timeout_s: float = 5.0, max_size: int = POOL_MAX_SIZE) -> None:
+        self._pools: dict[str, AsyncConnectionPool] = {}
+        self._lock = asyncio.Lock()
+        self._timeout = connect_timeout_s
+        self._max_size = max_size
+
+    async def get(self, location: StoreURL) -> AsyncConnectionPool:
+        async with self._lock:
+            pool = self._pools.get(location.url)
+            if pool is None:
+                pool = await guarded(location, lambda: self._open(location.url))
+                self._pools[location.url] = pool
+            return pool
+
+    async def _open(self, url: str) -> AsyncConnectionPool:
+        # One direct connection first: a pool that cannot connect only says "timeout", the driver says why.
+        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(1, round(self._timeout)))
+        await conn.close()
+        pool = AsyncConnectionPool(
+            url,
+            min_size=POOL_MIN_SIZE,
+            max_size=self._max_size,
+            open=False,
+            timeout=self._timeout,
+            kwargs={"autocommit": True},
+        )
+        await pool.open(wait=True, timeout=self._timeout)
+        return pool
+
+    async def close(self) -> None:
+        async with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()
