@@ -21,7 +21,9 @@ from polysocial.config import Profile, Settings
 from polysocial.domain.errors import PolysocialError
 from polysocial.logging import configure_logging
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="A social platform back end on polyglot persistence.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="A social platform back end on polyglot persistence."
+)
 engines_app = typer.Typer(no_args_is_help=True, help="The embedded engines (PostgreSQL, Redis+FalkorDB).")
 seed_app = typer.Typer(no_args_is_help=True, help="The seed stack's test servers (FerretDB, Neo4j, InfluxDB).")
 app.add_typer(engines_app, name="engines")
@@ -177,7 +179,9 @@ def serve(
 
     settings = load_settings(host=host, port=port)
     guarded(lambda: asyncio.run(_check_startable(settings, bootstrap)))
-    out.print(f"polysocial {__version__}: profile {settings.profile.value}, http://{settings.host}:{settings.port}/docs")
+    out.print(
+        f"polysocial {__version__}: profile {settings.profile.value}, http://{settings.host}:{settings.port}/docs"
+    )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 
 
@@ -255,4 +259,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -58,8 +58,9 @@ REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 ROLE_SCHEMES: dict[Role, frozenset[str]] = {
     Role.RELATIONAL: POSTGRES_SCHEMES,
     Role.DOCUMENTS: POSTGRES_SCHEMES | {"mongodb", "mongodb+srv"},
-    Role.GRAPH: POSTGRES_SCHEMES | REDIS_SCHEMES | {"falkor", "falkors", "bolt", "bolt+s", "bolt+ssc", "neo4j",
-                                                    "neo4j+s", "neo4j+ssc"},
+    Role.GRAPH: POSTGRES_SCHEMES
+    | REDIS_SCHEMES
+    | {"falkor", "falkors", "bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"},
     Role.REDIS: POSTGRES_SCHEMES | REDIS_SCHEMES,
     Role.TIMESERIES: POSTGRES_SCHEMES | {"http", "https"},
 }
@@ -91,14 +92,11 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    if parts.password is None:
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    userinfo = f"{parts.username or ''}:***"
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{userinfo}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query, parts.fragment))
 
 
 def check_url(role: Role, url: str) -> None:
@@ -122,7 +120,8 @@ def check_url(role: Role, url: str) -> None:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POLYSOCIAL_", extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation error must never echo a URL with its password.
+    model_config = SettingsConfigDict(env_prefix="POLYSOCIAL_", extra="forbid", frozen=True, hide_input_in_errors=True)
 
     profile: Profile = Profile.EMBEDDED
     environment: Environment = "development"

@@ -12,9 +12,7 @@ import structlog
 
 def configure_logging(level: str = "INFO") -> None:
     json_output = os.environ.get("POLYSOCIAL_LOG_JSON") == "1"
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
         summary="A social platform back end on polyglot persistence",
         lifespan=lifespan,
     )
+    if app_state is not None:  # available without the lifespan too (in-process test clients do not run it)
+        api.state.polysocial = app_state
     install_error_handlers(api)
     api.include_router(health.router)
     return api

@@ -25,7 +25,13 @@ TYPE_BASE = "https://polysocial.dev/problems/"
 
 
 def problem(
-    status: int, title: str, detail: str, *, slug: str, instance: str, headers: dict[str, str] | None = None,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail, "instance": instance}
@@ -49,31 +55,55 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors) or "invalid request"
-        return problem(422, "Unprocessable content", detail, slug="validation", instance=request.url.path,
-                       errors=errors)
+        return problem(
+            422, "Unprocessable content", detail, slug="validation", instance=request.url.path, errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return problem(exc.status_code, title, detail, slug=_slug(title), instance=request.url.path,
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code,
+            title,
+            detail,
+            slug=_slug(title),
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
         log.warning("store unavailable", role=exc.role, reason=exc.reason, path=request.url.path)
-        return problem(503, "Service unavailable", f"the {exc.role} store is unavailable; try again shortly",
-                       slug="service-unavailable", instance=request.url.path, headers={"Retry-After": "5"})
+        return problem(
+            503,
+            "Service unavailable",
+            f"the {exc.role} store is unavailable; try again shortly",
+            slug="service-unavailable",
+            instance=request.url.path,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(StoresUnavailable)
     async def stores_down(request: Request, exc: StoresUnavailable) -> JSONResponse:
         roles = ", ".join(f.role for f in exc.failures)
-        return problem(503, "Service unavailable", f"stores unavailable: {roles}", slug="service-unavailable",
-                       instance=request.url.path, headers={"Retry-After": "5"})
+        return problem(
+            503,
+            "Service unavailable",
+            f"stores unavailable: {roles}",
+            slug="service-unavailable",
+            instance=request.url.path,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         error_id = uuid.uuid4().hex
         log.error("unhandled error", error_id=error_id, path=request.url.path, exc_info=exc)
-        return problem(500, "Internal server error", f"an unexpected error occurred (error id {error_id})",
-                       slug="internal", instance=request.url.path)
+        return problem(
+            500,
+            "Internal server error",
+            f"an unexpected error occurred (error id {error_id})",
+            slug="internal",
+            instance=request.url.path,
+        )

@@ -23,6 +23,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -119,15 +120,19 @@ class EmbeddedPostgres:
     # -- commands ----------------------------------------------------------------------------------------------
 
     def _run(self, program: str, *args: str, timeout: float = START_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-        user = ENGINE_USER if _running_as_root() else None
+        # As root, drop to the engine user AND its group, with no supplementary groups: keeping root's group would
+        # both over-privilege the server and make group bits (not "other" bits) decide its access to folders.
+        as_user: dict[str, Any] = (
+            {"user": ENGINE_USER, "group": ENGINE_USER, "extra_groups": []} if _running_as_root() else {}
+        )
         return subprocess.run(
             [str(self.bin_dir / program), *args],
             check=False,
             capture_output=True,
             text=True,
             timeout=timeout,
-            user=user,
             cwd="/",
+            **as_user,
         )
 
     def _prepare_folders(self) -> None:

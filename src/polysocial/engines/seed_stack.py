@@ -278,11 +278,11 @@ def _influx_config(workdir: Path, http_port: int, rpc_port: int) -> Path:
 bind-address = "127.0.0.1:{rpc_port}"
 
 [meta]
-  dir = "{root / 'meta'}"
+  dir = "{root / "meta"}"
 
 [data]
-  dir = "{root / 'data'}"
-  wal-dir = "{root / 'wal'}"
+  dir = "{root / "data"}"
+  wal-dir = "{root / "wal"}"
   query-log-enabled = false
 
 [http]

@@ -6,7 +6,7 @@ URL: redis://[:password@]host:port, falkor://..., or unix:///path/to/redis.sock,
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode
 
 from falkordb.asyncio import FalkorDB
 
@@ -17,12 +17,13 @@ from polysocial.stores.base import EngineInfo, guarded
 
 def split_graph_url(url: str) -> tuple[str, str]:
     """(the Redis URL for the client, the graph name)."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
+    base, _, query_string = url.partition("?")
+    query = parse_qs(query_string)
     graph = query.pop("graph", [GRAPH_NAME])[0]
-    scheme = {"falkor": "redis", "falkors": "rediss"}.get(parts.scheme, parts.scheme)
-    rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
-    return urlunsplit((scheme, parts.netloc, parts.path, rest, "")), graph
+    scheme, sep, rest = base.partition("://")
+    scheme = {"falkor": "redis", "falkors": "rediss"}.get(scheme, scheme)
+    remaining = urlencode({k: v[0] for k, v in query.items()})
+    return f"{scheme}{sep}{rest}" + (f"?{remaining}" if remaining else ""), graph
 
 
 def module_version(encoded: int) -> str:
@@ -75,7 +76,10 @@ class FalkorGraphStore:
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
+            # FalkorDB.from_url hands its client a pool it does not own, so closing the client leaves the pool's
+            # sockets open: disconnect the pool itself.
             await db.connection.aclose()
+            await db.connection.connection_pool.disconnect()
 
     async def ping(self) -> None:
         async def run() -> None:

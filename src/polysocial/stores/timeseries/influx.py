@@ -70,7 +70,7 @@ class InfluxTimeSeriesStore:
         response = await self.client.get("/ping")
         if response.status_code not in (200, 204):
             raise RuntimeError(f"/ping answered HTTP {response.status_code}")
-        return response.headers.get("X-Influxdb-Version", "unknown")
+        return str(response.headers.get("X-Influxdb-Version", "unknown"))
 
     async def close(self) -> None:
         if self._client is not None:

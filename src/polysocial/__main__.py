@@ -1,0 +1,5 @@
+"""`python -m polysocial` is the `polysocial` command."""
+
+from polysocial.cli import main
+
+main()

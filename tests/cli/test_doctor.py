@@ -1,0 +1,65 @@
+"""`polysocial doctor` and the CLI's one-line errors, through the real command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polysocial.config import Role, Settings
+from tests.support.cli import run_cli
+
+
+def test_doctor_is_green_on_the_embedded_profile(engines_dir: Path, embedded_settings: Settings) -> None:
+    result = run_cli("doctor", env={"POLYSOCIAL_DATA_DIR": str(engines_dir)})
+    assert result.returncode == 0, result.stderr
+    for role, engine in [("relational", "PostgreSQL"), ("graph", "FalkorDB"), ("redis", "Redis")]:
+        assert role in result.stdout
+        assert engine in result.stdout
+    assert " ms" in result.stdout
+
+
+@pytest.mark.seed_stack
+def test_doctor_is_green_on_the_seed_profile(seed_settings: Settings) -> None:
+    env = {"POLYSOCIAL_PROFILE": "seed"}
+    for role in Role:
+        env[f"POLYSOCIAL_{role.value.upper()}_URL"] = seed_settings.store_url(role).url
+    result = run_cli("doctor", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for engine in ("PostgreSQL", "FerretDB", "Neo4j", "Redis", "InfluxDB"):
+        assert engine in result.stdout
+
+
+def test_doctor_fails_naming_the_role_and_masked_url_when_a_store_is_down(
+    engines_dir: Path, embedded_settings: Settings
+) -> None:
+    result = run_cli(
+        "doctor",
+        env={
+            "POLYSOCIAL_DATA_DIR": str(engines_dir),
+            "POLYSOCIAL_GRAPH_URL": "bolt://neo4j:sup3rsecret@127.0.0.1:1",
+            "POLYSOCIAL_CONNECT_TIMEOUT_S": "2",
+        },
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("error: graph store unreachable at bolt://neo4j:***@127.0.0.1:1")
+    assert "sup3rsecret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"POLYSOCIAL_REDIS_URL": "http://u:sup3rsecret@x/"}, "error: redis URL http://u:***@x/ has scheme 'http'"),
+        ({"POLYSOCIAL_PROFILE": "mysql"}, "error: POLYSOCIAL_PROFILE: Input should be"),
+    ],
+)
+def test_bad_settings_give_one_clear_line_and_exit_2(env: dict[str, str], expected: str) -> None:
+    result = run_cli("doctor", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(expected), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "sup3rsecret" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,75 @@
+"""Session fixtures: the embedded engines and the seed stack's test servers, started once per test session on free
+ports (unix sockets for the embedded pair) under pytest's temporary folder, and stopped at the end."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from polysocial.config import Settings
+from polysocial.engines import seed_stack
+from polysocial.engines.embedded import EmbeddedEngines
+
+# Tests never follow the developer's own POLYSOCIAL_* settings (a seed URL, another data folder).
+for _key in [k for k in os.environ if k.startswith("POLYSOCIAL_")]:
+    if _key not in {"POLYSOCIAL_REQUIRE_SEED_STACK", "POLYSOCIAL_CACHE_DIR"}:
+        del os.environ[_key]
+
+
+def seed_stack_required() -> bool:
+    return os.environ.get("POLYSOCIAL_REQUIRE_SEED_STACK") == "1"
+
+
+@pytest.fixture(scope="session")
+def engines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("engines")
+
+
+@pytest.fixture(scope="session")
+def embedded_engines(engines_dir: Path) -> Iterator[EmbeddedEngines]:
+    """PostgreSQL and Redis+FalkorDB from the wheels, once per session."""
+    engines = EmbeddedEngines(Settings(data_dir=engines_dir))
+    engines.up(only_needed=False)
+    yield engines
+    engines.down()
+
+
+@pytest.fixture(scope="session")
+def embedded_settings(embedded_engines: EmbeddedEngines, engines_dir: Path) -> Settings:
+    return Settings(data_dir=engines_dir)
+
+
+@pytest.fixture(scope="session")
+def seed_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[seed_stack.SeedStack]:
+    """FerretDB, Neo4j and InfluxDB. Skipped with the reason when this machine cannot build them, unless
+    POLYSOCIAL_REQUIRE_SEED_STACK=1 (CI), where a missing server is a failure."""
+    missing = seed_stack.missing_tools()
+    if missing:
+        reason = "seed stack unavailable: " + "; ".join(f"{k}: {v}" for k, v in missing.items())
+        if seed_stack_required():
+            pytest.fail(reason + " (POLYSOCIAL_REQUIRE_SEED_STACK=1)")
+        pytest.skip(reason)
+    stack = seed_stack.SeedStack(tmp_path_factory.mktemp("seed-stack")).start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def seed_settings(seed_servers: seed_stack.SeedStack, embedded_engines: EmbeddedEngines) -> Settings:
+    """The `seed` profile against the test servers; PostgreSQL and Redis are the session's real engines."""
+    return Settings(
+        profile="seed",
+        relational_url=embedded_engines.postgres.url,
+        documents_url=seed_servers.urls["ferretdb"],
+        graph_url=seed_servers.urls["neo4j"],
+        redis_url=embedded_engines.redis.url,
+        timeseries_url=seed_servers.urls["influxdb"],
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_only_settings(embedded_engines: EmbeddedEngines, engines_dir: Path) -> Settings:
+    return Settings(profile="postgres-only", data_dir=engines_dir)

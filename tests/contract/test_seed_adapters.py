@@ -1,0 +1,53 @@
+"""The seed stack's adapters on its test servers: MongoDB (FerretDB), Neo4j, InfluxDB."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from polysocial.engines.seed_stack import SeedStack
+from polysocial.stores.documents.mongo import MongoDocumentStore
+from polysocial.stores.graph.neo4j import Neo4jGraphStore
+from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
+from tests.contract.base import SECRET, DocumentContract, GraphContract, TimeSeriesContract
+
+pytestmark = [pytest.mark.contract, pytest.mark.seed_stack]
+
+
+class TestMongoDocuments(DocumentContract):
+    adapter = MongoDocumentStore
+    engine = "FerretDB"  # FerretDB speaks MongoDB's wire protocol; it is not MongoDB's engine
+    unreachable_url = f"mongodb://app:{SECRET}@127.0.0.1:1/polysocial"
+
+    @pytest.fixture
+    def url(self, seed_servers: SeedStack) -> str:
+        return seed_servers.urls["ferretdb"]
+
+    @pytest.mark.filterwarnings("ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning")
+    async def test_unreachable_engine_gives_one_clear_line_without_the_password(self) -> None:
+        # pymongo 4.20.1 leaks the socket of a connection attempt that client.close() cancels (PYTHON-5867, fixed
+        # upstream after that release). Against an unreachable server its monitor is always mid-connect, so the
+        # leak is certain here and nowhere else; collect it now so that the filter above covers it alone.
+        await super().test_unreachable_engine_gives_one_clear_line_without_the_password()
+        gc.collect()
+
+
+class TestNeo4jGraph(GraphContract):
+    adapter = Neo4jGraphStore
+    engine = "Neo4j"
+    unreachable_url = f"bolt://neo4j:{SECRET}@127.0.0.1:1"
+
+    @pytest.fixture
+    def url(self, seed_servers: SeedStack) -> str:
+        return seed_servers.urls["neo4j"]
+
+
+class TestInfluxTimeSeries(TimeSeriesContract):
+    adapter = InfluxTimeSeriesStore
+    engine = "InfluxDB"
+    unreachable_url = f"http://app:{SECRET}@127.0.0.1:1/polysocial"
+
+    @pytest.fixture
+    def url(self, seed_servers: SeedStack) -> str:
+        return seed_servers.urls["influxdb"]

@@ -1,0 +1,101 @@
+"""Emptying a store between tests, whatever its engine, through the adapter's own client.
+
+Tests share the session's engines, so each test starts from empty stores instead of restarting engines.
+"""
+
+from __future__ import annotations
+
+from polysocial.stores.base import Store
+from polysocial.stores.documents.mongo import MongoDocumentStore
+from polysocial.stores.graph.falkordb import FalkorGraphStore
+from polysocial.stores.graph.neo4j import Neo4jGraphStore
+from polysocial.stores.postgres_common import PostgresBackedStore
+from polysocial.stores.redis.redis import RedisKeyValueStore
+from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
+
+TRUNCATE_ALL = """
+DO $$
+DECLARE tables text;
+BEGIN
+  SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO tables
+  FROM pg_tables WHERE schemaname = 'public';
+  IF tables IS NOT NULL THEN
+    EXECUTE 'TRUNCATE ' || tables || ' RESTART IDENTITY CASCADE';
+  END IF;
+END $$;
+"""
+
+
+async def reset_store(store: Store) -> None:
+    if isinstance(store, PostgresBackedStore):
+        async with store.pool.connection() as conn:
+            await conn.execute(TRUNCATE_ALL)
+    elif isinstance(store, RedisKeyValueStore):
+        await store.client.flushdb()
+    elif isinstance(store, FalkorGraphStore):
+        if store.graph_name in await store.db.list_graphs():
+            await store.db.select_graph(store.graph_name).delete()
+    elif isinstance(store, Neo4jGraphStore):
+        await store.driver.execute_query("MATCH (n) DETACH DELETE n", database_=store.database)
+    elif isinstance(store, MongoDocumentStore):
+        for name in await store.db.list_collection_names():
+            await store.db[name].delete_many({})
+    elif isinstance(store, InfluxTimeSeriesStore):
+        response = await store.client.post("/query", data={"q": "DROP SERIES FROM /.*/", "db": store.database})
+        response.raise_for_status()
+    else:
+        raise TypeError(f"no reset for {type(store).__name__}")
+
+
+async def count_items(store: Store) -> int:
+    """How much data the store holds (rows, keys, nodes, documents, series), to check a reset."""
+    if isinstance(store, PostgresBackedStore):
+        async with store.pool.connection() as conn:
+            cur = await conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            tables = await cur.fetchall()
+            total = 0
+            for (name,) in tables:
+                row = await (await conn.execute(f'SELECT count(*) FROM "{name}"')).fetchone()  # noqa: S608
+                total += int(row[0]) if row else 0
+            return total
+    if isinstance(store, RedisKeyValueStore):
+        return int(await store.client.dbsize())
+    if isinstance(store, FalkorGraphStore):
+        if store.graph_name not in await store.db.list_graphs():
+            return 0
+        result = await store.db.select_graph(store.graph_name).ro_query("MATCH (n) RETURN count(n)")
+        return int(result.result_set[0][0])
+    if isinstance(store, Neo4jGraphStore):
+        records, _, _ = await store.driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=store.database)
+        return int(records[0]["n"])
+    if isinstance(store, MongoDocumentStore):
+        return sum([await store.db[name].count_documents({}) for name in await store.db.list_collection_names()])
+    if isinstance(store, InfluxTimeSeriesStore):
+        response = await store.client.get("/query", params={"q": "SHOW SERIES", "db": store.database})
+        response.raise_for_status()
+        series = response.json()["results"][0].get("series") or []
+        return sum(len(s.get("values") or []) for s in series)
+    raise TypeError(f"no count for {type(store).__name__}")
+
+
+async def put_marker(store: Store) -> None:
+    """Write one item through the engine's own client (the roles have no write API yet in the foundation)."""
+    if isinstance(store, PostgresBackedStore):
+        async with store.pool.connection() as conn:
+            await conn.execute("CREATE TABLE IF NOT EXISTS test_marker (id int)")
+            await conn.execute("INSERT INTO test_marker VALUES (1)")
+    elif isinstance(store, RedisKeyValueStore):
+        await store.client.set("test:marker", "1")
+    elif isinstance(store, FalkorGraphStore):
+        await store.db.select_graph(store.graph_name).query("CREATE (:Marker {id: 1})")
+    elif isinstance(store, Neo4jGraphStore):
+        await store.driver.execute_query("CREATE (:Marker {id: 1})", database_=store.database)
+    elif isinstance(store, MongoDocumentStore):
+        await store.db["test_marker"].insert_one({"id": 1})
+    elif isinstance(store, InfluxTimeSeriesStore):
+        response = await store.client.post(
+            "/write", params={"db": store.database}, content=b"test_marker,kind=contract value=1i"
+        )
+        response.raise_for_status()
+    else:
+        raise TypeError(f"no marker for {type(store).__name__}")
