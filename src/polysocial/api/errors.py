@@ -21,7 +21,7 @@ from polysocial.logging import get_logger
 log = get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-TYPE_BASE = "https://polysocial.dev/problems/"
+TYPE_BASE = "urn:polysocial:problem:"  # a URN: no page pretends to live at an address we do not serve
 
 
 def problem(
