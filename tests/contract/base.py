@@ -7,17 +7,29 @@ to the role classes below, and every adapter inherits them.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+import uuid
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from datetime import UTC, date, datetime, timedelta
+from typing import ClassVar, cast
 
 import pytest
 
 from polysocial.config import Role, StoreURL
-from polysocial.domain.errors import StoreUnavailable
+from polysocial.domain.accounts import EmailTaken, NewAccount, Session, TooYoung, UserRole
+from polysocial.domain.errors import Conflict, StoreUnavailable
+from polysocial.domain.events import Event, user_registered
+from polysocial.domain.graph import GraphUser
+from polysocial.domain.limits import RateLimit
 from polysocial.stores.base import Store, timed_ping
+from polysocial.stores.documents.protocol import DocumentStore
 from polysocial.stores.factory import make_store
+from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.postgres_pool import PostgresPools
+from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.relational.protocol import RelationalStore
 from tests.support.reset import count_items, put_marker, reset_store
 
 SECRET = "hunter2-not-for-logs"
@@ -89,18 +101,334 @@ class StoreContract:
 class RelationalContract(StoreContract):
     role = Role.RELATIONAL
 
+    async def test_an_account_is_a_user_and_a_profile_with_the_seed_get_user(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        async with rel.transaction() as tx:
+            user_id = await tx.insert_account(account("ada@example.com"))
+        async with rel.transaction() as tx:
+            profile = await tx.profile(user_id)
+            me = await tx.me(user_id)
+            credentials = await tx.credentials_by_email("ada@example.com")
+        assert profile is not None
+        assert (profile.name, profile.bio, profile.order_count) == ("Ada", "", 0)
+        assert me is not None
+        assert (me.email, me.role) == ("ada@example.com", UserRole.USER)
+        assert credentials is not None
+        assert credentials.user_id == user_id
+
+    async def test_a_second_account_for_one_email_is_refused_whatever_its_case(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        async with rel.transaction() as tx:
+            await tx.insert_account(account("ada@example.com"))
+        with pytest.raises(EmailTaken):
+            async with rel.transaction() as tx:
+                await tx.insert_account(account("ada@example.com"))
+        async with rel.transaction() as tx:
+            assert await tx.user_id_by_email("ada@example.com") is not None
+
+    async def test_a_minor_is_refused_by_the_database(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        with pytest.raises(TooYoung):
+            async with rel.transaction() as tx:
+                await tx.insert_account(account("kid@example.com", birthdate=date.today() - timedelta(days=17 * 365)))
+
+    async def test_a_rolled_back_transaction_leaves_neither_rows_nor_events(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+
+        async def sign_up_then_fail() -> None:
+            async with rel.transaction() as tx:
+                user_id = await tx.insert_account(account("ada@example.com"))
+                await tx.add_events([user_registered(user_id, "Ada")])
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            await sign_up_then_fail()
+        async with rel.transaction() as tx:
+            assert await tx.user_id_by_email("ada@example.com") is None
+        assert (await rel.outbox_stats()).pending == 0
+
+    async def test_after_commit_callbacks_run_only_after_a_commit(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        ran: list[str] = []
+
+        async def note(label: str) -> None:
+            ran.append(label)
+
+        async def fail_after_registering() -> None:
+            async with rel.transaction() as tx:
+                tx.after_commit(lambda: note("rolled back"))
+                raise RuntimeError
+
+        async with rel.transaction() as tx:
+            tx.after_commit(lambda: note("committed"))
+        with pytest.raises(RuntimeError):
+            await fail_after_registering()
+        assert ran == ["committed"]
+
+    async def test_the_outbox_hands_out_only_the_head_of_each_aggregate(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        a1, a2, b1 = event("a", "1"), event("a", "2"), event("b", "1")
+        async with rel.transaction() as tx:
+            await tx.add_events([a1, a2, b1])
+        async with rel.claim_outbox(10) as batch:
+            assert [i.event.event_id for i in batch.events] == [a1.event_id, b1.event_id]
+            for item in batch.events:
+                await batch.done(item)
+        async with rel.claim_outbox(10) as batch:
+            assert [i.event.event_id for i in batch.events] == [a2.event_id]
+            assert batch.events[0].event.payload == a2.payload
+            await batch.done(batch.events[0])
+        async with rel.claim_outbox(10) as batch:
+            assert batch.events == []
+
+    async def test_concurrent_relays_never_claim_the_same_event(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        async with rel.transaction() as tx:
+            await tx.add_events([event(str(i), "x") for i in range(20)])
+        async with rel.claim_outbox(8) as first, rel.claim_outbox(8) as second:
+            ids_first = {i.event.event_id for i in first.events}
+            ids_second = {i.event.event_id for i in second.events}
+        assert len(ids_first) == 8
+        assert len(ids_second) == 8
+        assert not ids_first & ids_second
+
+    async def test_a_failed_event_waits_for_its_retry_then_goes_to_the_dead_letters(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        e = event("a", "1")
+        async with rel.transaction() as tx:
+            await tx.add_events([e])
+        async with rel.claim_outbox(10) as batch:
+            await batch.failed(batch.events[0], "handler exploded", retry_in_s=60)
+        async with rel.claim_outbox(10) as batch:
+            assert batch.events == []  # not due for a minute
+        assert (await rel.outbox_stats()).pending == 1
+
+        e2 = event("b", "1")
+        async with rel.transaction() as tx:
+            await tx.add_events([e2])
+        async with rel.claim_outbox(10) as batch:
+            (item,) = batch.events
+            assert item.event.event_id == e2.event_id
+            await batch.failed(item, "gave up", retry_in_s=None)
+        stats = await rel.outbox_stats()
+        assert (stats.pending, stats.dead_letters) == (1, 1)
+        (dead,) = await rel.dead_letters()
+        assert (dead.event.event_id, dead.error, dead.attempts) == (e2.event_id, "gave up", 1)
+
+    async def test_processed_markers_are_per_handler(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        e1, e2 = uuid.uuid4(), uuid.uuid4()
+        await rel.mark_processed("graph", e1)
+        await rel.mark_processed("graph", e1)  # idempotent
+        assert await rel.processed("graph", [e1, e2]) == {e1}
+        assert await rel.processed("feed", [e1, e2]) == set()
+
+    async def test_a_commit_with_events_wakes_a_waiting_relay(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        async with rel.wait_for_events() as wait:
+            waiter = asyncio.ensure_future(wait(10))
+            await asyncio.sleep(0.05)
+            started = time.perf_counter()
+            async with rel.transaction() as tx:
+                await tx.add_events([event("a", "1")])
+            await asyncio.wait_for(waiter, 5)
+        assert time.perf_counter() - started < 2
+
+    async def test_outbox_lag_is_the_age_of_the_oldest_pending_event(self, store: Store) -> None:
+        rel = cast(RelationalStore, store)
+        old = Event("a", "1", "Test", {}, created_at=datetime.now(UTC) - timedelta(seconds=30))
+        async with rel.transaction() as tx:
+            await tx.add_events([old, event("b", "1")])
+        stats = await rel.outbox_stats()
+        assert stats.pending == 2
+        assert 29 < stats.oldest_age_s < 120
+
 
 class DocumentContract(StoreContract):
     role = Role.DOCUMENTS
+    collections: ClassVar[list[str]] = ["contract_docs"]
+
+    async def test_a_document_round_trips_with_fields_the_code_does_not_know(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        await docs.insert("contract_docs", "d1", {"text": "hi", "extra": {"nested": [1, 2]}}, [event("doc", "d1")])
+        assert await docs.get("contract_docs", "d1") == {"id": "d1", "text": "hi", "extra": {"nested": [1, 2]}}
+        assert await docs.get("contract_docs", "missing") is None
+        with pytest.raises(Conflict):
+            await docs.insert("contract_docs", "d1", {"text": "again"})
+
+    async def test_events_ride_in_the_document_and_go_out_in_order(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        first, second, third = event("doc", "d1"), event("doc", "d1"), event("doc", "d1")
+        await docs.insert("contract_docs", "d1", {"text": "v1"}, [first])
+        assert await docs.update("contract_docs", "d1", {"text": "v2"}, [second, third])
+        assert not await docs.update("contract_docs", "nope", {"text": "v2"}, [event("doc", "nope")])
+        assert (await docs.get("contract_docs", "d1") or {})["text"] == "v2"
+        assert await docs.pending_count(self.collections) == 3
+
+        (claimed,) = await docs.claim_pending(self.collections, limit=10, lease_s=30)
+        assert [e.event_id for e in claimed.events] == [first.event_id, second.event_id, third.event_id]
+        assert claimed.events[1].payload == second.payload
+        assert claimed.head_attempts == 0
+        assert await docs.claim_pending(self.collections, limit=10, lease_s=30) == []  # leased
+
+        assert not await docs.ack("contract_docs", "d1", second.event_id)  # not the head
+        assert await docs.ack("contract_docs", "d1", first.event_id)
+        assert not await docs.ack("contract_docs", "d1", first.event_id)  # already gone
+        await docs.release("contract_docs", "d1")
+        (again,) = await docs.claim_pending(self.collections, limit=10, lease_s=30)
+        assert [e.event_id for e in again.events] == [second.event_id, third.event_id]
+        assert await docs.ack("contract_docs", "d1", second.event_id)
+        assert await docs.ack("contract_docs", "d1", third.event_id)
+        await docs.release("contract_docs", "d1")
+        assert await docs.claim_pending(self.collections, limit=10, lease_s=30) == []
+        assert await docs.pending_count(self.collections) == 0
+        assert await docs.get("contract_docs", "d1") == {"id": "d1", "text": "v2"}
+
+    async def test_a_failed_delivery_counts_and_waits_out_its_backoff(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        e = event("doc", "d1")
+        await docs.insert("contract_docs", "d1", {"text": "x"}, [e])
+        await docs.claim_pending(self.collections, limit=10, lease_s=30)
+        await docs.retry_later("contract_docs", "d1", e.event_id, delay_s=0.5)
+        assert await docs.claim_pending(self.collections, limit=10, lease_s=30) == []
+        await asyncio.sleep(0.7)
+        (claimed,) = await docs.claim_pending(self.collections, limit=10, lease_s=30)
+        assert claimed.head_attempts == 1
+
+    async def test_concurrent_relays_lease_different_documents(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        for i in range(10):
+            await docs.insert("contract_docs", f"d{i}", {"n": i}, [event("doc", f"d{i}")])
+        first, second = await asyncio.gather(
+            docs.claim_pending(self.collections, limit=5, lease_s=30),
+            docs.claim_pending(self.collections, limit=5, lease_s=30),
+        )
+        ids = [p.doc_id for p in first] + [p.doc_id for p in second]
+        assert len(ids) == 10
+        assert len(set(ids)) == 10
 
 
 class GraphContract(StoreContract):
     role = Role.GRAPH
 
+    async def test_upserting_a_user_twice_makes_one_node_with_the_latest_name(self, store: Store) -> None:
+        graph = cast(GraphStore, store)
+        await graph.upsert_users([GraphUser(1, "Ada"), GraphUser(2, "Bob")])
+        await graph.upsert_users([GraphUser(1, "Ada L."), GraphUser(1, "Ada Lovelace")])
+        assert await graph.count_users() == 2
+        assert await graph.duplicate_user_ids() == []
+        assert await graph.missing_users([3, 1, 2, 4]) == [3, 4]
+
+    async def test_concurrent_upserts_of_one_user_make_one_node(self, store: Store) -> None:
+        graph = cast(GraphStore, store)
+        await asyncio.gather(*(graph.upsert_users([GraphUser(7, f"n{i}")]) for i in range(10)))
+        assert await graph.count_users() == 1
+        assert await graph.duplicate_user_ids() == []
+
 
 class KeyValueContract(StoreContract):
     role = Role.REDIS
 
+    async def test_a_session_lives_until_deleted(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        session = Session(42, UserRole.ADMIN, time.time())
+        await kv.session_put("h1", session, idle_s=60, absolute_s=3600)
+        assert await kv.session_get("h1", idle_s=60, absolute_s=3600) == session
+        assert await kv.session_get("other", idle_s=60, absolute_s=3600) is None
+        await kv.session_delete("h1")
+        assert await kv.session_get("h1", idle_s=60, absolute_s=3600) is None
+
+    async def test_a_session_ends_after_its_idle_timeout_unless_used(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        await kv.session_put("idle", Session(1, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
+        await kv.session_put("busy", Session(2, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
+        for _ in range(3):
+            await asyncio.sleep(0.9)
+            assert await kv.session_get("busy", idle_s=2, absolute_s=3600) is not None  # each use restarts the timer
+        assert await kv.session_get("idle", idle_s=2, absolute_s=3600) is None
+
+    async def test_a_session_ends_at_its_absolute_timeout_even_when_used(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        old = Session(1, UserRole.USER, time.time() - 3601)
+        await kv.session_put("old", old, idle_s=60, absolute_s=7200)
+        assert await kv.session_get("old", idle_s=60, absolute_s=3600) is None
+
+    async def test_the_rate_limit_allows_a_burst_then_refuses_with_a_retry_time(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        rule = RateLimit(limit=5, period_s=60)
+        peek = await kv.rate_limit("login:a", rule, cost=0)
+        assert (peek.allowed, peek.remaining) == (True, 5)
+        decisions = [await kv.rate_limit("login:a", rule) for _ in range(6)]
+        assert [d.allowed for d in decisions] == [True] * 5 + [False]
+        assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
+        assert 11 < decisions[5].retry_after_s <= 12
+        assert not (await kv.rate_limit("login:a", rule, cost=0)).allowed
+        assert (await kv.rate_limit("login:b", rule)).allowed  # keys are independent
+
+    async def test_a_peek_does_not_spend_the_limit(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        rule = RateLimit(limit=2, period_s=60)
+        for _ in range(5):
+            assert (await kv.rate_limit("peek", rule, cost=0)).allowed
+        assert [(await kv.rate_limit("peek", rule)).allowed for _ in range(3)] == [True, True, False]
+
+    async def test_the_rate_limit_is_exact_under_concurrency(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        rule = RateLimit(limit=5, period_s=60)
+        decisions = await asyncio.gather(*(kv.rate_limit("race", rule) for _ in range(30)))
+        assert sum(d.allowed for d in decisions) == 5
+
+    async def test_the_limit_frees_up_one_request_per_interval(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        rule = RateLimit(limit=2, period_s=1)  # one request back every 0.5 s
+        assert [(await kv.rate_limit("refill", rule)).allowed for _ in range(3)] == [True, True, False]
+        await asyncio.sleep(0.6)
+        assert (await kv.rate_limit("refill", rule)).allowed
+        assert not (await kv.rate_limit("refill", rule)).allowed
+
+    async def test_a_cache_value_computed_before_an_invalidation_is_not_stored(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        generation = await kv.cache_generation("profile:1")
+        assert await kv.cache_set("profile:1", b"v1", ttl_s=60, generation=generation)
+        assert await kv.cache_get("profile:1") == b"v1"
+        stale_generation = await kv.cache_generation("profile:1")
+        await kv.cache_invalidate("profile:1")
+        assert await kv.cache_get("profile:1") is None
+        assert not await kv.cache_set("profile:1", b"stale", ttl_s=60, generation=stale_generation)
+        assert await kv.cache_get("profile:1") is None
+        fresh = await kv.cache_generation("profile:1")
+        assert fresh != stale_generation
+        assert await kv.cache_set("profile:1", b"v2", ttl_s=60, generation=fresh)
+        assert await kv.cache_get("profile:1") == b"v2"
+
+    async def test_a_cache_value_expires(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        assert await kv.cache_set("short", b"x", ttl_s=1, generation=await kv.cache_generation("short"))
+        await asyncio.sleep(1.2)
+        assert await kv.cache_get("short") is None
+
+    async def test_a_lock_has_one_holder_until_released_or_expired(self, store: Store) -> None:
+        kv = cast(KeyValueStore, store)
+        token = await kv.lock_acquire("rebuild:1", ttl_s=0.5)
+        assert token is not None
+        assert await kv.lock_acquire("rebuild:1", ttl_s=0.5) is None
+        await kv.lock_release("rebuild:1", "not-the-token")
+        assert await kv.lock_acquire("rebuild:1", ttl_s=0.5) is None
+        await kv.lock_release("rebuild:1", token)
+        second = await kv.lock_acquire("rebuild:1", ttl_s=0.5)
+        assert second is not None
+        await asyncio.sleep(0.7)
+        assert await kv.lock_acquire("rebuild:1", ttl_s=0.5) is not None  # the first holder's lease ran out
+
 
 class TimeSeriesContract(StoreContract):
     role = Role.TIMESERIES
+
+
+def account(email: str, *, birthdate: date = date(1990, 5, 17)) -> NewAccount:
+    return NewAccount(email=email, password_hash="$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA", name="Ada",
+                      birthdate=birthdate)  # fmt: skip
+
+
+def event(aggregate: str, tag: str) -> Event:
+    return Event("test", aggregate, "Tested", {"tag": tag, "nested": {"n": 1}})

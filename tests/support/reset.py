@@ -18,7 +18,7 @@ DO $$
 DECLARE tables text;
 BEGIN
   SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO tables
-  FROM pg_tables WHERE schemaname = 'public';
+  FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations';
   IF tables IS NOT NULL THEN
     EXECUTE 'TRUNCATE ' || tables || ' RESTART IDENTITY CASCADE';
   END IF;
@@ -33,8 +33,8 @@ async def reset_store(store: Store) -> None:
     elif isinstance(store, RedisKeyValueStore):
         await store.client.flushdb()
     elif isinstance(store, FalkorGraphStore):
-        if store.graph_name in await store.db.list_graphs():
-            await store.db.select_graph(store.graph_name).delete()
+        # Delete the nodes, not the graph key: the key holds the adapter's index and unique constraint.
+        await store.graph.query("MATCH (n) DETACH DELETE n")
     elif isinstance(store, Neo4jGraphStore):
         await store.driver.execute_query("MATCH (n) DETACH DELETE n", database_=store.database)
     elif isinstance(store, MongoDocumentStore):
@@ -51,7 +51,9 @@ async def count_items(store: Store) -> int:
     """How much data the store holds (rows, keys, nodes, documents, series), to check a reset."""
     if isinstance(store, PostgresBackedStore):
         async with store.pool.connection() as conn:
-            cur = await conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            cur = await conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+            )
             tables = await cur.fetchall()
             total = 0
             for (name,) in tables:

@@ -1,12 +1,58 @@
 """The documents role: posts, comments and articles, one read per post (DESIGN.md section 1). MongoDB in `seed`,
-PostgreSQL JSONB elsewhere. Document aggregates carry their own pending events (DESIGN.md section 3)."""
+PostgreSQL JSONB elsewhere.
+
+A document carries the events its own change caused (DESIGN.md section 3): the write that changes the document
+appends them to the document's ``_outbox`` in the same single-document atomic update, so no multi-document
+transaction is needed (FerretDB and a standalone MongoDB have none). The relay claims a document with a lease (one
+relay per document at a time, so its events go out in order), delivers the oldest event, and pops it.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from polysocial.domain.events import Event
 from polysocial.stores.base import Store
+
+OUTBOX_FIELD = "_outbox"
+PENDING_FIELD = "_outbox_pending"
+LEASE_FIELD = "_outbox_lease"
+INTERNAL_FIELDS = frozenset({OUTBOX_FIELD, PENDING_FIELD, LEASE_FIELD})
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDocument:
+    collection: str
+    doc_id: str
+    events: list[Event]  # oldest first
+    head_attempts: int  # failed deliveries of events[0] so far
 
 
 class DocumentStore(Store, Protocol):
-    """Later issues add posts, comments and the in-document outbox here."""
+    async def insert(self, collection: str, doc_id: str, doc: dict[str, Any], events: Sequence[Event] = ()) -> None:
+        """Insert a document and its events atomically. Raises Conflict if the id exists."""
+
+    async def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        """The document's own fields (plus ``id``), without the outbox."""
+
+    async def update(self, collection: str, doc_id: str, fields: dict[str, Any], events: Sequence[Event] = ()) -> bool:
+        """Set ``fields`` and append ``events`` in one atomic write. False when there is no such document."""
+
+    async def claim_pending(self, collections: Sequence[str], *, limit: int, lease_s: float) -> list[PendingDocument]:
+        """Lease up to ``limit`` documents that hold undelivered events and whose lease has run out."""
+
+    async def ack(self, collection: str, doc_id: str, event_id: uuid.UUID) -> bool:
+        """Remove ``event_id`` if it is still the oldest pending event of the document. False when it was not
+        (another relay, after this one's lease ran out, got there first)."""
+
+    async def release(self, collection: str, doc_id: str) -> None:
+        """End the lease, so that events appended meanwhile go out without waiting for it to run out."""
+
+    async def retry_later(self, collection: str, doc_id: str, event_id: uuid.UUID, *, delay_s: float) -> None:
+        """Count a failed delivery of the head event and keep the document leased for ``delay_s`` (the backoff)."""
+
+    async def pending_count(self, collections: Sequence[str]) -> int:
+        """How many undelivered events the documents hold."""

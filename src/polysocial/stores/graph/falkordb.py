@@ -6,12 +6,16 @@ URL: redis://[:password@]host:port, falkor://..., or unix:///path/to/redis.sock,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import parse_qs, urlencode
 
 from falkordb.asyncio import FalkorDB
+from falkordb.asyncio.graph import AsyncGraph
+from redis.exceptions import ResponseError
 
 from polysocial.config import GRAPH_NAME, Role, StoreURL
 from polysocial.domain.errors import StoreUnavailable
+from polysocial.domain.graph import GraphUser, last_write_wins
 from polysocial.stores.base import EngineInfo, guarded
 
 
@@ -58,12 +62,31 @@ class FalkorGraphStore:
                 self._redis_url, socket_connect_timeout=self._timeout, socket_timeout=max(self._timeout, 30)
             )
             await self._module_version()
+            await self._create_schema()
 
         try:
             await guarded(self._location, run)
         except StoreUnavailable:
             await self.close()
             raise
+
+    @property
+    def graph(self) -> AsyncGraph:
+        return self.db.select_graph(self.graph_name)
+
+    async def _create_schema(self) -> None:
+        # A range index on :User(id), then a unique constraint on it: a second node for one user is refused by the
+        # engine itself, whatever the code does.
+        graph = self.graph
+        for step in ("index", "constraint"):
+            try:
+                if step == "index":
+                    await graph.query("CREATE INDEX FOR (u:User) ON (u.id)")
+                else:
+                    await graph.create_node_unique_constraint("User", "id")
+            except ResponseError as exc:
+                if "already" not in str(exc):
+                    raise
 
     async def _module_version(self) -> str:
         modules = await self.db.connection.execute_command("MODULE", "LIST")
@@ -90,3 +113,29 @@ class FalkorGraphStore:
     async def engine_info(self) -> EngineInfo:
         version = await guarded(self._location, self._module_version)
         return EngineInfo("FalkorDB", version, f"graph {self.graph_name!r}")
+
+    # -- users ----------------------------------------------------------------------------------------------------
+
+    async def upsert_users(self, users: Sequence[GraphUser]) -> None:
+        batch = [{"id": u.user_id, "name": u.name} for u in last_write_wins(users)]
+        if batch:
+            await self.graph.query("UNWIND $batch AS u MERGE (n:User {id: u.id}) SET n.name = u.name", {"batch": batch})
+
+    async def missing_users(self, user_ids: Sequence[int]) -> list[int]:
+        if not user_ids:
+            return []
+        result = await self.graph.ro_query(
+            "UNWIND $ids AS id OPTIONAL MATCH (u:User {id: id}) WITH id, u WHERE u IS NULL RETURN id ORDER BY id",
+            {"ids": list(user_ids)},
+        )
+        return [int(row[0]) for row in result.result_set]
+
+    async def duplicate_user_ids(self) -> list[int]:
+        result = await self.graph.ro_query(
+            "MATCH (u:User) WITH u.id AS id, count(u) AS n WHERE n > 1 RETURN id ORDER BY id"
+        )
+        return [int(row[0]) for row in result.result_set]
+
+    async def count_users(self) -> int:
+        result = await self.graph.ro_query("MATCH (u:User) RETURN count(u)")
+        return int(result.result_set[0][0])

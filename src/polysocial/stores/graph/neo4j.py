@@ -6,12 +6,14 @@ picks the database (the driver's own URL does not carry it, so it is taken off h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from neo4j import AsyncDriver, AsyncGraphDatabase
 
 from polysocial.config import Role, StoreURL
 from polysocial.domain.errors import StoreUnavailable
+from polysocial.domain.graph import GraphUser, last_write_wins
 from polysocial.stores.base import EngineInfo, guarded
 
 
@@ -58,6 +60,12 @@ class Neo4jGraphStore:
                 max_transaction_retry_time=self._timeout,
             )
             await self._driver.verify_connectivity()
+            # Unique :User(id): a second node for one user is refused by the engine, and MERGE is safe under
+            # concurrency (the constraint's index serialises the lookups).
+            await self._driver.execute_query(
+                "CREATE CONSTRAINT user_id_unique IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
+                database_=self.database,
+            )
 
         try:
             await guarded(self._location, run)
@@ -87,3 +95,39 @@ class Neo4jGraphStore:
 
         version, edition = await guarded(self._location, run)
         return EngineInfo("Neo4j", version, edition)
+
+    # -- users ----------------------------------------------------------------------------------------------------
+
+    async def upsert_users(self, users: Sequence[GraphUser]) -> None:
+        batch = [{"id": u.user_id, "name": u.name} for u in last_write_wins(users)]
+        if batch:
+            await self.driver.execute_query(
+                "UNWIND $batch AS u MERGE (n:User {id: u.id}) SET n.name = u.name",
+                batch=batch,
+                database_=self.database,
+            )
+
+    async def missing_users(self, user_ids: Sequence[int]) -> list[int]:
+        if not user_ids:
+            return []
+        records, _, _ = await self.driver.execute_query(
+            "UNWIND $ids AS id OPTIONAL MATCH (u:User {id: id}) WITH id, u WHERE u IS NULL RETURN id ORDER BY id",
+            ids=list(user_ids),
+            database_=self.database,
+            routing_="r",
+        )
+        return [int(r["id"]) for r in records]
+
+    async def duplicate_user_ids(self) -> list[int]:
+        records, _, _ = await self.driver.execute_query(
+            "MATCH (u:User) WITH u.id AS id, count(u) AS n WHERE n > 1 RETURN id ORDER BY id",
+            database_=self.database,
+            routing_="r",
+        )
+        return [int(r["id"]) for r in records]
+
+    async def count_users(self) -> int:
+        records, _, _ = await self.driver.execute_query(
+            "MATCH (u:User) RETURN count(u) AS n", database_=self.database, routing_="r"
+        )
+        return int(records[0]["n"])

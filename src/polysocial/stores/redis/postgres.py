@@ -1,9 +1,202 @@
-"""The redis role in PostgreSQL tables (`postgres-only`)."""
+"""The redis role in PostgreSQL tables (`postgres-only`): what a good PostgreSQL engineer would build instead of
+Redis. Caches, rate limits and locks are UNLOGGED (fast, and emptied after a crash, like a cache should be);
+sessions are logged, so a crash does not log everyone out.
+"""
 
 from __future__ import annotations
 
+import secrets
+
+from psycopg.rows import dict_row
+
+from polysocial.domain.accounts import Session, UserRole
+from polysocial.domain.limits import RateDecision, RateLimit
 from polysocial.stores.postgres_common import PostgresBackedStore
+
+SCHEMA_LOCK = 7_150_002
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv_sessions (
+    token_hash text PRIMARY KEY,
+    user_id    bigint NOT NULL,
+    role       text NOT NULL,
+    created_at double precision NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kv_sessions_expires ON kv_sessions (expires_at);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS kv_rate_limits (
+    key        text PRIMARY KEY,
+    tat_ms     double precision NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS kv_cache (
+    key        text PRIMARY KEY,
+    value      bytea NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE UNLOGGED TABLE IF NOT EXISTS kv_cache_generations (
+    key        text PRIMARY KEY,
+    generation bigint NOT NULL DEFAULT 0
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS kv_locks (
+    key        text PRIMARY KEY,
+    token      text NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
+-- GCRA in one atomic call, the same arithmetic as domain/limits.py and the Redis script. The row is created if
+-- missing and then locked, so concurrent callers on one key take turns.
+CREATE OR REPLACE FUNCTION kv_gcra(p_key text, p_interval double precision, p_limit integer, p_cost integer,
+                                   OUT allowed boolean, OUT retry_after_ms double precision, OUT remaining integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    now_ms   double precision := extract(epoch FROM clock_timestamp()) * 1000;
+    tat      double precision;
+    base     double precision;
+    new_tat  double precision;
+    allow_at double precision;
+BEGIN
+    INSERT INTO kv_rate_limits (key, tat_ms, expires_at) VALUES (p_key, 0, clock_timestamp())
+        ON CONFLICT (key) DO NOTHING;
+    SELECT r.tat_ms INTO tat FROM kv_rate_limits r WHERE r.key = p_key FOR UPDATE;
+    IF tat IS NULL OR tat < 1 OR (SELECT r.expires_at FROM kv_rate_limits r WHERE r.key = p_key) < clock_timestamp()
+    THEN
+        tat := now_ms;
+    END IF;
+    base := greatest(tat, now_ms);
+    new_tat := base + p_interval * greatest(p_cost, 1);
+    allow_at := new_tat - p_interval * p_limit;
+    IF now_ms < allow_at THEN
+        allowed := false; retry_after_ms := ceil(allow_at - now_ms); remaining := 0;
+        RETURN;
+    END IF;
+    remaining := floor((now_ms - allow_at) / p_interval);
+    allowed := true; retry_after_ms := 0;
+    IF p_cost = 0 THEN
+        remaining := remaining + 1;
+        RETURN;
+    END IF;
+    UPDATE kv_rate_limits SET tat_ms = new_tat,
+        expires_at = clock_timestamp() + make_interval(secs => (new_tat - now_ms) / 1000)
+        WHERE key = p_key;
+END $$;
+"""
 
 
 class PostgresKeyValueStore(PostgresBackedStore):
-    note = "caches, sessions and timelines in tables"
+    note = "sessions, limits and caches in tables"
+
+    async def create_schema(self) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            await conn.execute(SCHEMA)
+
+    # -- sessions -------------------------------------------------------------------------------------------------
+
+    async def session_put(self, token_hash: str, session: Session, *, idle_s: int, absolute_s: int) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO kv_sessions (token_hash, user_id, role, created_at, expires_at) "
+                "VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s)) "
+                "ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, role = excluded.role, "
+                "created_at = excluded.created_at, expires_at = excluded.expires_at",
+                (token_hash, session.user_id, session.role.value, session.created_at, min(idle_s, absolute_s)),
+            )
+            # Expired sessions go lazily, a few at a time, so the table does not grow without end.
+            await conn.execute(
+                "DELETE FROM kv_sessions WHERE token_hash IN "
+                "(SELECT token_hash FROM kv_sessions WHERE expires_at < now() LIMIT 100)"
+            )
+
+    async def session_get(self, token_hash: str, *, idle_s: int, absolute_s: int) -> Session | None:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "UPDATE kv_sessions SET expires_at = least("
+                "  now() + make_interval(secs => %s),"
+                "  to_timestamp(created_at + %s)) "
+                "WHERE token_hash = %s AND expires_at > now() AND to_timestamp(created_at + %s) > now() "
+                "RETURNING user_id, role, created_at",
+                (idle_s, absolute_s, token_hash, absolute_s),
+            )
+            row = await cur.fetchone()
+        return Session(row["user_id"], UserRole(row["role"]), row["created_at"]) if row else None
+
+    async def session_delete(self, token_hash: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM kv_sessions WHERE token_hash = %s", (token_hash,))
+
+    # -- rate limiting --------------------------------------------------------------------------------------------
+
+    async def rate_limit(self, key: str, rule: RateLimit, *, cost: int = 1) -> RateDecision:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT allowed, retry_after_ms, remaining FROM kv_gcra(%s, %s, %s, %s)",
+                (key, rule.interval_ms, rule.limit, cost),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return RateDecision(bool(row[0]), float(row[1]) / 1000, int(row[2]))
+
+    # -- cache ----------------------------------------------------------------------------------------------------
+
+    async def cache_get(self, key: str) -> bytes | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT value FROM kv_cache WHERE key = %s AND expires_at > now()", (key,))
+            row = await cur.fetchone()
+        return bytes(row[0]) if row else None
+
+    async def cache_generation(self, key: str) -> int:
+        async with self.pool.connection() as conn:
+            # The row must exist before any cache_set, so that cache_set and cache_invalidate always meet on it.
+            cur = await conn.execute(
+                "INSERT INTO kv_cache_generations (key) VALUES (%s) ON CONFLICT (key) DO UPDATE SET key = excluded.key "
+                "RETURNING generation",
+                (key,),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def cache_set(self, key: str, value: bytes, *, ttl_s: int, generation: int) -> bool:
+        async with self.pool.connection() as conn, conn.transaction():
+            # FOR SHARE waits for a concurrent invalidation to commit, then sees its new generation.
+            cur = await conn.execute("SELECT generation FROM kv_cache_generations WHERE key = %s FOR SHARE", (key,))
+            row = await cur.fetchone()
+            if (int(row[0]) if row else 0) != generation:
+                return False
+            await conn.execute(
+                "INSERT INTO kv_cache (key, value, expires_at) VALUES (%s, %s, now() + make_interval(secs => %s)) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                (key, value, ttl_s),
+            )
+        return True
+
+    async def cache_invalidate(self, key: str) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO kv_cache_generations (key, generation) VALUES (%s, 1) "
+                "ON CONFLICT (key) DO UPDATE SET generation = kv_cache_generations.generation + 1",
+                (key,),
+            )
+            await conn.execute("DELETE FROM kv_cache WHERE key = %s", (key,))
+
+    # -- locks ----------------------------------------------------------------------------------------------------
+
+    async def lock_acquire(self, key: str, *, ttl_s: float) -> str | None:
+        token = secrets.token_hex(16)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO kv_locks (key, token, expires_at) VALUES (%s, %s, now() + make_interval(secs => %s)) "
+                "ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at "
+                "WHERE kv_locks.expires_at < now() RETURNING token",
+                (key, token, ttl_s),
+            )
+            row = await cur.fetchone()
+        return token if row else None
+
+    async def lock_release(self, key: str, token: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM kv_locks WHERE key = %s AND token = %s", (key, token))

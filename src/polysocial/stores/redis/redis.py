@@ -1,12 +1,102 @@
-"""The redis role on Redis (`embedded` and `seed`), through redis.asyncio."""
+"""The redis role on Redis (`embedded` and `seed`), through redis.asyncio.
+
+Keys carry hash tags (``{...}``) so that the keys one operation touches share a Redis Cluster slot. Every
+multi-step operation is one Lua script: atomic on the server, one round trip.
+"""
 
 from __future__ import annotations
 
+import json
+import secrets
+
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from polysocial.config import Role, StoreURL
+from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.errors import StoreUnavailable
+from polysocial.domain.limits import RateDecision, RateLimit
 from polysocial.stores.base import EngineInfo, guarded
+
+# GCRA (see domain/limits.py for the same arithmetic in Python). The server's clock, so app servers may disagree.
+# Returns {allowed, retry_after_ms, remaining}. SET ... PX stores the value and its expiry in one command.
+GCRA_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local interval = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+local base = now
+if tat and tat > now then base = tat end
+local steps = cost
+if steps < 1 then steps = 1 end
+local new_tat = base + interval * steps
+local allow_at = new_tat - interval * limit
+if now < allow_at then
+  return {0, math.ceil(allow_at - now), 0}
+end
+local remaining = math.floor((now - allow_at) / interval)
+if cost == 0 then
+  return {1, 0, remaining + 1}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+return {1, 0, remaining}
+"""
+
+# Idle timer restart bounded by the absolute end: TTL = min(idle, absolute end - now).
+SESSION_GET_SCRIPT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local session = cjson.decode(raw)
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local left = session['created_at'] + tonumber(ARGV[2]) - now
+if left <= 0 then
+  redis.call('DEL', KEYS[1])
+  return nil
+end
+redis.call('EXPIRE', KEYS[1], math.max(1, math.min(tonumber(ARGV[1]), math.floor(left))))
+return raw
+"""
+
+CACHE_SET_SCRIPT = """
+local current = redis.call('GET', KEYS[2]) or '0'
+if current ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
+
+CACHE_INVALIDATE_SCRIPT = """
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+LOCK_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# A generation must outlive every value stored under it; a day is far beyond any cache TTL used here.
+GENERATION_TTL_S = 86_400
+
+
+def session_key(token_hash: str) -> str:
+    return f"session:{{{token_hash}}}"
+
+
+def rate_key(key: str) -> str:
+    return f"ratelimit:{{{key}}}"
+
+
+def cache_keys(key: str) -> tuple[str, str]:
+    return f"cache:{{{key}}}", f"cachegen:{{{key}}}"
+
+
+def lock_key(key: str) -> str:
+    return f"lock:{{{key}}}"
 
 
 class RedisKeyValueStore:
@@ -14,6 +104,7 @@ class RedisKeyValueStore:
         self._location = location
         self._timeout = connect_timeout_s
         self._client: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
 
     @property
     def role(self) -> Role:
@@ -38,6 +129,13 @@ class RedisKeyValueStore:
                 health_check_interval=30,
             )
             await self._client.ping()
+            self._scripts = {
+                "gcra": self._client.register_script(GCRA_SCRIPT),
+                "session_get": self._client.register_script(SESSION_GET_SCRIPT),
+                "cache_set": self._client.register_script(CACHE_SET_SCRIPT),
+                "cache_invalidate": self._client.register_script(CACHE_INVALIDATE_SCRIPT),
+                "lock_release": self._client.register_script(LOCK_RELEASE_SCRIPT),
+            }
 
         try:
             await guarded(self._location, run)
@@ -59,3 +157,54 @@ class RedisKeyValueStore:
             return str(info["redis_version"])
 
         return EngineInfo("Redis", await guarded(self._location, run))
+
+    # -- sessions -------------------------------------------------------------------------------------------------
+
+    async def session_put(self, token_hash: str, session: Session, *, idle_s: int, absolute_s: int) -> None:
+        value = json.dumps({"user_id": session.user_id, "role": session.role.value, "created_at": session.created_at})
+        await self.client.set(session_key(token_hash), value, ex=min(idle_s, absolute_s))
+
+    async def session_get(self, token_hash: str, *, idle_s: int, absolute_s: int) -> Session | None:
+        raw = await self._scripts["session_get"](keys=[session_key(token_hash)], args=[idle_s, absolute_s])
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Session(int(data["user_id"]), UserRole(data["role"]), float(data["created_at"]))
+
+    async def session_delete(self, token_hash: str) -> None:
+        await self.client.delete(session_key(token_hash))
+
+    # -- rate limiting --------------------------------------------------------------------------------------------
+
+    async def rate_limit(self, key: str, rule: RateLimit, *, cost: int = 1) -> RateDecision:
+        allowed, retry_ms, remaining = await self._scripts["gcra"](
+            keys=[rate_key(key)], args=[rule.interval_ms, rule.limit, cost]
+        )
+        return RateDecision(bool(allowed), int(retry_ms) / 1000, int(remaining))
+
+    # -- cache ----------------------------------------------------------------------------------------------------
+
+    async def cache_get(self, key: str) -> bytes | None:
+        value = await self.client.get(cache_keys(key)[0])
+        return value.encode() if isinstance(value, str) else value
+
+    async def cache_generation(self, key: str) -> int:
+        value = await self.client.get(cache_keys(key)[1])
+        return int(value) if value is not None else 0
+
+    async def cache_set(self, key: str, value: bytes, *, ttl_s: int, generation: int) -> bool:
+        stored = await self._scripts["cache_set"](keys=list(cache_keys(key)), args=[value, str(generation), ttl_s])
+        return bool(stored)
+
+    async def cache_invalidate(self, key: str) -> None:
+        await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S])
+
+    # -- locks ----------------------------------------------------------------------------------------------------
+
+    async def lock_acquire(self, key: str, *, ttl_s: float) -> str | None:
+        token = secrets.token_hex(16)
+        acquired = await self.client.set(lock_key(key), token, nx=True, px=max(1, int(ttl_s * 1000)))
+        return token if acquired else None
+
+    async def lock_release(self, key: str, token: str) -> None:
+        await self._scripts["lock_release"](keys=[lock_key(key)], args=[token])

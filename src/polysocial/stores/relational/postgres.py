@@ -2,8 +2,323 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection, errors, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from polysocial.domain.accounts import Credentials, EmailTaken, Me, NewAccount, Profile, TooYoung, UserRole
+from polysocial.domain.events import Event
+from polysocial.logging import get_logger
 from polysocial.stores.postgres_common import PostgresBackedStore
+from polysocial.stores.relational.protocol import DeadLetter, Isolation, OutboxEvent, OutboxStats
+from polysocial.stores.relational.schema import MIGRATION_LOCK, MIGRATIONS
+
+log = get_logger(__name__)
+
+OUTBOX_CHANNEL = "polysocial_outbox"
+PROFILE_FIELDS = ("name", "bio", "avatar_url", "birthdate")
+
+PROFILE_QUERY = """
+SELECT u.user_id, p.name, p.bio, p.avatar_url, p.birthdate, u.created_at,
+       (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id) AS order_count
+FROM users u JOIN user_profiles p ON p.user_id = u.user_id
+WHERE u.user_id = %s
+"""
+
+
+def _profile(row: dict[str, Any]) -> Profile:
+    return Profile(
+        user_id=row["user_id"],
+        name=row["name"],
+        bio=row["bio"],
+        avatar_url=row["avatar_url"],
+        birthdate=row["birthdate"],
+        created_at=row["created_at"],
+        order_count=int(row["order_count"]),
+    )
+
+
+def _event(row: dict[str, Any]) -> Event:
+    return Event(
+        aggregate_type=row["aggregate_type"],
+        aggregate_id=row["aggregate_id"],
+        event_type=row["event_type"],
+        payload=row["payload"],
+        event_id=row["event_id"],
+        created_at=row["created_at"],
+    )
+
+
+class PostgresTx:
+    def __init__(self, conn: AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
+
+    def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        self._after_commit.append(callback)
+
+    async def run_after_commit(self) -> None:
+        for callback in self._after_commit:
+            await callback()
+
+    async def _one(self, query: str, params: Sequence[Any]) -> dict[str, Any] | None:
+        async with self.conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, params)
+            return await cur.fetchone()
+
+    # -- accounts ------------------------------------------------------------------------------------------------
+
+    async def insert_account(self, account: NewAccount) -> int:
+        try:
+            async with self.conn.transaction():  # a savepoint: a refused row leaves the caller's transaction usable
+                row = await self._one(
+                    "INSERT INTO users (email, password_hash) VALUES (%s, %s) RETURNING user_id",
+                    (account.email, account.password_hash),
+                )
+                assert row is not None
+                await self.conn.execute(
+                    "INSERT INTO user_profiles (user_id, name, bio, avatar_url, birthdate) VALUES (%s, %s, %s, %s, %s)",
+                    (row["user_id"], account.name, account.bio, account.avatar_url, account.birthdate),
+                )
+        except errors.UniqueViolation as exc:
+            raise EmailTaken("an account with this email already exists") from exc
+        except errors.CheckViolation as exc:
+            if exc.diag.constraint_name == "user_profiles_birthdate_check":
+                raise TooYoung("users must be 18 or older") from exc
+            raise
+        return int(row["user_id"])
+
+    async def credentials_by_email(self, email: str) -> Credentials | None:
+        row = await self._one("SELECT user_id, password_hash, role FROM users WHERE lower(email) = %s", (email,))
+        return Credentials(row["user_id"], row["password_hash"], UserRole(row["role"])) if row else None
+
+    async def update_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self.conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (password_hash, user_id))
+
+    async def set_role(self, user_id: int, role: UserRole) -> bool:
+        cur = await self.conn.execute("UPDATE users SET role = %s WHERE user_id = %s", (role.value, user_id))
+        return cur.rowcount == 1
+
+    async def user_id_by_email(self, email: str) -> int | None:
+        row = await self._one("SELECT user_id FROM users WHERE lower(email) = %s", (email,))
+        return int(row["user_id"]) if row else None
+
+    async def profile(self, user_id: int) -> Profile | None:
+        row = await self._one(PROFILE_QUERY, (user_id,))
+        return _profile(row) if row else None
+
+    async def me(self, user_id: int) -> Me | None:
+        row = await self._one("SELECT email, role FROM users WHERE user_id = %s", (user_id,))
+        profile = await self.profile(user_id)
+        if row is None or profile is None:
+            return None
+        return Me(user_id, row["email"], UserRole(row["role"]), profile)
+
+    async def update_profile(self, user_id: int, fields: dict[str, Any]) -> bool:
+        unknown = set(fields) - set(PROFILE_FIELDS)
+        if unknown:
+            raise ValueError(f"not profile fields: {sorted(unknown)}")
+        if not fields:
+            row = await self._one("SELECT 1 AS found FROM user_profiles WHERE user_id = %s", (user_id,))
+            return row is not None
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in fields
+        )
+        query = sql.SQL("UPDATE user_profiles SET {}, updated_at = now() WHERE user_id = {}").format(
+            assignments, sql.Placeholder("user_id")
+        )
+        try:
+            async with self.conn.transaction():
+                cur = await self.conn.execute(query, {**fields, "user_id": user_id})
+        except errors.CheckViolation as exc:
+            if exc.diag.constraint_name == "user_profiles_birthdate_check":
+                raise TooYoung("users must be 18 or older") from exc
+            raise
+        return cur.rowcount == 1
+
+    # -- outbox --------------------------------------------------------------------------------------------------
+
+    async def add_events(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        async with self.conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [
+                    (e.event_id, e.aggregate_type, e.aggregate_id, e.event_type, Jsonb(e.payload), e.created_at)
+                    for e in events
+                ],
+            )
+        # Delivered at commit, and only if the transaction commits: wakes the relays at once instead of at their
+        # next poll.
+        await self.conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+
+
+class PostgresOutboxBatch:
+    def __init__(self, conn: AsyncConnection[Any], events: list[OutboxEvent]) -> None:
+        self.conn = conn
+        self.events = events
+
+    async def done(self, item: OutboxEvent) -> None:
+        await self.conn.execute("DELETE FROM outbox WHERE position = %s", (item.position,))
+
+    async def failed(self, item: OutboxEvent, error: str, *, retry_in_s: float | None) -> None:
+        if retry_in_s is None:
+            await self.conn.execute("DELETE FROM outbox WHERE position = %s", (item.position,))
+            await _insert_dead_letter(self.conn, item.event, "outbox", item.attempts + 1, error)
+            return
+        await self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = %s, "
+            "next_attempt_at = now() + make_interval(secs => %s) WHERE position = %s",
+            (error[:2000], retry_in_s, item.position),
+        )
+
+
+async def _insert_dead_letter(conn: AsyncConnection[Any], event: Event, source: str, attempts: int, error: str) -> None:
+    await conn.execute(
+        "INSERT INTO outbox_dead_letter (event_id, source, aggregate_type, aggregate_id, event_type, payload, "
+        "created_at, attempts, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+        (
+            event.event_id,
+            source,
+            event.aggregate_type,
+            event.aggregate_id,
+            event.event_type,
+            Jsonb(event.payload),
+            event.created_at,
+            attempts,
+            error[:2000],
+        ),
+    )
+
+
+CLAIM_QUERY = """
+SELECT o.position, o.event_id, o.aggregate_type, o.aggregate_id, o.event_type, o.payload, o.created_at, o.attempts
+FROM outbox o
+WHERE o.next_attempt_at <= now()
+  AND NOT EXISTS (
+        SELECT 1 FROM outbox earlier
+        WHERE earlier.aggregate_type = o.aggregate_type
+          AND earlier.aggregate_id = o.aggregate_id
+          AND earlier.position < o.position)
+ORDER BY o.position
+LIMIT %s
+FOR UPDATE SKIP LOCKED
+"""
 
 
 class PostgresRelationalStore(PostgresBackedStore):
     note = ""
+
+    async def create_schema(self) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur = await conn.execute("SELECT version FROM schema_migrations")
+            applied = {row[0] for row in await cur.fetchall()}
+            for version, name, statements in MIGRATIONS:
+                if version in applied:
+                    continue
+                await conn.execute(statements)  # static DDL from schema.py
+                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
+                log.info("applied migration", version=version, name=name)
+
+    @asynccontextmanager
+    async def transaction(self, isolation: Isolation = Isolation.READ_COMMITTED) -> AsyncIterator[PostgresTx]:
+        async with self.pool.connection() as conn:
+            tx = PostgresTx(conn)
+            async with conn.transaction():
+                if isolation is not Isolation.READ_COMMITTED:
+                    await conn.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation.value.upper()}")
+                yield tx
+        await tx.run_after_commit()
+
+    @asynccontextmanager
+    async def claim_outbox(self, limit: int) -> AsyncIterator[PostgresOutboxBatch]:
+        async with self.pool.connection() as conn, conn.transaction():
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(CLAIM_QUERY, (limit,))
+                rows = await cur.fetchall()
+            events = [OutboxEvent(row["position"], _event(row), row["attempts"]) for row in rows]
+            yield PostgresOutboxBatch(conn, events)
+
+    async def dead_letter(self, event: Event, *, source: str, attempts: int, error: str) -> None:
+        async with self.pool.connection() as conn:
+            await _insert_dead_letter(conn, event, source, attempts, error)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute("SELECT * FROM outbox_dead_letter ORDER BY failed_at DESC LIMIT %s", (limit,))
+            rows = await cur.fetchall()
+        return [DeadLetter(_event(r), r["source"], r["attempts"], r["error"]) for r in rows]
+
+    async def outbox_stats(self) -> OutboxStats:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0), "
+                "(SELECT count(*) FROM outbox_dead_letter) FROM outbox"
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return OutboxStats(pending=int(row[0]), oldest_age_s=float(row[1]), dead_letters=int(row[2]))
+
+    async def processed(self, handler: str, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        if not event_ids:
+            return set()
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT event_id FROM processed_events WHERE handler = %s AND event_id = ANY(%s)",
+                (handler, list(event_ids)),
+            )
+            return {row[0] for row in await cur.fetchall()}
+
+    async def mark_processed(self, handler: str, event_id: uuid.UUID) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO processed_events (handler, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (handler, event_id),
+            )
+
+    @asynccontextmanager
+    async def wait_for_events(self) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
+        conn = await psycopg.AsyncConnection.connect(self.location.url, autocommit=True)
+        try:
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(OUTBOX_CHANNEL)))
+
+            async def wait(timeout_s: float) -> None:
+                async for _ in conn.notifies(timeout=timeout_s, stop_after=1):
+                    break
+
+            yield wait
+        finally:
+            await conn.close()
+
+    async def iter_user_ids(self, batch_size: int = 5000) -> AsyncIterator[list[int]]:
+        last = 0
+        while True:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT user_id FROM users WHERE user_id > %s ORDER BY user_id LIMIT %s", (last, batch_size)
+                )
+                ids = [row[0] for row in await cur.fetchall()]
+            if not ids:
+                return
+            yield ids
+            last = ids[-1]
+
+    async def user_names(self, user_ids: Sequence[int]) -> dict[int, str]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT user_id, name FROM user_profiles WHERE user_id = ANY(%s)", (list(user_ids),)
+            )
+            return {row[0]: row[1] for row in await cur.fetchall()}

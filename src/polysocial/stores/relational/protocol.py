@@ -1,12 +1,113 @@
 """The relational role: accounts, credentials, wallets, products, orders, payments, seats, durable carts, and the
-transactional outbox. ACID transactions, constraints and row locks are the reason it exists (DESIGN.md section 1)."""
+transactional outbox. ACID transactions, constraints and row locks are the reason it exists (DESIGN.md section 1).
+
+Writes happen inside a transaction that the entry point (a request, a CLI command, the relay) opens and commits;
+services receive the transaction and never commit themselves.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import enum
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from polysocial.domain.accounts import Credentials, Me, NewAccount, Profile, UserRole
+from polysocial.domain.events import Event
 from polysocial.stores.base import Store
 
 
+class Isolation(enum.StrEnum):
+    READ_COMMITTED = "read committed"
+    REPEATABLE_READ = "repeatable read"
+    SERIALIZABLE = "serializable"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    position: int
+    event: Event
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    pending: int
+    oldest_age_s: float  # the relay's lag: how long the oldest undelivered event has waited
+    dead_letters: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    event: Event
+    source: str
+    attempts: int
+    error: str
+
+
+class RelationalTx(Protocol):
+    """One open transaction. Everything done through it commits or rolls back together."""
+
+    def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` once the transaction has committed (never if it rolls back)."""
+
+    # accounts
+    async def insert_account(self, account: NewAccount) -> int:
+        """Insert the user and the profile; raises EmailTaken, TooYoung."""
+
+    async def credentials_by_email(self, email: str) -> Credentials | None: ...
+
+    async def update_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    async def set_role(self, user_id: int, role: UserRole) -> bool: ...
+
+    async def user_id_by_email(self, email: str) -> int | None: ...
+
+    async def profile(self, user_id: int) -> Profile | None:
+        """The seed's get_user: users + user_profiles + the order count, in one query."""
+
+    async def me(self, user_id: int) -> Me | None: ...
+
+    async def update_profile(self, user_id: int, fields: dict[str, Any]) -> bool: ...
+
+    # outbox
+    async def add_events(self, events: Sequence[Event]) -> None: ...
+
+
+class OutboxBatch(Protocol):
+    """Events claimed by one relay, locked against the others until the batch ends."""
+
+    events: list[OutboxEvent]
+
+    async def done(self, item: OutboxEvent) -> None: ...
+
+    async def failed(self, item: OutboxEvent, error: str, *, retry_in_s: float | None) -> None:
+        """Schedule a retry in ``retry_in_s`` seconds, or (None) move the event to the dead-letter table."""
+
+
 class RelationalStore(Store, Protocol):
-    """Later issues add the account, money and outbox operations here; every adapter must then pass them."""
+    def transaction(self, isolation: Isolation = Isolation.READ_COMMITTED) -> AbstractAsyncContextManager[RelationalTx]:
+        """Open a transaction: committed when the block ends, rolled back when it raises."""
+
+    def claim_outbox(self, limit: int) -> AbstractAsyncContextManager[OutboxBatch]:
+        """Lock up to ``limit`` due events, only the oldest pending event of each aggregate, skipping rows another
+        relay holds. Marks made on the batch commit when the block ends."""
+
+    async def dead_letter(self, event: Event, *, source: str, attempts: int, error: str) -> None: ...
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    async def outbox_stats(self) -> OutboxStats: ...
+
+    async def processed(self, handler: str, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]: ...
+
+    async def mark_processed(self, handler: str, event_id: uuid.UUID) -> None: ...
+
+    def wait_for_events(self) -> AbstractAsyncContextManager[Callable[[float], Awaitable[None]]]:
+        """A waiter that returns when new events may be pending (a notification), or after the timeout."""
+
+    def iter_user_ids(self, batch_size: int = 5000) -> AsyncIterator[list[int]]: ...
+
+    async def user_names(self, user_ids: Sequence[int]) -> dict[int, str]: ...

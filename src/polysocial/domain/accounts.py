@@ -1,0 +1,110 @@
+"""Accounts: users, profiles, sessions. Value objects and the rules that do not need a database."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from polysocial.domain.errors import Conflict, DomainError, Unauthorized
+
+MINIMUM_AGE_YEARS = 18
+MAX_NAME = 100
+MAX_BIO = 1000
+MAX_URL = 2048
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256  # argon2 takes any length; a bound stops a megabyte "password" from costing a hash of it
+
+
+class UserRole(enum.StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    email: str
+    password_hash: str
+    name: str
+    birthdate: date
+    bio: str = ""
+    avatar_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user_id: int
+    password_hash: str
+    role: UserRole
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The seed's get_user: the account, its profile, and its order count."""
+
+    user_id: int
+    name: str
+    bio: str
+    avatar_url: str | None
+    birthdate: date
+    created_at: datetime
+    order_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Me:
+    user_id: int
+    email: str
+    role: UserRole
+    profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user_id: int
+    role: UserRole
+    created_at: float  # unix seconds: the absolute timeout counts from here
+
+
+def normalise_email(email: str) -> str:
+    """Emails are unique case-insensitively: stored and compared in lower case, surrounding spaces dropped."""
+    return email.strip().lower()
+
+
+def is_adult(birthdate: date, today: date) -> bool:
+    try:
+        cutoff = today.replace(year=today.year - MINIMUM_AGE_YEARS)
+    except ValueError:  # 29 February, and the cutoff year is not a leap year
+        cutoff = today.replace(year=today.year - MINIMUM_AGE_YEARS, day=28)
+    return birthdate <= cutoff
+
+
+class EmailTaken(Conflict):
+    title = "Email already registered"
+    type_slug = "email-taken"
+
+
+class TooYoung(DomainError):
+    status = 422
+    title = "Too young"
+    type_slug = "too-young"
+
+
+class InvalidCredentials(Unauthorized):
+    """The same answer for an unknown email and a wrong password."""
+
+    title = "Invalid credentials"
+    type_slug = "invalid-credentials"
+
+    def __init__(self) -> None:
+        super().__init__("the email or the password is wrong")
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+    title = "Too many attempts"
+    type_slug = "rate-limited"
+
+    def __init__(self, retry_after_s: float) -> None:
+        self.retry_after_s = max(1, int(retry_after_s + 0.999))
+        super().__init__(f"too many failed attempts; try again in {self.retry_after_s} s")

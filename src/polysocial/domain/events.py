@@ -1,0 +1,54 @@
+"""Events: what happened, recorded in the same atomic unit as the change that caused it (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Aggregate types
+USER = "user"
+
+# Event types
+USER_REGISTERED = "UserRegistered"
+PROFILE_UPDATED = "ProfileUpdated"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    payload: dict[str, Any]
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": str(self.event_id),
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "event_type": self.event_type,
+            "payload": self.payload,
+            "created_at": self.created_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Event:
+        return cls(
+            aggregate_type=str(data["aggregate_type"]),
+            aggregate_id=str(data["aggregate_id"]),
+            event_type=str(data["event_type"]),
+            payload=dict(data["payload"]),
+            event_id=uuid.UUID(str(data["event_id"])),
+            created_at=datetime.fromisoformat(str(data["created_at"])),
+        )
+
+
+def user_registered(user_id: int, name: str) -> Event:
+    return Event(USER, str(user_id), USER_REGISTERED, {"user_id": user_id, "name": name})
+
+
+def profile_updated(user_id: int, fields: dict[str, Any]) -> Event:
+    return Event(USER, str(user_id), PROFILE_UPDATED, {"user_id": user_id, "fields": fields})
