@@ -1,4 +1,5 @@
-"""The composition root: settings in, a ready App out (stores open, engines started when the profile needs them).
+"""The composition root: settings in, a ready App out (stores open, engines started when the profile needs them,
+services wired).
 
 Tests and tools override any store by passing it in: ``await bootstrap(settings, graph=my_graph_store)``.
 """
@@ -8,13 +9,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 from polysocial.config import Role, Settings
 from polysocial.domain.errors import StoresUnavailable, StoreUnavailable
 from polysocial.engines.embedded import EmbeddedEngines
+from polysocial.events.handlers import Handler, account_handlers
+from polysocial.events.relay import Relay, RelayConfig
+from polysocial.services.passwords import Argon2Parameters, Passwords
+from polysocial.services.sessions import SessionPolicy
 from polysocial.stores.base import Store
+from polysocial.stores.documents.protocol import DocumentStore
 from polysocial.stores.factory import make_store
+from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.postgres_pool import PostgresPools
+from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.relational.protocol import RelationalStore
+from polysocial.stores.timeseries.protocol import TimeSeriesStore
 
 
 @dataclass
@@ -22,10 +33,30 @@ class App:
     settings: Settings
     stores: dict[Role, Store]
     pools: PostgresPools
+    passwords: Passwords
+    session_policy: SessionPolicy
+    relay: Relay
     _closed: bool = field(default=False, repr=False)
 
-    def store(self, role: Role) -> Store:
-        return self.stores[role]
+    @property
+    def relational(self) -> RelationalStore:
+        return cast(RelationalStore, self.stores[Role.RELATIONAL])
+
+    @property
+    def documents(self) -> DocumentStore:
+        return cast(DocumentStore, self.stores[Role.DOCUMENTS])
+
+    @property
+    def graph(self) -> GraphStore:
+        return cast(GraphStore, self.stores[Role.GRAPH])
+
+    @property
+    def kv(self) -> KeyValueStore:
+        return cast(KeyValueStore, self.stores[Role.REDIS])
+
+    @property
+    def timeseries(self) -> TimeSeriesStore:
+        return self.stores[Role.TIMESERIES]
 
     async def aclose(self) -> None:
         if self._closed:
@@ -33,6 +64,7 @@ class App:
         self._closed = True
         await close_stores(self.stores.values())
         await self.pools.close()
+        self.passwords.close()
 
 
 def build_stores(settings: Settings, pools: PostgresPools, **overrides: Store) -> dict[Role, Store]:
@@ -70,6 +102,10 @@ async def start_engines(settings: Settings) -> None:
         await asyncio.to_thread(EmbeddedEngines(settings).up)
 
 
+def handlers_for(stores: dict[Role, Store]) -> list[Handler]:
+    return account_handlers(cast(GraphStore, stores[Role.GRAPH]), cast(KeyValueStore, stores[Role.REDIS]))
+
+
 async def bootstrap(settings: Settings | None = None, *, engines: bool = True, **overrides: Store) -> App:
     settings = settings or Settings()
     if engines:
@@ -81,4 +117,19 @@ async def bootstrap(settings: Settings | None = None, *, engines: bool = True, *
     except BaseException:
         await pools.close()
         raise
-    return App(settings=settings, stores=stores, pools=pools)
+    relay = Relay(
+        cast(RelationalStore, stores[Role.RELATIONAL]),
+        cast(DocumentStore, stores[Role.DOCUMENTS]),
+        handlers_for(stores),
+        RelayConfig(batch_size=settings.relay_batch_size, max_attempts=settings.relay_max_attempts),
+    )
+    return App(
+        settings=settings,
+        stores=stores,
+        pools=pools,
+        passwords=Passwords(
+            Argon2Parameters(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+        ),
+        session_policy=SessionPolicy(settings.session_idle_s, settings.session_absolute_s),
+        relay=relay,
+    )

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -189,6 +189,135 @@ async def _check_startable(settings: Settings, bootstrap: Any) -> None:
     """Start engines and open every store once before serving, so a bad URL fails here in one line."""
     state = await bootstrap(settings)
     await state.aclose()
+
+
+# -- the outbox relay and the projections ---------------------------------------------------------------------------
+
+
+@app.command()
+def worker() -> None:
+    """Run the outbox relay alone (set POLYSOCIAL_RELAY_IN_PROCESS=false on the API servers). Ctrl-C stops it."""
+    from polysocial.bootstrap import bootstrap
+
+    async def run() -> None:
+        state = await bootstrap(load_settings())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        out.print("relay running; Ctrl-C stops it")
+        try:
+            await state.relay.run_forever(stop)
+        finally:
+            await state.aclose()
+
+    guarded(lambda: asyncio.run(run()))
+
+
+@app.command()
+def reconcile(
+    repair: Annotated[bool, typer.Option("--repair/--dry-run", help="fix what is found, or only report it")] = True,
+) -> None:
+    """Compare the projections with their sources of truth (users in the graph) and repair the drift."""
+    from polysocial.bootstrap import bootstrap
+    from polysocial.services.reconcile import reconcile_user_nodes
+
+    async def run() -> Any:
+        state = await bootstrap(load_settings())
+        try:
+            report = await reconcile_user_nodes(state.relational, state.graph, repair=repair)
+            status = await state.relay.status()
+            return report, status
+        finally:
+            await state.aclose()
+
+    report, status = guarded(lambda: asyncio.run(run()))
+    table = Table(title="reconcile")
+    for col in ("projection", "checked", "missing", "duplicates", "repaired"):
+        table.add_column(col)
+    table.add_row(
+        "users -> graph nodes",
+        str(report.users_checked),
+        str(len(report.missing)),
+        str(len(report.duplicates)),
+        str(report.repaired),
+    )
+    out.print(table)
+    if report.missing:
+        shown = ", ".join(map(str, report.missing[:20])) + (" ..." if len(report.missing) > 20 else "")
+        out.print(f"users missing from the graph: {shown}")
+    out.print(
+        f"relay: {status.outbox.pending} outbox events pending (oldest {status.outbox.oldest_age_s:.1f} s), "
+        f"{status.outbox.dead_letters} dead letters, {status.document_pending} document events pending"
+    )
+    if (report.missing and not repair) or report.duplicates:
+        raise typer.Exit(1)
+
+
+admin_app = typer.Typer(no_args_is_help=True, help="Administrators.")
+app.add_typer(admin_app, name="admin")
+
+
+def with_app(settings: Settings, use: Callable[[Any], Awaitable[T]]) -> T:
+    """Bootstrap, run ``use(app)``, close; our errors become one line (exit 2)."""
+    from polysocial.bootstrap import bootstrap
+
+    async def run() -> T:
+        state = await bootstrap(settings)
+        try:
+            return await use(state)
+        finally:
+            await state.aclose()
+
+    return guarded(lambda: asyncio.run(run()))
+
+
+@admin_app.command("create")
+def admin_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="for a new account")] = "Administrator",
+    birthdate: Annotated[str, typer.Option(help="for a new account, YYYY-MM-DD")] = "1970-01-01",
+    password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
+) -> None:
+    """Make EMAIL an administrator: promote its account, or create one (the password is asked for, or read from
+    standard input with --password-stdin). The API can never make anyone an administrator."""
+    from datetime import date
+
+    from polysocial.domain.accounts import UserRole, normalise_email
+    from polysocial.services import accounts
+
+    settings = load_settings()
+
+    async def promote(state: Any) -> int | None:
+        async with state.relational.transaction() as tx:
+            user_id: int | None = await tx.user_id_by_email(normalise_email(email))
+            if user_id is not None:
+                await tx.set_role(user_id, UserRole.ADMIN)
+            return user_id
+
+    user_id = with_app(settings, promote)
+    if user_id is not None:
+        out.print(f"promoted {normalise_email(email)} (user {user_id}) to administrator")
+        return
+    try:
+        born = date.fromisoformat(birthdate)
+    except ValueError:
+        raise fail(f"--birthdate {birthdate!r} is not a date (YYYY-MM-DD)") from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password for the new account", hide_input=True, confirmation_prompt=True)
+
+    async def create(state: Any) -> int:
+        registration = accounts.Registration(email, password, name, born)
+        account = await accounts.prepare_account(state.passwords, registration, today=date.today())
+        async with state.relational.transaction() as tx:
+            new_id = await accounts.register(tx, account)
+            await tx.set_role(new_id, UserRole.ADMIN)
+        return new_id
+
+    created = with_app(settings, create)
+    out.print(f"created administrator {normalise_email(email)} (user {created})")
 
 
 # -- the seed stack's test servers ---------------------------------------------------------------------------------

@@ -140,6 +140,18 @@ class Settings(BaseSettings):
     # volatile-lru (only keys with a TTL go) under this limit (DESIGN.md section 2).
     embedded_redis_maxmemory_mb: int = Field(default=512, ge=16)
 
+    # Passwords: argon2id, OWASP's first recommendation by default (services/passwords.py).
+    argon2_time_cost: int = Field(default=2, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=19_456, ge=8, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    # Sessions: idle and absolute timeouts.
+    session_idle_s: int = Field(default=30 * 60, ge=1)
+    session_absolute_s: int = Field(default=8 * 3600, ge=1)
+    # The outbox relay runs inside `serve` unless a separate `polysocial worker` does the job.
+    relay_in_process: bool = True
+    relay_batch_size: int = Field(default=100, ge=1, le=10_000)
+    relay_max_attempts: int = Field(default=8, ge=1, le=100)
+
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:
         for role in Role:

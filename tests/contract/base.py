@@ -268,7 +268,7 @@ class DocumentContract(StoreContract):
         (claimed,) = await docs.claim_pending(self.collections, limit=10, lease_s=30)
         assert [e.event_id for e in claimed.events] == [first.event_id, second.event_id, third.event_id]
         assert claimed.events[1].payload == second.payload
-        assert claimed.head_attempts == 0
+        assert claimed.attempts == [0, 0, 0]
         assert await docs.claim_pending(self.collections, limit=10, lease_s=30) == []  # leased
 
         assert not await docs.ack("contract_docs", "d1", second.event_id)  # not the head
@@ -293,7 +293,7 @@ class DocumentContract(StoreContract):
         assert await docs.claim_pending(self.collections, limit=10, lease_s=30) == []
         await asyncio.sleep(0.7)
         (claimed,) = await docs.claim_pending(self.collections, limit=10, lease_s=30)
-        assert claimed.head_attempts == 1
+        assert claimed.attempts == [1]
 
     async def test_concurrent_relays_lease_different_documents(self, store: Store) -> None:
         docs = cast(DocumentStore, store)

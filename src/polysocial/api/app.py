@@ -1,7 +1,10 @@
-"""The HTTP API: ``create_app()`` builds it; its lifespan opens every store client and closes them at shutdown."""
+"""The HTTP API: ``create_app()`` builds it; its lifespan opens every store client (and runs the outbox relay unless
+a separate worker does) and closes them at shutdown."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,27 +12,40 @@ from fastapi import FastAPI
 
 from polysocial import __version__
 from polysocial.api.errors import install_error_handlers
-from polysocial.api.routes import health
+from polysocial.api.routes import admin, auth, health, users
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
 
 
-def create_app(settings: Settings | None = None, *, app_state: App | None = None) -> FastAPI:
-    """The FastAPI application. With ``app_state`` the caller owns the stores (tests share one App across apps);
-    otherwise the lifespan bootstraps them from ``settings`` and closes them at shutdown."""
+@asynccontextmanager
+async def running_relay(state: App) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(state.relay.run_forever(stop), name="outbox-relay")
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+
+
+def create_app(settings: Settings | None = None, *, app_state: App | None = None, relay: bool | None = None) -> FastAPI:
+    """The FastAPI application. With ``app_state`` the caller owns the stores (and the relay, unless ``relay`` is
+    True); otherwise the lifespan bootstraps them from ``settings`` and closes them at shutdown."""
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        if app_state is not None:
-            api.state.polysocial = app_state
-            yield
-            return
-        state = await bootstrap(settings)
+        state = app_state or await bootstrap(settings)
         api.state.polysocial = state
+        run_relay = relay if relay is not None else (app_state is None and state.settings.relay_in_process)
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                if run_relay:
+                    await stack.enter_async_context(running_relay(state))
+                yield
         finally:
-            await state.aclose()
+            if app_state is None:
+                await state.aclose()
 
     api = FastAPI(
         title="polysocial",
@@ -40,5 +56,6 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
     if app_state is not None:  # available without the lifespan too (in-process test clients do not run it)
         api.state.polysocial = app_state
     install_error_handlers(api)
-    api.include_router(health.router)
+    for module in (health, auth, users, admin):
+        api.include_router(module.router)
     return api

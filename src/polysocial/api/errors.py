@@ -46,7 +46,14 @@ def _slug(title: str) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, slug=exc.type_slug, instance=request.url.path)
+        return problem(
+            exc.status,
+            exc.title,
+            exc.detail,
+            slug=exc.type_slug,
+            instance=request.url.path,
+            headers=exc.headers or None,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

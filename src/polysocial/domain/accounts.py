@@ -98,13 +98,3 @@ class InvalidCredentials(Unauthorized):
 
     def __init__(self) -> None:
         super().__init__("the email or the password is wrong")
-
-
-class TooManyAttempts(DomainError):
-    status = 429
-    title = "Too many attempts"
-    type_slug = "rate-limited"
-
-    def __init__(self, retry_after_s: float) -> None:
-        self.retry_after_s = max(1, int(retry_after_s + 0.999))
-        super().__init__(f"too many failed attempts; try again in {self.retry_after_s} s")

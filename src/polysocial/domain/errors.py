@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 
@@ -20,6 +21,11 @@ class DomainError(PolysocialError):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the error implies (Retry-After, WWW-Authenticate)."""
+        return {}
 
 
 class NotFound(DomainError):
@@ -44,6 +50,24 @@ class Unauthorized(DomainError):
     status = 401
     title = "Unauthorized"
     type_slug = "unauthorized"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class RateLimited(DomainError):
+    status = 429
+    title = "Too many requests"
+    type_slug = "rate-limited"
+
+    def __init__(self, retry_after_s: float, what: str = "requests") -> None:
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+        super().__init__(f"too many {what}; try again in {self.retry_after_s} s")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class ServiceUnavailable(DomainError):

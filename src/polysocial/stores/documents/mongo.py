@@ -187,7 +187,10 @@ class MongoDocumentStore:
                     continue
                 claimed.append(
                     PendingDocument(
-                        collection, str(doc["_id"]), [Event.from_json(e) for e in stored], int(stored[0]["attempts"])
+                        collection,
+                        str(doc["_id"]),
+                        [Event.from_json(e) for e in stored],
+                        [int(e.get("attempts", 0)) for e in stored],
                     )
                 )
         return claimed

@@ -88,7 +88,10 @@ class PostgresDocumentStore(PostgresBackedStore):
             rows = await cur.fetchall()
         return [
             PendingDocument(
-                r["collection"], r["id"], [Event.from_json(e) for e in r["outbox"]], int(r["outbox"][0]["attempts"])
+                r["collection"],
+                r["id"],
+                [Event.from_json(e) for e in r["outbox"]],
+                [int(e.get("attempts", 0)) for e in r["outbox"]],
             )
             for r in rows
             if r["outbox"]

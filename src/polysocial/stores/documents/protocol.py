@@ -28,7 +28,7 @@ class PendingDocument:
     collection: str
     doc_id: str
     events: list[Event]  # oldest first
-    head_attempts: int  # failed deliveries of events[0] so far
+    attempts: list[int]  # failed deliveries so far, one count per event
 
 
 class DocumentStore(Store, Protocol):

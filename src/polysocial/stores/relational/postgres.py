@@ -289,6 +289,13 @@ class PostgresRelationalStore(PostgresBackedStore):
                 (handler, event_id),
             )
 
+    async def prune_processed(self, older_than_s: float) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "DELETE FROM processed_events WHERE processed_at < now() - make_interval(secs => %s)", (older_than_s,)
+            )
+        return cur.rowcount
+
     @asynccontextmanager
     async def wait_for_events(self) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
         conn = await psycopg.AsyncConnection.connect(self.location.url, autocommit=True)

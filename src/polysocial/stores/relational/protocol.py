@@ -105,6 +105,9 @@ class RelationalStore(Store, Protocol):
 
     async def mark_processed(self, handler: str, event_id: uuid.UUID) -> None: ...
 
+    async def prune_processed(self, older_than_s: float) -> int:
+        """Forget processed markers older than any redelivery could be; returns how many went."""
+
     def wait_for_events(self) -> AbstractAsyncContextManager[Callable[[float], Awaitable[None]]]:
         """A waiter that returns when new events may be pending (a notification), or after the timeout."""
 
