@@ -7,11 +7,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from polysocial.config import Settings
 from polysocial.engines import seed_stack
 from polysocial.engines.embedded import EmbeddedEngines
+from tests.support.live import live_server
 
 # Tests never follow the developer's own POLYSOCIAL_* settings (a seed URL, another data folder).
 for _key in [k for k in os.environ if k.startswith("POLYSOCIAL_")]:
@@ -68,6 +70,35 @@ def seed_settings(seed_servers: seed_stack.SeedStack, embedded_engines: Embedded
         redis_url=embedded_engines.redis.url,
         timeseries_url=seed_servers.urls["influxdb"],
     )
+
+
+def isolated_settings(engines: EmbeddedEngines, name: str) -> Settings:
+    """The embedded engines, but a database and a graph of their own: for a server or worker whose relay must not
+    deliver (or steal) the events of the tests that share the session's engines."""
+    database = f"polysocial_{name}"
+    with psycopg.connect(engines.layout.postgres_url("postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{database}"')
+    postgres = engines.layout.postgres_url(database)
+    return Settings(
+        relational_url=postgres,
+        documents_url=postgres,
+        timeseries_url=postgres,
+        graph_url=engines.layout.redis_url(graph=name),
+        redis_url=engines.layout.redis_url(),
+    )
+
+
+@pytest.fixture(scope="session")
+def live_settings(embedded_engines: EmbeddedEngines) -> Settings:
+    return isolated_settings(embedded_engines, "live")
+
+
+@pytest.fixture(scope="session")
+def embedded_server(live_settings: Settings) -> Iterator[str]:
+    """`polysocial serve` on the embedded engines (relay included), over real HTTP, on its own database."""
+    with live_server(live_settings) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
+from polysocial.api.app import create_app
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
-from tests.support.live import live_server
+from tests.support.reset import reset_store
 
-
-@pytest.fixture(scope="session")
-def embedded_server(embedded_settings: Settings) -> Iterator[str]:
-    """`polysocial serve` on the embedded profile, over real HTTP."""
-    with live_server(embedded_settings) as base_url:
-        yield base_url
+PROFILES = ["embedded", "postgres-only", pytest.param("seed", marks=pytest.mark.seed_stack)]
 
 
 @pytest.fixture
@@ -21,3 +18,29 @@ async def embedded_app(embedded_settings: Settings) -> AsyncIterator[App]:
     app = await bootstrap(embedded_settings)
     yield app
     await app.aclose()
+
+
+@pytest.fixture(params=PROFILES)
+def profile_settings(request: pytest.FixtureRequest) -> Settings:
+    """The same tests on every profile; the seed profile needs the seed stack's servers."""
+    fixture = {"embedded": "embedded_settings", "postgres-only": "postgres_only_settings", "seed": "seed_settings"}
+    settings: Settings = request.getfixturevalue(fixture[request.param])
+    return settings
+
+
+@pytest.fixture
+async def app(profile_settings: Settings) -> AsyncIterator[App]:
+    """An App on empty stores. The relay is driven by the test (``await app.relay.drain()``)."""
+    state = await bootstrap(profile_settings)
+    for store in state.stores.values():
+        await reset_store(store)
+    yield state
+    await state.aclose()
+
+
+@pytest.fixture
+async def client(app: App) -> AsyncIterator[httpx.AsyncClient]:
+    api = create_app(app_state=app)
+    transport = httpx.ASGITransport(app=api, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http

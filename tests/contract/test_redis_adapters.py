@@ -30,3 +30,17 @@ class TestFalkorGraph(GraphContract):
     @pytest.fixture
     def url(self, embedded_engines: EmbeddedEngines) -> str:
         return embedded_engines.redis.url + "?graph=contract"
+
+    async def test_a_wiped_graph_reads_as_empty_and_the_next_write_restores_the_constraint(
+        self, store: FalkorGraphStore
+    ) -> None:
+        from polysocial.domain.graph import GraphUser
+
+        await store.upsert_users([GraphUser(1, "Ada")])
+        await store.db.connection.delete(store.graph_name)  # a wiped Redis, or a FLUSHALL by hand
+        assert await store.count_users() == 0
+        assert await store.missing_users([1, 2]) == [1, 2]
+        await store.upsert_users([GraphUser(2, "Bob")])
+        constraints = await store.graph.list_constraints()
+        assert [(c["label"], c["properties"]) for c in constraints] == [("User", ["id"])]
+        assert await store.missing_users([1, 2]) == [1]

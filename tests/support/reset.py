@@ -31,7 +31,10 @@ async def reset_store(store: Store) -> None:
         async with store.pool.connection() as conn:
             await conn.execute(TRUNCATE_ALL)
     elif isinstance(store, RedisKeyValueStore):
-        await store.client.flushdb()
+        # Every key but a FalkorDB graph's: in `embedded` the graph shares this server and is the graph role's.
+        async for key in store.client.scan_iter(count=1000):
+            if await store.client.type(key) != b"graphdata":
+                await store.client.delete(key)
     elif isinstance(store, FalkorGraphStore):
         # Delete the nodes, not the graph key: the key holds the adapter's index and unique constraint.
         await store.graph.query("MATCH (n) DETACH DELETE n")
@@ -61,7 +64,7 @@ async def count_items(store: Store) -> int:
                 total += int(row[0]) if row else 0
             return total
     if isinstance(store, RedisKeyValueStore):
-        return int(await store.client.dbsize())
+        return len([k async for k in store.client.scan_iter(count=1000) if await store.client.type(k) != b"graphdata"])
     if isinstance(store, FalkorGraphStore):
         if store.graph_name not in await store.db.list_graphs():
             return 0

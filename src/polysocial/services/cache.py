@@ -34,6 +34,10 @@ async def cache_aside(
         token = await kv.lock_acquire(key, ttl_s=lock_ttl_s)
         if token is not None:
             try:
+                # Double-checked: the previous holder may have stored the value just before we got the lock.
+                cached = await kv.cache_get(key)
+                if cached is not None:
+                    return cached
                 value = await load()
                 if value is not None:
                     await kv.cache_set(key, value, ttl_s=ttl_s, generation=generation)

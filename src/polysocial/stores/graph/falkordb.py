@@ -41,6 +41,7 @@ class FalkorGraphStore:
         self._timeout = connect_timeout_s
         self._redis_url, self.graph_name = split_graph_url(location.url)
         self._db: FalkorDB | None = None
+        self._schema_ready = False
 
     @property
     def role(self) -> Role:
@@ -87,6 +88,25 @@ class FalkorGraphStore:
             except ResponseError as exc:
                 if "already" not in str(exc):
                     raise
+        self._schema_ready = True
+
+    async def _read(self, query: str, params: dict[str, object] | None = None) -> list[list[object]]:
+        """A read-only query. A missing graph key (a wiped or brand-new Redis) reads as an empty graph, and the
+        index and constraint are made again before the next write."""
+        try:
+            result = await self.graph.ro_query(query, params)
+        except ResponseError as exc:
+            if "empty key" not in str(exc):
+                raise
+            self._schema_ready = False
+            return []
+        rows: list[list[object]] = result.result_set
+        return rows
+
+    async def _write(self, query: str, params: dict[str, object] | None = None) -> None:
+        if not self._schema_ready:
+            await self._create_schema()
+        await self.graph.query(query, params)
 
     async def _module_version(self) -> str:
         modules = await self.db.connection.execute_command("MODULE", "LIST")
@@ -119,23 +139,23 @@ class FalkorGraphStore:
     async def upsert_users(self, users: Sequence[GraphUser]) -> None:
         batch = [{"id": u.user_id, "name": u.name} for u in last_write_wins(users)]
         if batch:
-            await self.graph.query("UNWIND $batch AS u MERGE (n:User {id: u.id}) SET n.name = u.name", {"batch": batch})
+            await self._write("UNWIND $batch AS u MERGE (n:User {id: u.id}) SET n.name = u.name", {"batch": batch})
 
     async def missing_users(self, user_ids: Sequence[int]) -> list[int]:
         if not user_ids:
             return []
-        result = await self.graph.ro_query(
+        rows = await self._read(
             "UNWIND $ids AS id OPTIONAL MATCH (u:User {id: id}) WITH id, u WHERE u IS NULL RETURN id ORDER BY id",
             {"ids": list(user_ids)},
         )
-        return [int(row[0]) for row in result.result_set]
+        if not rows and not self._schema_ready:  # no graph at all: every user is missing
+            return sorted(user_ids)
+        return [int(str(row[0])) for row in rows]
 
     async def duplicate_user_ids(self) -> list[int]:
-        result = await self.graph.ro_query(
-            "MATCH (u:User) WITH u.id AS id, count(u) AS n WHERE n > 1 RETURN id ORDER BY id"
-        )
-        return [int(row[0]) for row in result.result_set]
+        rows = await self._read("MATCH (u:User) WITH u.id AS id, count(u) AS n WHERE n > 1 RETURN id ORDER BY id")
+        return [int(str(row[0])) for row in rows]
 
     async def count_users(self) -> int:
-        result = await self.graph.ro_query("MATCH (u:User) RETURN count(u)")
-        return int(result.result_set[0][0])
+        rows = await self._read("MATCH (u:User) RETURN count(u)")
+        return int(str(rows[0][0])) if rows else 0

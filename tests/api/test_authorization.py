@@ -1,0 +1,83 @@
+"""Every endpoint that needs a session, tried with none, with a bad one, and with another user's."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from polysocial.bootstrap import App
+from polysocial.domain.accounts import UserRole
+from tests.support.accounts import PASSWORD, sign_up
+
+PROTECTED = [
+    ("GET", "/users/me", None),
+    ("GET", "/users/{owner}", None),
+    ("PATCH", "/users/{owner}/profile", {"bio": "changed"}),
+    ("POST", "/auth/logout", None),
+    ("GET", "/admin/relay", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
+@pytest.mark.parametrize("credentials", ["none", "garbage", "wrong-scheme"])
+async def test_no_valid_session_gets_401(
+    client: httpx.AsyncClient, method: str, path: str, body: object, credentials: str
+) -> None:
+    owner = await sign_up(client)
+    headers = {
+        "none": {},
+        "garbage": {"Authorization": "Bearer not-a-token"},
+        "wrong-scheme": {"Authorization": f"Basic {owner.token}"},
+    }[credentials]
+    response = await client.request(method, path.format(owner=owner.user_id), json=body, headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_another_user_cannot_change_my_profile(client: httpx.AsyncClient) -> None:
+    owner = await sign_up(client)
+    intruder = await sign_up(client)
+    response = await client.patch(f"/users/{owner.user_id}/profile", json={"bio": "pwned"}, headers=intruder.auth)
+    assert response.status_code == 403
+    assert (await client.get(f"/users/{owner.user_id}", headers=owner.auth)).json()["bio"] == ""
+    # nor a user that does not exist: no way to probe which ids exist
+    ghost = await client.patch("/users/999999/profile", json={"bio": "x"}, headers=intruder.auth)
+    assert ghost.status_code == 403
+
+
+async def test_another_user_sees_only_the_public_profile(client: httpx.AsyncClient) -> None:
+    owner = await sign_up(client)
+    other = await sign_up(client)
+    public = await client.get(f"/users/{owner.user_id}", headers=other.auth)
+    assert public.status_code == 200
+    assert set(public.json()) == {"user_id", "name", "bio", "avatar_url", "created_at", "order_count"}
+    mine = await client.get("/users/me", headers=other.auth)
+    assert mine.json()["user_id"] == other.user_id  # /users/me is always the caller
+
+
+async def test_logout_ends_only_the_callers_session(client: httpx.AsyncClient) -> None:
+    first = await sign_up(client)
+    second = await sign_up(client)
+    assert (await client.post("/auth/logout", headers=second.auth)).status_code == 204
+    assert (await client.get("/users/me", headers=first.auth)).status_code == 200
+
+
+async def test_the_relay_view_is_for_administrators(client: httpx.AsyncClient, app: App) -> None:
+    user = await sign_up(client)
+    assert (await client.get("/admin/relay", headers=user.auth)).status_code == 403
+    admin = await sign_up(client)
+    async with app.relational.transaction() as tx:
+        await tx.set_role(admin.user_id, UserRole.ADMIN)
+    stale = await client.get("/admin/relay", headers=admin.auth)
+    assert stale.status_code == 403  # the role is read at login: sign in again to get it
+    fresh = await client.post("/auth/login", json={"email": admin.email, "password": PASSWORD})
+    view = await client.get("/admin/relay", headers={"Authorization": f"Bearer {fresh.json()['access_token']}"})
+    assert view.status_code == 200
+    assert set(view.json()) == {"outbox_pending", "outbox_lag_s", "dead_letters", "document_events_pending"}
+
+
+async def test_the_api_cannot_make_an_admin(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/auth/register", json={**__import__("tests.support.accounts", fromlist=["x"]).registration(), "role": "admin"}
+    )
+    assert created.status_code == 422

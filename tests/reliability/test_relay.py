@@ -1,0 +1,207 @@
+"""The relay's delivery guarantees on real stores: retries with backoff, dead letters, order per aggregate under
+concurrent relays, document events, and the relay running inside `serve` and as `polysocial worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from polysocial.bootstrap import App, bootstrap
+from polysocial.config import Role, Settings
+from polysocial.domain.events import Event, user_registered
+from polysocial.engines.embedded import EmbeddedEngines
+from polysocial.events.handlers import Handler
+from polysocial.events.relay import Relay, RelayConfig
+from polysocial.stores.graph.falkordb import FalkorGraphStore
+from tests.conftest import isolated_settings
+from tests.support.accounts import registration
+from tests.support.cli import run_cli
+from tests.support.reset import reset_store
+
+FAST = RelayConfig(max_attempts=3, base_backoff_s=0.01, max_backoff_s=0.05, document_collections=("relay_docs",))
+
+
+@pytest.fixture
+async def app(embedded_settings: Settings) -> AsyncIterator[App]:
+    state = await bootstrap(embedded_settings)
+    for store in state.stores.values():
+        await reset_store(store)
+    yield state
+    await state.aclose()
+
+
+async def run_until(relay: Relay, done: object, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await done():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await relay.run_once()
+        await asyncio.sleep(0.02)
+
+
+def event(aggregate: str, n: int) -> Event:
+    return Event("test", aggregate, "Counted", {"n": n})
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_error(app: App) -> None:
+    calls = 0
+
+    async def always_fails(_: Event) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("the projection store said no")
+
+    relay = Relay(app.relational, app.documents, [Handler("test.fails", frozenset({"Counted"}), always_fails)], FAST)
+    async with app.relational.transaction() as tx:
+        await tx.add_events([event("a", 1)])
+
+    async def dead() -> bool:
+        return (await app.relational.outbox_stats()).dead_letters == 1
+
+    await run_until(relay, dead)
+    assert calls == FAST.max_attempts
+    (letter,) = await app.relational.dead_letters()
+    assert letter.attempts == FAST.max_attempts
+    assert letter.source == "outbox"
+    assert "the projection store said no" in letter.error
+    assert (await app.relational.outbox_stats()).pending == 0
+
+
+async def test_a_transient_failure_is_retried_until_it_succeeds(app: App) -> None:
+    outcomes = iter([RuntimeError("blip"), RuntimeError("blip"), None])
+    delivered: list[int] = []
+
+    async def flaky(e: Event) -> None:
+        outcome = next(outcomes)
+        if outcome is not None:
+            raise outcome
+        delivered.append(e.payload["n"])
+
+    relay = Relay(app.relational, app.documents, [Handler("test.flaky", frozenset({"Counted"}), flaky)], FAST)
+    async with app.relational.transaction() as tx:
+        await tx.add_events([event("a", 1)])
+
+    async def empty() -> bool:
+        return (await app.relational.outbox_stats()).pending == 0
+
+    await run_until(relay, empty)
+    assert delivered == [1]
+    assert (await app.relational.outbox_stats()).dead_letters == 0
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    relay = Relay(None, None, [], RelayConfig(base_backoff_s=1, max_backoff_s=30))  # type: ignore[arg-type]
+    for attempts in range(8):
+        expected = min(30, 2**attempts)
+        for _ in range(20):
+            assert 0.5 * expected <= relay.backoff_s(attempts) <= 1.5 * expected
+    assert relay.retry_in(relay.config.max_attempts) is None
+
+
+async def test_order_per_aggregate_holds_with_three_relays_at_once(app: App) -> None:
+    seen: dict[str, list[int]] = defaultdict(list)
+
+    async def record(e: Event) -> None:
+        await asyncio.sleep(0.001)
+        seen[e.aggregate_id].append(e.payload["n"])
+
+    handlers = [Handler("test.order", frozenset({"Counted"}), record)]
+    async with app.relational.transaction() as tx:
+        await tx.add_events([event(f"agg{a}", n) for n in range(20) for a in range(5)])
+    relays = [Relay(app.relational, app.documents, handlers, RelayConfig(batch_size=7)) for _ in range(3)]
+    await asyncio.gather(*(r.drain() for r in relays))
+    assert dict(seen) == {f"agg{a}": list(range(20)) for a in range(5)}
+
+
+async def test_document_events_go_out_in_order_and_failures_reach_the_dead_letters(app: App) -> None:
+    seen: list[int] = []
+
+    async def record(e: Event) -> None:
+        if e.payload["n"] == 99:
+            raise ValueError("poison")
+        seen.append(e.payload["n"])
+
+    relay = Relay(app.relational, app.documents, [Handler("test.docs", frozenset({"Counted"}), record)], FAST)
+    await app.documents.insert("relay_docs", "d1", {"v": 1}, [event("d1", 1)])
+    await app.documents.update("relay_docs", "d1", {"v": 2}, [event("d1", 2), event("d1", 99), event("d1", 3)])
+
+    async def empty() -> bool:
+        return await app.documents.pending_count(["relay_docs"]) == 0
+
+    await run_until(relay, empty)
+    assert seen == [1, 2, 3]
+    (letter,) = await app.relational.dead_letters()
+    assert (letter.source, letter.event.payload["n"]) == ("documents:relay_docs", 99)
+
+
+async def test_serve_runs_the_relay_so_a_sign_up_reaches_the_graph(
+    embedded_server: str, live_settings: Settings
+) -> None:
+    live = await bootstrap(live_settings)
+    try:
+        started = time.perf_counter()
+        async with httpx.AsyncClient(base_url=embedded_server) as client:
+            created = await client.post("/auth/register", json=registration())
+        assert created.status_code == 201
+        user_id = created.json()["user_id"]
+        while await live.graph.missing_users([user_id]):
+            assert time.perf_counter() - started < 5, "the in-process relay did not deliver"
+            await asyncio.sleep(0.01)
+    finally:
+        await live.aclose()
+
+
+async def test_polysocial_worker_delivers_on_its_own(embedded_engines: EmbeddedEngines) -> None:
+    settings = isolated_settings(embedded_engines, "worker")
+    app = await bootstrap(settings)
+    for store in app.stores.values():
+        await reset_store(store)
+    async with app.relational.transaction() as tx:
+        await tx.add_events([user_registered(424242, "Worker")])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYSOCIAL_")}
+    for role in Role:
+        env[f"POLYSOCIAL_{role.value.upper()}_URL"] = settings.store_url(role).url
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "polysocial", "worker", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while await app.graph.missing_users([424242]):
+            assert time.monotonic() < deadline, "the worker did not deliver"
+            assert worker.returncode is None, "the worker exited"
+            await asyncio.sleep(0.05)
+    finally:
+        worker.terminate()
+        exit_code = await asyncio.wait_for(worker.wait(), timeout=20)
+        await app.aclose()
+    assert exit_code == 0  # a clean stop on SIGTERM
+
+
+async def test_reconcile_finds_and_repairs_users_missing_from_the_graph(engines_dir: object, app: App) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(
+            app=__import__("polysocial.api.app", fromlist=["create_app"]).create_app(app_state=app)
+        ),
+        base_url="http://test",
+    ) as client:
+        ids = [(await client.post("/auth/register", json=registration())).json()["user_id"] for _ in range(3)]
+    await app.relay.drain()
+    graph = app.graph
+    assert isinstance(graph, FalkorGraphStore)
+    await graph.graph.query("MATCH (u:User {id: $id}) DETACH DELETE u", {"id": ids[1]})  # behind the system's back
+    assert await graph.missing_users(ids) == [ids[1]]
+
+    env = {"POLYSOCIAL_DATA_DIR": str(engines_dir)}
+    dry = run_cli("reconcile", "--dry-run", env=env)
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert str(ids[1]) in dry.stdout
+    assert await graph.missing_users(ids) == [ids[1]]
+    fixed = run_cli("reconcile", env=env)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert await graph.missing_users(ids) == []
