@@ -172,12 +172,11 @@ class RelationalContract(StoreContract):
             await tx.add_events([a1, a2, b1])
         async with rel.claim_outbox(10) as batch:
             assert [i.event.event_id for i in batch.events] == [a1.event_id, b1.event_id]
-            for item in batch.events:
-                await batch.done(item)
+            await batch.done(batch.events)
         async with rel.claim_outbox(10) as batch:
             assert [i.event.event_id for i in batch.events] == [a2.event_id]
             assert batch.events[0].event.payload == a2.payload
-            await batch.done(batch.events[0])
+            await batch.done(batch.events[:1])
         async with rel.claim_outbox(10) as batch:
             assert batch.events == []
 
@@ -218,8 +217,8 @@ class RelationalContract(StoreContract):
     async def test_processed_markers_are_per_handler(self, store: Store) -> None:
         rel = cast(RelationalStore, store)
         e1, e2 = uuid.uuid4(), uuid.uuid4()
-        await rel.mark_processed("graph", e1)
-        await rel.mark_processed("graph", e1)  # idempotent
+        await rel.mark_processed("graph", [e1])
+        await rel.mark_processed("graph", [e1])  # idempotent
         assert await rel.processed("graph", [e1, e2]) == {e1}
         assert await rel.processed("feed", [e1, e2]) == set()
 

@@ -51,3 +51,24 @@ class TestPostgresKeyValue(PostgresEngine, KeyValueContract):
 
 class TestPostgresTimeSeries(PostgresEngine, TimeSeriesContract):
     adapter = PostgresTimeSeriesStore
+
+
+@pytest.mark.parametrize(
+    ("birthdate", "today"),
+    [("2000-06-01", "2018-06-01"), ("2000-06-02", "2018-06-01"), ("2000-02-29", "2018-02-28"),
+     ("2000-02-29", "2018-03-01"), ("2002-02-28", "2020-02-29"), ("2002-03-01", "2020-02-29")],
+)  # fmt: skip
+def test_the_python_age_rule_matches_the_database_check(
+    embedded_engines: EmbeddedEngines, birthdate: str, today: str
+) -> None:
+    """The service refuses minors before the database does; both must draw the line on the same day."""
+    from datetime import date
+
+    import psycopg
+
+    from polysocial.domain.accounts import is_adult
+
+    with psycopg.connect(embedded_engines.postgres.url) as conn:
+        row = conn.execute("SELECT %s::date <= %s::date - interval '18 years'", (birthdate, today)).fetchone()
+    assert row is not None
+    assert row[0] is is_adult(date.fromisoformat(birthdate), date.fromisoformat(today))

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 import pytest
@@ -205,3 +205,32 @@ async def test_reconcile_finds_and_repairs_users_missing_from_the_graph(engines_
     fixed = run_cli("reconcile", env=env)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert await graph.missing_users(ids) == []
+
+
+async def test_one_poison_event_in_a_batch_holds_back_no_other_aggregate(app: App) -> None:
+    batches: list[int] = []
+    delivered: list[str] = []
+
+    async def one(e: Event) -> None:
+        if e.aggregate_id == "poison":
+            raise ValueError("cannot project this")
+        delivered.append(e.aggregate_id)
+
+    async def many(events: Sequence[Event]) -> None:
+        batches.append(len(events))
+        for e in events:
+            if e.aggregate_id == "poison":
+                raise ValueError("cannot project this")
+        delivered.extend(e.aggregate_id for e in events)
+
+    relay = Relay(app.relational, app.documents, [Handler("test.batch", frozenset({"Counted"}), one, many)], FAST)
+    async with app.relational.transaction() as tx:
+        await tx.add_events([event(f"a{i}", 0) for i in range(10)] + [event("poison", 0)])
+
+    async def settled() -> bool:
+        stats = await app.relational.outbox_stats()
+        return stats.pending == 0 and stats.dead_letters == 1
+
+    await run_until(relay, settled)
+    assert sorted(delivered) == sorted(f"a{i}" for i in range(10))  # each exactly once
+    assert batches[0] == 11  # the first try took all of them in one call

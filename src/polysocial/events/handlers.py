@@ -3,7 +3,7 @@ invalidation), so a redelivered event does no harm; the relay also records which
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from polysocial.domain.events import PROFILE_UPDATED, USER_REGISTERED, Event
@@ -18,11 +18,24 @@ class Handler:
     name: str  # stable: it keys the processed-event records
     event_types: frozenset[str]
     run: Callable[[Event], Awaitable[None]]
+    # Many events in one round trip (an UNWIND, a pipeline). The relay hands it at most one event per aggregate,
+    # so applying them together keeps the order per aggregate.
+    run_many: Callable[[Sequence[Event]], Awaitable[None]] | None = None
+
+    async def apply(self, events: Sequence[Event]) -> None:
+        if self.run_many is not None:
+            await self.run_many(events)
+        else:
+            for event in events:
+                await self.run(event)
 
 
 def account_handlers(graph: GraphStore, kv: KeyValueStore) -> list[Handler]:
+    async def user_nodes(events: Sequence[Event]) -> None:
+        await graph.upsert_users([GraphUser(int(e.payload["user_id"]), str(e.payload["name"])) for e in events])
+
     async def user_node(event: Event) -> None:
-        await graph.upsert_users([GraphUser(int(event.payload["user_id"]), str(event.payload["name"]))])
+        await user_nodes([event])
 
     async def user_node_name(event: Event) -> None:
         fields = event.payload.get("fields", {})
@@ -33,7 +46,7 @@ def account_handlers(graph: GraphStore, kv: KeyValueStore) -> list[Handler]:
         await invalidate_profile(kv, int(event.payload["user_id"]))
 
     return [
-        Handler("graph.user_node", frozenset({USER_REGISTERED}), user_node),
+        Handler("graph.user_node", frozenset({USER_REGISTERED}), user_node, user_nodes),
         Handler("graph.user_node_name", frozenset({PROFILE_UPDATED}), user_node_name),
         Handler("cache.profile", frozenset({PROFILE_UPDATED}), profile_cache),
     ]

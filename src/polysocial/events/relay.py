@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
@@ -82,14 +83,47 @@ class Relay:
     # -- delivery -------------------------------------------------------------------------------------------------
 
     async def deliver(self, event: Event) -> None:
-        """Every handler of the event that has not taken it yet."""
-        for handler in self.handlers_for(event.event_type):
-            if event.event_id in await self.relational.processed(handler.name, [event.event_id]):
+        """Every handler of one event that has not taken it yet (the document path: one event at a time)."""
+        failed = await self.deliver_many([event])
+        if failed:
+            raise failed[event.event_id]
+
+    async def deliver_many(self, events: Sequence[Event]) -> dict[uuid.UUID, Exception]:
+        """Every handler of these events (at most one per aggregate) that has not taken them yet, each handler
+        once for all of its events; returns the events that failed, with the error. A handler's batch that fails
+        is retried one event at a time, so that one bad event does not hold back the others."""
+        failed: dict[uuid.UUID, Exception] = {}
+        for handler in self.handlers:
+            relevant = [e for e in events if e.event_type in handler.event_types and e.event_id not in failed]
+            if not relevant:
                 continue
-            await handler.run(event)
+            taken = await self.relational.processed(handler.name, [e.event_id for e in relevant])
+            todo = [e for e in relevant if e.event_id not in taken]
+            if not todo:
+                continue
+            succeeded = await self._apply(handler, todo, failed)
             failpoints.failpoint(failpoints.RELAY_AFTER_HANDLER)
-            await self.relational.mark_processed(handler.name, event.event_id)
+            await self.relational.mark_processed(handler.name, [e.event_id for e in succeeded])
             failpoints.failpoint(failpoints.RELAY_AFTER_MARK_PROCESSED)
+        return failed
+
+    @staticmethod
+    async def _apply(handler: Handler, todo: list[Event], failed: dict[uuid.UUID, Exception]) -> list[Event]:
+        try:
+            await handler.apply(todo)
+            return todo
+        except Exception as exc:
+            if len(todo) == 1:
+                failed[todo[0].event_id] = exc
+                return []
+        succeeded = []  # find the culprit: one at a time
+        for event in todo:
+            try:
+                await handler.run(event)
+                succeeded.append(event)
+            except Exception as exc:  # the event fails, the relay goes on
+                failed[event.event_id] = exc
+        return succeeded
 
     async def run_once(self) -> int:
         """One batch from each source; the number of events delivered."""
@@ -100,31 +134,30 @@ class Relay:
         return delivered
 
     async def _outbox_batch(self) -> int:
-        delivered = 0
         async with self.relational.claim_outbox(self.config.batch_size) as batch:
             if not batch.events:
                 return 0
             failpoints.failpoint(failpoints.RELAY_AFTER_CLAIM)
+            failed = await self.deliver_many([item.event for item in batch.events])
             for item in batch.events:
-                try:
-                    await self.deliver(item.event)
-                except Exception as exc:  # a handler's failure is the event's, never the relay's
-                    retry = self.retry_in(item.attempts + 1)
-                    await batch.failed(item, describe(exc), retry_in_s=retry)
-                    log.warning(
-                        "event delivery failed",
-                        event_id=str(item.event.event_id),
-                        event_type=item.event.event_type,
-                        attempts=item.attempts + 1,
-                        retry_in_s=retry,
-                        error=describe(exc),
-                    )
+                error = failed.get(item.event.event_id)
+                if error is None:
                     continue
-                await batch.done(item)
-                failpoints.failpoint(failpoints.RELAY_AFTER_MARK_DONE)
-                delivered += 1
+                retry = self.retry_in(item.attempts + 1)
+                await batch.failed(item, describe(error), retry_in_s=retry)
+                log.warning(
+                    "event delivery failed",
+                    event_id=str(item.event.event_id),
+                    event_type=item.event.event_type,
+                    attempts=item.attempts + 1,
+                    retry_in_s=retry,
+                    error=describe(error),
+                )
+            delivered = [item for item in batch.events if item.event.event_id not in failed]
+            await batch.done(delivered)
+            failpoints.failpoint(failpoints.RELAY_AFTER_MARK_DONE)
         failpoints.failpoint(failpoints.RELAY_AFTER_COMMIT)
-        return delivered
+        return len(delivered)
 
     async def _document_batch(self) -> int:
         pending = await self.documents.claim_pending(

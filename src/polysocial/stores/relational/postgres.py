@@ -166,8 +166,9 @@ class PostgresOutboxBatch:
         self.conn = conn
         self.events = events
 
-    async def done(self, item: OutboxEvent) -> None:
-        await self.conn.execute("DELETE FROM outbox WHERE position = %s", (item.position,))
+    async def done(self, items: Sequence[OutboxEvent]) -> None:
+        if items:
+            await self.conn.execute("DELETE FROM outbox WHERE position = ANY(%s)", ([i.position for i in items],))
 
     async def failed(self, item: OutboxEvent, error: str, *, retry_in_s: float | None) -> None:
         if retry_in_s is None:
@@ -282,11 +283,13 @@ class PostgresRelationalStore(PostgresBackedStore):
             )
             return {row[0] for row in await cur.fetchall()}
 
-    async def mark_processed(self, handler: str, event_id: uuid.UUID) -> None:
+    async def mark_processed(self, handler: str, event_ids: Sequence[uuid.UUID]) -> None:
+        if not event_ids:
+            return
         async with self.pool.connection() as conn:
             await conn.execute(
-                "INSERT INTO processed_events (handler, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (handler, event_id),
+                "INSERT INTO processed_events (handler, event_id) SELECT %s, unnest(%s::uuid[]) ON CONFLICT DO NOTHING",
+                (handler, list(event_ids)),
             )
 
     async def prune_processed(self, older_than_s: float) -> int:

@@ -81,7 +81,7 @@ class OutboxBatch(Protocol):
 
     events: list[OutboxEvent]
 
-    async def done(self, item: OutboxEvent) -> None: ...
+    async def done(self, items: Sequence[OutboxEvent]) -> None: ...
 
     async def failed(self, item: OutboxEvent, error: str, *, retry_in_s: float | None) -> None:
         """Schedule a retry in ``retry_in_s`` seconds, or (None) move the event to the dead-letter table."""
@@ -103,7 +103,7 @@ class RelationalStore(Store, Protocol):
 
     async def processed(self, handler: str, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]: ...
 
-    async def mark_processed(self, handler: str, event_id: uuid.UUID) -> None: ...
+    async def mark_processed(self, handler: str, event_ids: Sequence[uuid.UUID]) -> None: ...
 
     async def prune_processed(self, older_than_s: float) -> int:
         """Forget processed markers older than any redelivery could be; returns how many went."""
