@@ -33,7 +33,9 @@ from polysocial.events.relay import Relay
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a benchmark account
 
 
-async def measure(settings: Settings, users: int, concurrency: int, logins: int) -> dict[str, dict[str, float]]:
+async def measure(
+    settings: Settings, users: int, concurrency: int, logins: int, failures: int = 50
+) -> dict[str, dict[str, float]]:
     app = await bootstrap(settings)
     answered: dict[int, float] = {}
     in_graph: dict[int, float] = {}
@@ -57,6 +59,7 @@ async def measure(settings: Settings, users: int, concurrency: int, logins: int)
     api = create_app(app_state=app, relay=True)
     run = uuid.uuid4().hex[:8]
     emails = [f"bench-{run}-{i}@example.com" for i in range(users + warmup)]
+    assert users >= logins + failures, "--users must cover the logins and the failed logins"
     try:
         async with (
             api.router.lifespan_context(api),
@@ -90,6 +93,20 @@ async def measure(settings: Settings, users: int, concurrency: int, logins: int)
                 response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
                 login_ms.append((time.perf_counter() - t0) * 1000)
                 assert response.status_code == 200, response.text
+
+            # Failed logins: an unknown email must cost what a wrong password costs (no user enumeration by timing).
+            # Alternated, each from its own client address so that the per-address limit stays out of the way.
+            unknown_ms: list[float] = []
+            wrong_ms: list[float] = []
+            for i, email in enumerate(emails[warmup + logins : warmup + logins + failures]):
+                for target, bucket in ((email, wrong_ms), (f"nobody-{run}-{i}@example.com", unknown_ms)):
+                    address = (f"198.51.100.{len(unknown_ms) + len(wrong_ms) + 1}", 40000)
+                    transport = httpx.ASGITransport(app=api, client=address)
+                    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as other:
+                        t0 = time.perf_counter()
+                        response = await other.post("/auth/login", json={"email": target, "password": "not it at all"})
+                        bucket.append((time.perf_counter() - t0) * 1000)
+                    assert response.status_code == 401, response.text
     finally:
         await app.aclose()
     # A node already there when the response arrived counts as no delay.
@@ -97,6 +114,8 @@ async def measure(settings: Settings, users: int, concurrency: int, logins: int)
     return {
         "signup_to_graph": {**summary(delays), "signups_per_s": users / elapsed},
         "login": summary(login_ms),
+        "failed_login_wrong_password": summary(wrong_ms),
+        "failed_login_unknown_email": summary(unknown_ms),
     }
 
 
@@ -119,6 +138,11 @@ def main() -> None:
             )
     print_table("sign-up to graph node (ms)", {p: r["signup_to_graph"] for p, r in results.items()})
     print_table(f"login (ms), {params}", {p: r["login"] for p, r in results.items()})
+    failed = {}
+    for p, r in results.items():
+        failed[f"{p}: wrong password"] = r["failed_login_wrong_password"]
+        failed[f"{p}: unknown email"] = r["failed_login_unknown_email"]
+    print_table("failed login (ms): an unknown email must cost what a wrong password costs", failed)
     print(json.dumps({"signup_to_graph": results, "argon2": params}))
 
 

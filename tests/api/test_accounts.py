@@ -185,3 +185,22 @@ async def test_a_stampede_on_a_cold_profile_reads_postgres_once(app: App, client
     results = await asyncio.gather(*(cache_aside(app.kv, "stampede", ttl_s=60, load=load) for _ in range(50)))
     assert results == [b"profile"] * 50
     assert loads == 1
+
+
+async def test_an_unknown_email_costs_a_full_password_verification(client: httpx.AsyncClient, app: App) -> None:
+    """No user enumeration by timing: the unknown email is verified against a dummy hash, the same argon2 work
+    (benchmarks/signup_to_graph.py prints both failure times side by side)."""
+    verified: list[str | None] = []
+    real_verify = app.passwords.verify
+
+    async def spy(password_hash: str | None, password: str) -> bool:
+        verified.append(password_hash)
+        return await real_verify(password_hash, password)
+
+    app.passwords.verify = spy  # type: ignore[method-assign]
+    try:
+        response = await client.post("/auth/login", json={"email": "nobody@example.com", "password": "whatever!"})
+    finally:
+        app.passwords.verify = real_verify  # type: ignore[method-assign]
+    assert response.status_code == 401
+    assert verified == [None]  # verify ran, on the dummy hash

@@ -92,7 +92,9 @@ async def authenticate(
     async with relational.transaction() as tx:
         credentials = await tx.credentials_by_email(email)
     stored_hash = credentials.password_hash if credentials else None
-    if credentials is None or not await passwords.verify(stored_hash, password[: MAX_PASSWORD * 4]):
+    # Verify even when the email is unknown (against a dummy hash): both failures must cost the same.
+    matched = await passwords.verify(stored_hash, password[: MAX_PASSWORD * 4])
+    if credentials is None or not matched:
         await ratelimit.count(kv, _account_key(email), ratelimit.LOGIN_FAILURES_PER_ACCOUNT)
         await ratelimit.count(kv, _ip_key(ip), ratelimit.LOGIN_FAILURES_PER_IP)
         raise InvalidCredentials
