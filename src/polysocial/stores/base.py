@@ -72,3 +72,36 @@ def describe(exc: BaseException, url: str = "") -> str:
         text = text.replace(password, "***")
     text = text[:200]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Adapter:
+    """What every adapter shares: its role and location, and the open template (connect; on failure, close and
+    raise StoreUnavailable naming the role and the masked URL). Subclasses implement ``_connect`` and ``close``."""
+
+    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
+        self._location = location
+        self._timeout = connect_timeout_s
+
+    @property
+    def role(self) -> Role:
+        return self._location.role
+
+    @property
+    def location(self) -> StoreURL:
+        return self._location
+
+    def not_open(self) -> StoreUnavailable:
+        return StoreUnavailable(self.role.value, self._location.masked, "store is not open")
+
+    async def open(self) -> None:
+        try:
+            await guarded(self._location, self._connect)
+        except StoreUnavailable:
+            await self.close()
+            raise
+
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError

@@ -4,39 +4,30 @@ from __future__ import annotations
 
 from psycopg_pool import AsyncConnectionPool
 
-from polysocial.config import Role, StoreURL
-from polysocial.domain.errors import StoreUnavailable
-from polysocial.stores.base import EngineInfo, guarded
+from polysocial.config import StoreURL
+from polysocial.stores.base import Adapter, EngineInfo, guarded
 from polysocial.stores.postgres_pool import PostgresPools
 
 
-class PostgresBackedStore:
+class PostgresBackedStore(Adapter):
     """Base of the PostgreSQL adapters of every role. ``note`` says how the role is held (for `doctor`)."""
 
     note = ""
 
     def __init__(self, location: StoreURL, pools: PostgresPools) -> None:
-        self._location = location
+        super().__init__(location)
         self._pools = pools
         self._pool: AsyncConnectionPool | None = None
 
     @property
-    def role(self) -> Role:
-        return self._location.role
-
-    @property
-    def location(self) -> StoreURL:
-        return self._location
-
-    @property
     def pool(self) -> AsyncConnectionPool:
         if self._pool is None:
-            raise StoreUnavailable(self.role.value, self._location.masked, "store is not open")
+            raise self.not_open()
         return self._pool
 
-    async def open(self) -> None:
+    async def _connect(self) -> None:
         self._pool = await self._pools.get(self._location)
-        await guarded(self._location, self.create_schema)
+        await self.create_schema()
 
     async def create_schema(self) -> None:
         """Create this role's tables and indexes if missing (idempotent). Subclasses extend it."""

@@ -25,11 +25,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 
-from polysocial.config import Role, StoreURL
-from polysocial.domain.errors import Conflict, StoreUnavailable
+from polysocial.config import StoreURL
+from polysocial.domain.errors import Conflict
 from polysocial.domain.events import Event
 from polysocial.logging import get_logger
-from polysocial.stores.base import EngineInfo, guarded
+from polysocial.stores.base import Adapter, EngineInfo, guarded
 from polysocial.stores.documents.protocol import (
     INTERNAL_FIELDS,
     LEASE_FIELD,
@@ -46,55 +46,40 @@ MAJORITY_WRITES = WriteConcern(w="majority", j=True)
 MAJORITY_READS = ReadConcern("majority")
 
 
-class MongoDocumentStore:
+class MongoDocumentStore(Adapter):
     def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        self._location = location
+        super().__init__(location, connect_timeout_s=connect_timeout_s)
         self._timeout_ms = int(connect_timeout_s * 1000)
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self._indexed: set[str] = set()
         self._serial: asyncio.Lock | None = None  # set on FerretDB, whose updates are not atomic (see above)
 
     @property
-    def role(self) -> Role:
-        return self._location.role
-
-    @property
-    def location(self) -> StoreURL:
-        return self._location
-
-    @property
     def db(self) -> AsyncDatabase[dict[str, Any]]:
         if self._client is None:
-            raise StoreUnavailable(self.role.value, self._location.masked, "store is not open")
+            raise self.not_open()
         return self._client.get_default_database(
             DEFAULT_DATABASE, write_concern=MAJORITY_WRITES, read_concern=MAJORITY_READS
         )
 
-    async def open(self) -> None:
-        async def run() -> None:
-            self._client = AsyncMongoClient(
-                self._location.url,
-                serverSelectionTimeoutMS=self._timeout_ms,
-                connectTimeoutMS=self._timeout_ms,
-                tz_aware=True,
-                uuidRepresentation="standard",
-                appname="polysocial",
+    async def _connect(self) -> None:
+        self._client = AsyncMongoClient(
+            self._location.url,
+            serverSelectionTimeoutMS=self._timeout_ms,
+            connectTimeoutMS=self._timeout_ms,
+            tz_aware=True,
+            uuidRepresentation="standard",
+            appname="polysocial",
+        )
+        await self._client.admin.command("ping")
+        build = await self._client.admin.command("buildInfo")
+        if "ferretdbVersion" in build:
+            self._serial = asyncio.Lock()
+            log.warning(
+                "FerretDB does not make single-document updates atomic; writes are serialised in this process, "
+                "and writers in other processes may lose updates",
+                ferretdb=build["ferretdbVersion"],
             )
-            await self._client.admin.command("ping")
-            build = await self._client.admin.command("buildInfo")
-            if "ferretdbVersion" in build:
-                self._serial = asyncio.Lock()
-                log.warning(
-                    "FerretDB does not make single-document updates atomic; writes are serialised in this process, "
-                    "and writers in other processes may lose updates",
-                    ferretdb=build["ferretdbVersion"],
-                )
-
-        try:
-            await guarded(self._location, run)
-        except StoreUnavailable:
-            await self.close()
-            raise
 
     async def close(self) -> None:
         if self._client is not None:

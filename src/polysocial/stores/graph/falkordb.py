@@ -13,10 +13,9 @@ from falkordb.asyncio import FalkorDB
 from falkordb.asyncio.graph import AsyncGraph
 from redis.exceptions import ResponseError
 
-from polysocial.config import GRAPH_NAME, Role, StoreURL
-from polysocial.domain.errors import StoreUnavailable
+from polysocial.config import GRAPH_NAME, StoreURL
 from polysocial.domain.graph import GraphUser, last_write_wins
-from polysocial.stores.base import EngineInfo, guarded
+from polysocial.stores.base import Adapter, EngineInfo, guarded
 
 
 def split_graph_url(url: str) -> tuple[str, str]:
@@ -35,41 +34,25 @@ def module_version(encoded: int) -> str:
     return f"{encoded // 10000}.{encoded // 100 % 100}.{encoded % 100}"
 
 
-class FalkorGraphStore:
+class FalkorGraphStore(Adapter):
     def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        self._location = location
-        self._timeout = connect_timeout_s
+        super().__init__(location, connect_timeout_s=connect_timeout_s)
         self._redis_url, self.graph_name = split_graph_url(location.url)
         self._db: FalkorDB | None = None
         self._schema_ready = False
 
     @property
-    def role(self) -> Role:
-        return self._location.role
-
-    @property
-    def location(self) -> StoreURL:
-        return self._location
-
-    @property
     def db(self) -> FalkorDB:
         if self._db is None:
-            raise StoreUnavailable(self.role.value, self._location.masked, "store is not open")
+            raise self.not_open()
         return self._db
 
-    async def open(self) -> None:
-        async def run() -> None:
-            self._db = FalkorDB.from_url(
-                self._redis_url, socket_connect_timeout=self._timeout, socket_timeout=max(self._timeout, 30)
-            )
-            await self._module_version()
-            await self._create_schema()
-
-        try:
-            await guarded(self._location, run)
-        except StoreUnavailable:
-            await self.close()
-            raise
+    async def _connect(self) -> None:
+        self._db = FalkorDB.from_url(
+            self._redis_url, socket_connect_timeout=self._timeout, socket_timeout=max(self._timeout, 30)
+        )
+        await self._module_version()
+        await self._create_schema()
 
     @property
     def graph(self) -> AsyncGraph:

@@ -11,10 +11,9 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from neo4j import AsyncDriver, AsyncGraphDatabase
 
-from polysocial.config import Role, StoreURL
-from polysocial.domain.errors import StoreUnavailable
+from polysocial.config import StoreURL
 from polysocial.domain.graph import GraphUser, last_write_wins
-from polysocial.stores.base import EngineInfo, guarded
+from polysocial.stores.base import Adapter, EngineInfo, guarded
 
 
 def split_neo4j_url(url: str) -> tuple[str, tuple[str, str] | None, str | None]:
@@ -29,49 +28,33 @@ def split_neo4j_url(url: str) -> tuple[str, tuple[str, str] | None, str | None]:
     return urlunsplit((parts.scheme, netloc, "", rest, "")), auth, database
 
 
-class Neo4jGraphStore:
+class Neo4jGraphStore(Adapter):
     def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        self._location = location
-        self._timeout = connect_timeout_s
+        super().__init__(location, connect_timeout_s=connect_timeout_s)
         self._driver_url, self._auth, self.database = split_neo4j_url(location.url)
         self._driver: AsyncDriver | None = None
 
     @property
-    def role(self) -> Role:
-        return self._location.role
-
-    @property
-    def location(self) -> StoreURL:
-        return self._location
-
-    @property
     def driver(self) -> AsyncDriver:
         if self._driver is None:
-            raise StoreUnavailable(self.role.value, self._location.masked, "store is not open")
+            raise self.not_open()
         return self._driver
 
-    async def open(self) -> None:
-        async def run() -> None:
-            self._driver = AsyncGraphDatabase.driver(
-                self._driver_url,
-                auth=self._auth,
-                connection_timeout=self._timeout,
-                connection_acquisition_timeout=self._timeout,
-                max_transaction_retry_time=self._timeout,
-            )
-            await self._driver.verify_connectivity()
-            # Unique :User(id): a second node for one user is refused by the engine, and MERGE is safe under
-            # concurrency (the constraint's index serialises the lookups).
-            await self._driver.execute_query(
-                "CREATE CONSTRAINT user_id_unique IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
-                database_=self.database,
-            )
-
-        try:
-            await guarded(self._location, run)
-        except StoreUnavailable:
-            await self.close()
-            raise
+    async def _connect(self) -> None:
+        self._driver = AsyncGraphDatabase.driver(
+            self._driver_url,
+            auth=self._auth,
+            connection_timeout=self._timeout,
+            connection_acquisition_timeout=self._timeout,
+            max_transaction_retry_time=self._timeout,
+        )
+        await self._driver.verify_connectivity()
+        # Unique :User(id): a second node for one user is refused by the engine, and MERGE is safe under
+        # concurrency (the constraint's index serialises the lookups).
+        await self._driver.execute_query(
+            "CREATE CONSTRAINT user_id_unique IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
+            database_=self.database,
+        )
 
     async def close(self) -> None:
         if self._driver is not None:

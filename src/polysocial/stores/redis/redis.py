@@ -12,11 +12,10 @@ import secrets
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from polysocial.config import Role, StoreURL
+from polysocial.config import StoreURL
 from polysocial.domain.accounts import Session, UserRole
-from polysocial.domain.errors import StoreUnavailable
 from polysocial.domain.limits import RateDecision, RateLimit
-from polysocial.stores.base import EngineInfo, guarded
+from polysocial.stores.base import Adapter, EngineInfo, guarded
 
 # GCRA (see domain/limits.py for the same arithmetic in Python). The server's clock, so app servers may disagree.
 # Returns {allowed, retry_after_ms, remaining}. SET ... PX stores the value and its expiry in one command.
@@ -99,49 +98,33 @@ def lock_key(key: str) -> str:
     return f"lock:{{{key}}}"
 
 
-class RedisKeyValueStore:
+class RedisKeyValueStore(Adapter):
     def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        self._location = location
-        self._timeout = connect_timeout_s
+        super().__init__(location, connect_timeout_s=connect_timeout_s)
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
 
     @property
-    def role(self) -> Role:
-        return self._location.role
-
-    @property
-    def location(self) -> StoreURL:
-        return self._location
-
-    @property
     def client(self) -> Redis:
         if self._client is None:
-            raise StoreUnavailable(self.role.value, self._location.masked, "store is not open")
+            raise self.not_open()
         return self._client
 
-    async def open(self) -> None:
-        async def run() -> None:
-            self._client = Redis.from_url(
-                self._location.url,
-                socket_connect_timeout=self._timeout,
-                socket_timeout=max(self._timeout, 10),
-                health_check_interval=30,
-            )
-            await self._client.ping()
-            self._scripts = {
-                "gcra": self._client.register_script(GCRA_SCRIPT),
-                "session_get": self._client.register_script(SESSION_GET_SCRIPT),
-                "cache_set": self._client.register_script(CACHE_SET_SCRIPT),
-                "cache_invalidate": self._client.register_script(CACHE_INVALIDATE_SCRIPT),
-                "lock_release": self._client.register_script(LOCK_RELEASE_SCRIPT),
-            }
-
-        try:
-            await guarded(self._location, run)
-        except StoreUnavailable:
-            await self.close()
-            raise
+    async def _connect(self) -> None:
+        self._client = Redis.from_url(
+            self._location.url,
+            socket_connect_timeout=self._timeout,
+            socket_timeout=max(self._timeout, 10),
+            health_check_interval=30,
+        )
+        await self._client.ping()
+        self._scripts = {
+            "gcra": self._client.register_script(GCRA_SCRIPT),
+            "session_get": self._client.register_script(SESSION_GET_SCRIPT),
+            "cache_set": self._client.register_script(CACHE_SET_SCRIPT),
+            "cache_invalidate": self._client.register_script(CACHE_INVALIDATE_SCRIPT),
+            "lock_release": self._client.register_script(LOCK_RELEASE_SCRIPT),
+        }
 
     async def close(self) -> None:
         if self._client is not None:

@@ -11,19 +11,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from polysocial.config import Role, StoreURL
-from polysocial.domain.errors import StoreUnavailable
+from polysocial.config import StoreURL
 from polysocial.logging import get_logger
-from polysocial.stores.base import EngineInfo, guarded
+from polysocial.stores.base import Adapter, EngineInfo, guarded
 
 log = get_logger(__name__)
 
 DEFAULT_DATABASE = "polysocial"
 
 
-class InfluxTimeSeriesStore:
+class InfluxTimeSeriesStore(Adapter):
     def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        self._location = location
+        super().__init__(location, connect_timeout_s=connect_timeout_s)
         parts = urlsplit(location.url)
         host = parts.hostname or "localhost"
         if ":" in host:
@@ -31,34 +30,19 @@ class InfluxTimeSeriesStore:
         self._base_url = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
         self._auth = (parts.username or "", parts.password or "") if parts.username else None
         self.database = parts.path.strip("/") or DEFAULT_DATABASE
-        self._timeout = httpx.Timeout(max(connect_timeout_s, 10), connect=connect_timeout_s)
+        self._http_timeout = httpx.Timeout(max(connect_timeout_s, 10), connect=connect_timeout_s)
         self._client: httpx.AsyncClient | None = None
-
-    @property
-    def role(self) -> Role:
-        return self._location.role
-
-    @property
-    def location(self) -> StoreURL:
-        return self._location
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            raise StoreUnavailable(self.role.value, self._location.masked, "store is not open")
+            raise self.not_open()
         return self._client
 
-    async def open(self) -> None:
-        async def run() -> None:
-            self._client = httpx.AsyncClient(base_url=self._base_url, auth=self._auth, timeout=self._timeout)
-            await self._ping_version()
-            await self._create_database()
-
-        try:
-            await guarded(self._location, run)
-        except StoreUnavailable:
-            await self.close()
-            raise
+    async def _connect(self) -> None:
+        self._client = httpx.AsyncClient(base_url=self._base_url, auth=self._auth, timeout=self._http_timeout)
+        await self._ping_version()
+        await self._create_database()
 
     async def _create_database(self) -> None:
         response = await self.client.post("/query", data={"q": f'CREATE DATABASE "{self.database}"'})
