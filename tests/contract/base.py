@@ -8,6 +8,7 @@ to the role classes below, and every adapter inherits them.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import time
 import uuid
@@ -16,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar, cast
 
 import pytest
+import pytest_asyncio
 
 from polysocial.config import Role, StoreURL
 from polysocial.domain.accounts import EmailTaken, NewAccount, Session, TooYoung, UserRole
@@ -30,7 +32,11 @@ from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.postgres_pool import PostgresPools
 from polysocial.stores.redis.protocol import KeyValueStore
 from polysocial.stores.relational.protocol import RelationalStore
+from tests.support.graphs import ReferenceGraph, skewed_follow_graph
 from tests.support.reset import count_items, put_marker, reset_store
+
+BIG_USERS = 2_000
+BIG_FOLLOWS_EACH = 20
 
 SECRET = "hunter2-not-for-logs"
 
@@ -42,8 +48,9 @@ class StoreContract:
     # Same scheme as the real URL, a closed port, and a password that must never appear in an error.
     unreachable_url: ClassVar[str]
 
-    @pytest.fixture
-    def url(self) -> str:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls) -> str:
         raise NotImplementedError("each adapter's test class provides the url fixture")
 
     @pytest.fixture
@@ -323,6 +330,86 @@ class GraphContract(StoreContract):
         await asyncio.gather(*(graph.upsert_users([GraphUser(7, f"n{i}")]) for i in range(10)))
         assert await graph.count_users() == 1
         assert await graph.duplicate_user_ids() == []
+
+
+class FollowGraphContract(GraphContract):
+    """Follows and the queries over them: small graphs with known answers first."""
+
+    async def test_following_twice_makes_one_edge_and_unfollowing_removes_it(self, store: Store) -> None:
+        graph = cast(GraphStore, store)
+        await graph.follow_many([(1, 2), (1, 2)])
+        await graph.follow_many([(1, 2)])
+        assert await graph.follows(1, 2)
+        assert not await graph.follows(2, 1)
+        assert await graph.follow_counts(2) == (1, 0)
+        assert await graph.follow_counts(1) == (0, 1)
+        await graph.unfollow_many([(1, 2), (1, 2)])
+        assert not await graph.follows(1, 2)
+        assert await graph.follow_counts(2) == (0, 0)
+        assert await graph.duplicate_user_ids() == []
+
+    async def test_lists_are_paged_by_id(self, store: Store) -> None:
+        graph = cast(GraphStore, store)
+        await graph.follow_many([(f, 100) for f in range(1, 26)] + [(100, f) for f in range(30, 35)])
+        first = await graph.followers(100, after=0, limit=10)
+        second = await graph.followers(100, after=first[-1], limit=10)
+        third = await graph.followers(100, after=second[-1], limit=10)
+        assert first + second + third == list(range(1, 26))
+        assert await graph.following(100, after=31, limit=10) == [32, 33, 34]
+
+    async def test_mutuals_suggestions_hops_and_paths_on_a_known_graph(self, store: Store) -> None:
+        graph = cast(GraphStore, store)
+        # 1 follows 2 and 3; 2 and 3 both follow 4; 3 follows 5; 4 follows 6; 6 follows 7.
+        await graph.follow_many([(1, 2), (1, 3), (2, 4), (3, 4), (3, 5), (4, 6), (6, 7), (5, 1)])
+        assert await graph.mutual_follows(2, 3, after=0, limit=10) == [4]
+        assert [(s.user_id, s.strength) for s in await graph.suggestions(1, limit=10)] == [(4, 2), (5, 1)]
+        assert await graph.within_hops(1, hops=3, limit=10) == [(2, 1), (3, 1), (4, 2), (5, 2), (6, 3)]
+        assert await graph.path_length(1, 7) == 4
+        assert await graph.path_length(1, 7, max_hops=3) is None
+        assert await graph.path_length(7, 1) is None
+        assert await graph.path_length(5, 4) == 3
+        assert await graph.path_length(3, 3) == 0
+
+    async def test_suggestion_ties_break_by_id_and_exclude_me_and_whom_i_follow(self, store: Store) -> None:
+        graph = cast(GraphStore, store)
+        await graph.follow_many([(1, 2), (1, 3), (2, 9), (3, 8), (2, 1), (2, 3), (3, 7)])
+        assert [(s.user_id, s.strength) for s in await graph.suggestions(1, limit=10)] == [(7, 1), (8, 1), (9, 1)]
+
+    async def test_answers_match_the_reference_on_a_generated_graph(self, big_graph: tuple[Store, object]) -> None:
+        store, reference = big_graph
+        graph = cast(GraphStore, store)
+        ref = cast(ReferenceGraph, reference)
+        rng = random.Random(7)
+        sample = rng.sample(range(1, BIG_USERS + 1), 25)
+        for user in sample:
+            assert await graph.follow_counts(user) == ref.counts(user), user
+            assert await graph.followers(user, after=0, limit=50) == ref.followers(user, 0, 50)
+            assert await graph.following(user, after=5, limit=50) == ref.following(user, 5, 50)
+            expected = ref.suggestions(user, 10)
+            assert [(s.user_id, s.strength) for s in await graph.suggestions(user, limit=10)] == expected, user
+            other = rng.randrange(1, BIG_USERS + 1)
+            assert await graph.mutual_follows(user, other, after=0, limit=20) == ref.mutuals(user, other, 0, 20)
+            assert await graph.within_hops(user, hops=3, limit=40) == ref.within_hops(user, 3, 40)
+            assert await graph.path_length(user, other) == ref.path_length(user, other, 6)
+
+    @pytest_asyncio.fixture(scope="class", loop_scope="session")
+    @classmethod
+    async def big_graph(cls, url: str) -> AsyncIterator[tuple[Store, ReferenceGraph]]:
+        """2,000 users, 40,000 follows with skewed popularity, loaded once per adapter."""
+        pools = PostgresPools(connect_timeout_s=5)
+        store = make_store(StoreURL(cls.role, url), pools)
+        await store.open()
+        await reset_store(store)
+        edges = skewed_follow_graph(BIG_USERS, BIG_FOLLOWS_EACH, seed=2026)
+        graph = cast(GraphStore, store)
+        for start in range(0, len(edges), 5000):
+            await graph.follow_many(edges[start : start + 5000])
+        try:
+            yield store, ReferenceGraph.of(edges)
+        finally:
+            await reset_store(store)
+            await store.close()
+            await pools.close()
 
 
 class KeyValueContract(StoreContract):

@@ -13,7 +13,7 @@ from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
 from tests.contract.base import (
     SECRET,
     DocumentContract,
-    GraphContract,
+    FollowGraphContract,
     KeyValueContract,
     RelationalContract,
     TimeSeriesContract,
@@ -28,8 +28,9 @@ class PostgresEngine:
     engine = "PostgreSQL"
     unreachable_url = UNREACHABLE
 
-    @pytest.fixture
-    def url(self, embedded_engines: EmbeddedEngines) -> str:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, embedded_engines: EmbeddedEngines) -> str:
         return embedded_engines.postgres.url
 
 
@@ -41,7 +42,7 @@ class TestPostgresDocuments(PostgresEngine, DocumentContract):
     adapter = PostgresDocumentStore
 
 
-class TestPostgresGraph(PostgresEngine, GraphContract):
+class TestPostgresGraph(PostgresEngine, FollowGraphContract):
     adapter = PostgresGraphStore
 
 

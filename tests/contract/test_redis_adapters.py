@@ -7,7 +7,7 @@ import pytest
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.stores.graph.falkordb import FalkorGraphStore
 from polysocial.stores.redis.redis import RedisKeyValueStore
-from tests.contract.base import SECRET, GraphContract, KeyValueContract
+from tests.contract.base import SECRET, FollowGraphContract, KeyValueContract
 
 pytestmark = pytest.mark.contract
 
@@ -17,18 +17,20 @@ class TestRedisKeyValue(KeyValueContract):
     engine = "Redis"
     unreachable_url = f"redis://:{SECRET}@127.0.0.1:1/0"
 
-    @pytest.fixture
-    def url(self, embedded_engines: EmbeddedEngines) -> str:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, embedded_engines: EmbeddedEngines) -> str:
         return embedded_engines.redis.url
 
 
-class TestFalkorGraph(GraphContract):
+class TestFalkorGraph(FollowGraphContract):
     adapter = FalkorGraphStore
     engine = "FalkorDB"
     unreachable_url = f"redis://:{SECRET}@127.0.0.1:1"
 
-    @pytest.fixture
-    def url(self, embedded_engines: EmbeddedEngines) -> str:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, embedded_engines: EmbeddedEngines) -> str:
         return embedded_engines.redis.url + "?graph=contract"
 
     async def test_a_wiped_graph_reads_as_empty_and_the_next_write_restores_the_constraint(

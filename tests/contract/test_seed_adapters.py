@@ -10,7 +10,7 @@ from polysocial.engines.seed_stack import SeedStack
 from polysocial.stores.documents.mongo import MongoDocumentStore
 from polysocial.stores.graph.neo4j import Neo4jGraphStore
 from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
-from tests.contract.base import SECRET, DocumentContract, GraphContract, TimeSeriesContract
+from tests.contract.base import SECRET, DocumentContract, FollowGraphContract, TimeSeriesContract
 
 pytestmark = [pytest.mark.contract, pytest.mark.seed_stack]
 
@@ -20,8 +20,9 @@ class TestMongoDocuments(DocumentContract):
     engine = "FerretDB"  # FerretDB speaks MongoDB's wire protocol; it is not MongoDB's engine
     unreachable_url = f"mongodb://app:{SECRET}@127.0.0.1:1/polysocial"
 
-    @pytest.fixture
-    def url(self, seed_servers: SeedStack) -> str:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, seed_servers: SeedStack) -> str:
         return seed_servers.urls["ferretdb"]
 
     @pytest.mark.filterwarnings("ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning")
@@ -33,13 +34,14 @@ class TestMongoDocuments(DocumentContract):
         gc.collect()
 
 
-class TestNeo4jGraph(GraphContract):
+class TestNeo4jGraph(FollowGraphContract):
     adapter = Neo4jGraphStore
     engine = "Neo4j"
     unreachable_url = f"bolt://neo4j:{SECRET}@127.0.0.1:1"
 
-    @pytest.fixture
-    def url(self, seed_servers: SeedStack) -> str:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, seed_servers: SeedStack) -> str:
         return seed_servers.urls["neo4j"]
 
 
@@ -48,6 +50,7 @@ class TestInfluxTimeSeries(TimeSeriesContract):
     engine = "InfluxDB"
     unreachable_url = f"http://app:{SECRET}@127.0.0.1:1/polysocial"
 
-    @pytest.fixture
-    def url(self, seed_servers: SeedStack) -> str:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, seed_servers: SeedStack) -> str:
         return seed_servers.urls["influxdb"]

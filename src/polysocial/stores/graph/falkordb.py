@@ -14,8 +14,9 @@ from falkordb.asyncio.graph import AsyncGraph
 from redis.exceptions import ResponseError
 
 from polysocial.config import GRAPH_NAME, StoreURL
-from polysocial.domain.graph import GraphUser, last_write_wins
+from polysocial.domain.graph import GraphUser, Suggestion, last_write_wins
 from polysocial.stores.base import Adapter, EngineInfo, guarded
+from polysocial.stores.graph.cypher import CYPHER
 
 
 def split_graph_url(url: str) -> tuple[str, str]:
@@ -142,3 +143,53 @@ class FalkorGraphStore(Adapter):
     async def count_users(self) -> int:
         rows = await self._read("MATCH (u:User) RETURN count(u)")
         return int(str(rows[0][0])) if rows else 0
+
+    # -- follows --------------------------------------------------------------------------------------------------
+
+    async def follow_many(self, edges: Sequence[tuple[int, int]]) -> None:
+        pairs = [[a, b] for a, b in dict.fromkeys(edges)]
+        if pairs:
+            await self._write(CYPHER.follow, {"edges": pairs})
+
+    async def unfollow_many(self, edges: Sequence[tuple[int, int]]) -> None:
+        pairs = [[a, b] for a, b in dict.fromkeys(edges)]
+        if pairs:
+            await self._write(CYPHER.unfollow, {"edges": pairs})
+
+    async def follows(self, follower: int, followee: int) -> bool:
+        rows = await self._read(CYPHER.follows, {"a": follower, "b": followee})
+        return bool(rows and int(str(rows[0][0])) > 0)
+
+    async def followers(self, user_id: int, *, after: int, limit: int) -> list[int]:
+        rows = await self._read(CYPHER.followers, {"id": user_id, "after": after, "limit": limit})
+        return [int(str(r[0])) for r in rows]
+
+    async def following(self, user_id: int, *, after: int, limit: int) -> list[int]:
+        rows = await self._read(CYPHER.following, {"id": user_id, "after": after, "limit": limit})
+        return [int(str(r[0])) for r in rows]
+
+    async def follow_counts(self, user_id: int) -> tuple[int, int]:
+        rows = await self._read(CYPHER.counts, {"id": user_id})
+        return (int(str(rows[0][0])), int(str(rows[0][1]))) if rows else (0, 0)
+
+    async def mutual_follows(self, a: int, b: int, *, after: int, limit: int) -> list[int]:
+        rows = await self._read(CYPHER.mutuals, {"a": a, "b": b, "after": after, "limit": limit})
+        return [int(str(r[0])) for r in rows]
+
+    async def suggestions(self, user_id: int, *, limit: int) -> list[Suggestion]:
+        rows = await self._read(CYPHER.suggestions, {"id": user_id, "limit": limit})
+        return [Suggestion(int(str(r[0])), int(str(r[1]))) for r in rows]
+
+    async def within_hops(self, user_id: int, *, hops: int, limit: int) -> list[tuple[int, int]]:
+        rows = await self._read(CYPHER.within_hops(hops), {"id": user_id, "limit": limit})
+        return [(int(str(r[0])), int(str(r[1]))) for r in rows]
+
+    async def path_length(self, source: int, target: int, *, max_hops: int = 6) -> int | None:
+        if source == target:
+            return 0
+        # FalkorDB allows shortestPath only in WITH or RETURN, and without a length bound: bound it afterwards.
+        rows = await self._read(CYPHER.falkordb_shortest_path, {"a": source, "b": target})
+        if not rows or rows[0][0] is None:
+            return None
+        length = int(str(rows[0][0]))
+        return length if length <= max_hops else None

@@ -7,13 +7,15 @@ picks the database (the driver's own URL does not carry it, so it is taken off h
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from neo4j import AsyncDriver, AsyncGraphDatabase
 
 from polysocial.config import StoreURL
-from polysocial.domain.graph import GraphUser, last_write_wins
+from polysocial.domain.graph import GraphUser, Suggestion, last_write_wins
 from polysocial.stores.base import Adapter, EngineInfo, guarded
+from polysocial.stores.graph.cypher import CYPHER
 
 
 def split_neo4j_url(url: str) -> tuple[str, tuple[str, str] | None, str | None]:
@@ -114,3 +116,50 @@ class Neo4jGraphStore(Adapter):
             "MATCH (u:User) RETURN count(u) AS n", database_=self.database, routing_="r"
         )
         return int(records[0]["n"])
+
+    # -- follows --------------------------------------------------------------------------------------------------
+
+    async def _records(self, query: str, **params: Any) -> list[Any]:
+        records, _, _ = await self.driver.execute_query(query, params, database_=self.database, routing_="r")
+        return list(records)
+
+    async def follow_many(self, edges: Sequence[tuple[int, int]]) -> None:
+        pairs = [[a, b] for a, b in dict.fromkeys(edges)]
+        if pairs:
+            await self.driver.execute_query(CYPHER.follow, edges=pairs, database_=self.database)
+
+    async def unfollow_many(self, edges: Sequence[tuple[int, int]]) -> None:
+        pairs = [[a, b] for a, b in dict.fromkeys(edges)]
+        if pairs:
+            await self.driver.execute_query(CYPHER.unfollow, edges=pairs, database_=self.database)
+
+    async def follows(self, follower: int, followee: int) -> bool:
+        records = await self._records(CYPHER.follows, a=follower, b=followee)
+        return bool(records and int(records[0][0]) > 0)
+
+    async def followers(self, user_id: int, *, after: int, limit: int) -> list[int]:
+        return [int(r["id"]) for r in await self._records(CYPHER.followers, id=user_id, after=after, limit=limit)]
+
+    async def following(self, user_id: int, *, after: int, limit: int) -> list[int]:
+        return [int(r["id"]) for r in await self._records(CYPHER.following, id=user_id, after=after, limit=limit)]
+
+    async def follow_counts(self, user_id: int) -> tuple[int, int]:
+        records = await self._records(CYPHER.counts, id=user_id)
+        return (int(records[0]["followers"]), int(records[0]["following"])) if records else (0, 0)
+
+    async def mutual_follows(self, a: int, b: int, *, after: int, limit: int) -> list[int]:
+        return [int(r["id"]) for r in await self._records(CYPHER.mutuals, a=a, b=b, after=after, limit=limit)]
+
+    async def suggestions(self, user_id: int, *, limit: int) -> list[Suggestion]:
+        records = await self._records(CYPHER.suggestions, id=user_id, limit=limit)
+        return [Suggestion(int(r["id"]), int(r["strength"])) for r in records]
+
+    async def within_hops(self, user_id: int, *, hops: int, limit: int) -> list[tuple[int, int]]:
+        records = await self._records(CYPHER.within_hops(hops), id=user_id, limit=limit)
+        return [(int(r["id"]), int(r["distance"])) for r in records]
+
+    async def path_length(self, source: int, target: int, *, max_hops: int = 6) -> int | None:
+        if source == target:
+            return 0
+        records = await self._records(CYPHER.neo4j_shortest_path % int(max_hops), a=source, b=target)
+        return int(records[0][0]) if records else None

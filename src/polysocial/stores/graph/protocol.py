@@ -1,14 +1,16 @@
 """The graph role: who follows whom, and the queries over it (mutuals, suggestions, paths). Neo4j in `seed`,
 FalkorDB in `embedded`, SQL in `postgres-only`. Every write is idempotent (MERGE, or INSERT ... ON CONFLICT), so
-that the relay may deliver an event twice."""
+that the relay may deliver an event twice; every list is ordered and paged by user id (a cursor, never an offset)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
-from polysocial.domain.graph import GraphUser
+from polysocial.domain.graph import GraphUser, Suggestion
 from polysocial.stores.base import Store
+
+MAX_PATH_HOPS = 6
 
 
 class GraphStore(Store, Protocol):
@@ -22,3 +24,33 @@ class GraphStore(Store, Protocol):
         """User ids held by more than one node (there should be none)."""
 
     async def count_users(self) -> int: ...
+
+    # -- follows ----------------------------------------------------------------------------------------------------
+
+    async def follow_many(self, edges: Sequence[tuple[int, int]]) -> None:
+        """Add (follower, followee) edges, creating bare nodes as needed; an existing edge stays one edge."""
+
+    async def unfollow_many(self, edges: Sequence[tuple[int, int]]) -> None: ...
+
+    async def follows(self, follower: int, followee: int) -> bool: ...
+
+    async def followers(self, user_id: int, *, after: int, limit: int) -> list[int]:
+        """Ids of the users who follow ``user_id``, ascending, greater than ``after``."""
+
+    async def following(self, user_id: int, *, after: int, limit: int) -> list[int]: ...
+
+    async def follow_counts(self, user_id: int) -> tuple[int, int]:
+        """(followers, following)."""
+
+    async def mutual_follows(self, a: int, b: int, *, after: int, limit: int) -> list[int]:
+        """Users that both ``a`` and ``b`` follow, ascending."""
+
+    async def suggestions(self, user_id: int, *, limit: int) -> list[Suggestion]:
+        """Friends of friends not yet followed (and not the user), by the number of distinct middle users, then by
+        id. The middle node is named and counted: FalkorDB's ``count(*)`` over an anonymous middle is wrong."""
+
+    async def within_hops(self, user_id: int, *, hops: int, limit: int) -> list[tuple[int, int]]:
+        """(user, distance) for users reachable in 1..``hops`` follows, by distance then id, without the user."""
+
+    async def path_length(self, source: int, target: int, *, max_hops: int = MAX_PATH_HOPS) -> int | None:
+        """Fewest follows from ``source`` to ``target`` (degrees of separation), None beyond ``max_hops``."""
