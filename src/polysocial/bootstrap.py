@@ -14,7 +14,7 @@ from typing import cast
 from polysocial.config import Role, Settings
 from polysocial.domain.errors import StoresUnavailable, StoreUnavailable
 from polysocial.engines.embedded import EmbeddedEngines
-from polysocial.events.handlers import Handler, account_handlers
+from polysocial.events.handlers import Handler, account_handlers, follow_handlers
 from polysocial.events.relay import Relay, RelayConfig
 from polysocial.services.passwords import Argon2Parameters, Passwords
 from polysocial.services.sessions import SessionPolicy
@@ -103,7 +103,8 @@ async def start_engines(settings: Settings) -> None:
 
 
 def handlers_for(stores: dict[Role, Store]) -> list[Handler]:
-    return account_handlers(cast(GraphStore, stores[Role.GRAPH]), cast(KeyValueStore, stores[Role.REDIS]))
+    graph = cast(GraphStore, stores[Role.GRAPH])
+    return account_handlers(graph, cast(KeyValueStore, stores[Role.REDIS])) + follow_handlers(graph)
 
 
 async def bootstrap(settings: Settings | None = None, *, engines: bool = True, **overrides: Store) -> App:

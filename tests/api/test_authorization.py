@@ -15,6 +15,16 @@ PROTECTED = [
     ("PATCH", "/users/{owner}/profile", {"bio": "changed"}),
     ("POST", "/auth/logout", None),
     ("GET", "/admin/relay", None),
+    ("POST", "/users/{owner}/follow", None),
+    ("DELETE", "/users/{owner}/follow", None),
+    ("GET", "/users/{owner}/followers", None),
+    ("GET", "/users/{owner}/following", None),
+    ("GET", "/users/{owner}/follow-counts", None),
+    ("GET", "/users/{owner}/relationship", None),
+    ("GET", "/users/{owner}/mutuals", None),
+    ("GET", "/users/{owner}/separation", None),
+    ("GET", "/users/me/suggestions", None),
+    ("GET", "/users/me/nearby", None),
 ]
 
 

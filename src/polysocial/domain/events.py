@@ -9,10 +9,13 @@ from typing import Any
 
 # Aggregate types
 USER = "user"
+FOLLOW = "follow"  # one aggregate per (follower, followee) pair: follow and unfollow of a pair stay in order
 
 # Event types
 USER_REGISTERED = "UserRegistered"
 PROFILE_UPDATED = "ProfileUpdated"
+FOLLOWED = "Followed"
+UNFOLLOWED = "Unfollowed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +55,11 @@ def user_registered(user_id: int, name: str) -> Event:
 
 def profile_updated(user_id: int, fields: dict[str, Any]) -> Event:
     return Event(USER, str(user_id), PROFILE_UPDATED, {"user_id": user_id, "fields": fields})
+
+
+def followed(follower: int, followee: int) -> Event:
+    return Event(FOLLOW, f"{follower}:{followee}", FOLLOWED, {"follower": follower, "followee": followee})
+
+
+def unfollowed(follower: int, followee: int) -> Event:
+    return Event(FOLLOW, f"{follower}:{followee}", UNFOLLOWED, {"follower": follower, "followee": followee})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from polysocial.domain.events import PROFILE_UPDATED, USER_REGISTERED, Event
+from polysocial.domain.events import FOLLOWED, PROFILE_UPDATED, UNFOLLOWED, USER_REGISTERED, Event
 from polysocial.domain.graph import GraphUser
 from polysocial.services.profiles import invalidate_profile
 from polysocial.stores.graph.protocol import GraphStore
@@ -49,4 +49,29 @@ def account_handlers(graph: GraphStore, kv: KeyValueStore) -> list[Handler]:
         Handler("graph.user_node", frozenset({USER_REGISTERED}), user_node, user_nodes),
         Handler("graph.user_node_name", frozenset({PROFILE_UPDATED}), user_node_name),
         Handler("cache.profile", frozenset({PROFILE_UPDATED}), profile_cache),
+    ]
+
+
+def follow_handlers(graph: GraphStore) -> list[Handler]:
+    """The graph applies follows at once for the user who made them; these handlers apply them again from the
+    outbox (idempotently), so a follow whose direct write was lost still lands."""
+
+    def pairs(events: Sequence[Event]) -> list[tuple[int, int]]:
+        return [(int(e.payload["follower"]), int(e.payload["followee"])) for e in events]
+
+    async def follow_many(events: Sequence[Event]) -> None:
+        await graph.follow_many(pairs(events))
+
+    async def unfollow_many(events: Sequence[Event]) -> None:
+        await graph.unfollow_many(pairs(events))
+
+    async def follow_one(event: Event) -> None:
+        await follow_many([event])
+
+    async def unfollow_one(event: Event) -> None:
+        await unfollow_many([event])
+
+    return [
+        Handler("graph.follow", frozenset({FOLLOWED}), follow_one, follow_many),
+        Handler("graph.unfollow", frozenset({UNFOLLOWED}), unfollow_one, unfollow_many),
     ]
