@@ -1,30 +1,9 @@
-"""A synthetic follow graph with skewed popularity, and a reference implementation of every graph query in plain
-Python, to hold each graph adapter's answers against."""
+"""A reference implementation of every graph query in plain Python, to hold each graph adapter's answers against."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
-
-
-def skewed_follow_graph(users: int, follows_each: int, *, seed: int, skew: float = 1.1) -> list[tuple[int, int]]:
-    """``users`` users (ids 1..users) each following ``follows_each`` others; the chance of being followed falls
-    with popularity rank as a power law (a few accounts have very many followers). Deterministic in ``seed``."""
-    rng = random.Random(seed)
-    ids = list(range(1, users + 1))
-    ranked = ids[:]
-    rng.shuffle(ranked)
-    weights = [1 / (rank + 1) ** skew for rank in range(users)]
-    edges: list[tuple[int, int]] = []
-    for follower in ids:
-        chosen: set[int] = set()
-        while len(chosen) < follows_each:
-            for followee in rng.choices(ranked, weights=weights, k=follows_each * 2):
-                if followee != follower and len(chosen) < follows_each:
-                    chosen.add(followee)
-        edges.extend((follower, f) for f in sorted(chosen))
-    return edges
 
 
 @dataclass

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class _Cypher:
     follow: str = "UNWIND $edges AS e MERGE (a:User {id: e[0]}) MERGE (b:User {id: e[1]}) MERGE (a)-[:FOLLOWS]->(b)"
+    bulk_users: str = "UNWIND $batch AS u CREATE (:User {id: u[0], name: u[1]})"
+    bulk_edges: str = (
+        "UNWIND $batch AS e MATCH (a:User {id: e[0]}) MATCH (b:User {id: e[1]}) CREATE (a)-[:FOLLOWS]->(b)"
+    )
     unfollow: str = "UNWIND $edges AS e MATCH (:User {id: e[0]})-[r:FOLLOWS]->(:User {id: e[1]}) DELETE r"
     follows: str = "MATCH (:User {id: $a})-[r:FOLLOWS]->(:User {id: $b}) RETURN count(r)"
     followers: str = (
@@ -27,9 +31,13 @@ class _Cypher:
         "WHERE m.id > $after RETURN m.id AS id ORDER BY id LIMIT $limit"
     )
     # The middle node is named and counted: FalkorDB loses path multiplicity with count(*) over an anonymous middle.
+    # Whom I follow is collected once, so that excluding them is a list lookup, not a pattern match per row.
     suggestions: str = (
-        "MATCH (u:User {id: $id})-[:FOLLOWS]->(m:User)-[:FOLLOWS]->(s:User) "
-        "WHERE s.id <> $id AND NOT (u)-[:FOLLOWS]->(s) "
+        "MATCH (u:User {id: $id})-[:FOLLOWS]->(m:User) "
+        "WITH u, collect(m) AS followed "
+        "UNWIND followed AS m "
+        "MATCH (m)-[:FOLLOWS]->(s:User) "
+        "WHERE s <> u AND NOT s IN followed "
         "RETURN s.id AS id, count(DISTINCT m) AS strength ORDER BY strength DESC, id ASC LIMIT $limit"
     )
     falkordb_shortest_path: str = (

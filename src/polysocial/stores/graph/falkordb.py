@@ -30,6 +30,9 @@ def split_graph_url(url: str) -> tuple[str, str]:
     return f"{scheme}{sep}{rest}" + (f"?{remaining}" if remaining else ""), graph
 
 
+BULK_BATCH = 20_000
+
+
 def module_version(encoded: int) -> str:
     """FalkorDB reports its version in MODULE LIST as one integer: 41603 is 4.16.3."""
     return f"{encoded // 10000}.{encoded // 100 % 100}.{encoded % 100}"
@@ -145,6 +148,14 @@ class FalkorGraphStore(Adapter):
         return int(str(rows[0][0])) if rows else 0
 
     # -- follows --------------------------------------------------------------------------------------------------
+
+    async def bulk_load(self, users: Sequence[GraphUser], edges: Sequence[tuple[int, int]]) -> None:
+        for start in range(0, len(users), BULK_BATCH):
+            batch = [[u.user_id, u.name] for u in users[start : start + BULK_BATCH]]
+            await self._write(CYPHER.bulk_users, {"batch": batch})
+        for start in range(0, len(edges), BULK_BATCH):
+            batch = [[a, b] for a, b in edges[start : start + BULK_BATCH]]
+            await self._write(CYPHER.bulk_edges, {"batch": batch})
 
     async def follow_many(self, edges: Sequence[tuple[int, int]]) -> None:
         pairs = [[a, b] for a, b in dict.fromkeys(edges)]

@@ -17,6 +17,8 @@ from polysocial.domain.graph import GraphUser, Suggestion, last_write_wins
 from polysocial.stores.base import Adapter, EngineInfo, guarded
 from polysocial.stores.graph.cypher import CYPHER
 
+BULK_BATCH = 20_000
+
 
 def split_neo4j_url(url: str) -> tuple[str, tuple[str, str] | None, str | None]:
     """(driver URL without credentials or database, auth, database)."""
@@ -122,6 +124,14 @@ class Neo4jGraphStore(Adapter):
     async def _records(self, query: str, **params: Any) -> list[Any]:
         records, _, _ = await self.driver.execute_query(query, params, database_=self.database, routing_="r")
         return list(records)
+
+    async def bulk_load(self, users: Sequence[GraphUser], edges: Sequence[tuple[int, int]]) -> None:
+        for start in range(0, len(users), BULK_BATCH):
+            batch = [[u.user_id, u.name] for u in users[start : start + BULK_BATCH]]
+            await self.driver.execute_query(CYPHER.bulk_users, batch=batch, database_=self.database)
+        for start in range(0, len(edges), BULK_BATCH):
+            batch = [[a, b] for a, b in edges[start : start + BULK_BATCH]]
+            await self.driver.execute_query(CYPHER.bulk_edges, batch=batch, database_=self.database)
 
     async def follow_many(self, edges: Sequence[tuple[int, int]]) -> None:
         pairs = [[a, b] for a, b in dict.fromkeys(edges)]

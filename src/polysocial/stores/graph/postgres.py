@@ -92,6 +92,17 @@ class PostgresGraphStore(PostgresBackedStore):
 
     # -- follows --------------------------------------------------------------------------------------------------
 
+    async def bulk_load(self, users: Sequence[GraphUser], edges: Sequence[tuple[int, int]]) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            async with conn.cursor().copy("COPY graph_users (user_id, name) FROM STDIN") as copy:
+                for user in users:
+                    await copy.write_row((user.user_id, user.name))
+            async with conn.cursor().copy("COPY follows (follower_id, followee_id) FROM STDIN") as copy:
+                for edge in edges:
+                    await copy.write_row(edge)
+            await conn.execute("ANALYZE graph_users")
+            await conn.execute("ANALYZE follows")
+
     async def follow_many(self, edges: Sequence[tuple[int, int]]) -> None:
         unique = list(dict.fromkeys(edges))
         if not unique:

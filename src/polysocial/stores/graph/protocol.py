@@ -27,6 +27,10 @@ class GraphStore(Store, Protocol):
 
     # -- follows ----------------------------------------------------------------------------------------------------
 
+    async def bulk_load(self, users: Sequence[GraphUser], edges: Sequence[tuple[int, int]]) -> None:
+        """Load users and follows into an empty graph, as fast as the engine allows (CREATE, COPY): for seeding
+        and benchmarks, never for live traffic (nothing is merged, so it must not run twice)."""
+
     async def follow_many(self, edges: Sequence[tuple[int, int]]) -> None:
         """Add (follower, followee) edges, creating bare nodes as needed; an existing edge stays one edge."""
 
