@@ -60,6 +60,20 @@ def guarded(call: Callable[[], T]) -> T:
         raise fail(str(exc)) from None
 
 
+def with_app(settings: Settings, use: Callable[[Any], Awaitable[T]]) -> T:
+    """Bootstrap, run ``use(app)``, close; our errors become one line (exit 2)."""
+    from polysocial.bootstrap import bootstrap
+
+    async def run() -> T:
+        state = await bootstrap(settings)
+        try:
+            return await use(state)
+        finally:
+            await state.aclose()
+
+    return guarded(lambda: asyncio.run(run()))
+
+
 @app.callback()
 def main_options(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
@@ -219,19 +233,13 @@ def reconcile(
     repair: Annotated[bool, typer.Option("--repair/--dry-run", help="fix what is found, or only report it")] = True,
 ) -> None:
     """Compare the projections with their sources of truth (users in the graph) and repair the drift."""
-    from polysocial.bootstrap import bootstrap
     from polysocial.services.reconcile import reconcile_user_nodes
 
-    async def run() -> Any:
-        state = await bootstrap(load_settings())
-        try:
-            report = await reconcile_user_nodes(state.relational, state.graph, repair=repair)
-            status = await state.relay.status()
-            return report, status
-        finally:
-            await state.aclose()
+    async def run(state: Any) -> Any:
+        report = await reconcile_user_nodes(state.relational, state.graph, repair=repair)
+        return report, await state.relay.status()
 
-    report, status = guarded(lambda: asyncio.run(run()))
+    report, status = with_app(load_settings(), run)
     table = Table(title="reconcile")
     for col in ("projection", "checked", "missing", "duplicates", "repaired"):
         table.add_column(col)
@@ -256,20 +264,6 @@ def reconcile(
 
 admin_app = typer.Typer(no_args_is_help=True, help="Administrators.")
 app.add_typer(admin_app, name="admin")
-
-
-def with_app(settings: Settings, use: Callable[[Any], Awaitable[T]]) -> T:
-    """Bootstrap, run ``use(app)``, close; our errors become one line (exit 2)."""
-    from polysocial.bootstrap import bootstrap
-
-    async def run() -> T:
-        state = await bootstrap(settings)
-        try:
-            return await use(state)
-        finally:
-            await state.aclose()
-
-    return guarded(lambda: asyncio.run(run()))
 
 
 @admin_app.command("create")

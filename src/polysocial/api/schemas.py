@@ -30,7 +30,6 @@ def _has_text(value: str) -> str:
 
 EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
 
-Text = Annotated[str, AfterValidator(_storable)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_storable), AfterValidator(_has_text)]
 Bio = Annotated[str, Field(max_length=MAX_BIO), AfterValidator(_storable)]
 Email = Annotated[

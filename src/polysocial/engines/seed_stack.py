@@ -226,7 +226,7 @@ def _spawn(name: str, cmd: list[str], workdir: Path) -> tuple[subprocess.Popen[b
     return process, log_path
 
 
-def _await_ready(server: Server, ready: Iterator[bool] | None = None, *, port: int) -> Server:
+def _await_ready(server: Server, *, port: int) -> Server:
     def up() -> bool:
         if server.process.poll() is not None:
             raise EngineError(f"{server.name} exited with code {server.process.returncode}:\n{server.log_tail()}")
