@@ -24,9 +24,10 @@ from polysocial.domain.accounts import EmailTaken, NewAccount, Session, TooYoung
 from polysocial.domain.errors import Conflict, StoreUnavailable
 from polysocial.domain.events import Event, user_registered
 from polysocial.domain.graph import GraphUser
+from polysocial.domain.ids import new_id
 from polysocial.domain.limits import RateLimit
 from polysocial.stores.base import Store, timed_ping
-from polysocial.stores.documents.protocol import DocumentStore
+from polysocial.stores.documents.protocol import ARTICLES, POSTS, DocumentStore
 from polysocial.stores.factory import make_store
 from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.postgres_pool import PostgresPools
@@ -313,6 +314,77 @@ class DocumentContract(StoreContract):
         ids = [p.doc_id for p in first] + [p.doc_id for p in second]
         assert len(ids) == 10
         assert len(set(ids)) == 10
+
+
+class DocumentOperationsContract(DocumentContract):
+    """The atomic single-document operations posts are made of, on every document adapter."""
+
+    async def test_pages_of_matching_documents_come_newest_first(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        ids = [new_id() for _ in range(5)]
+        for i, doc_id in enumerate(ids):
+            await docs.insert(POSTS, doc_id, {"author_id": 1 if i % 2 == 0 else 2, "deleted": False, "n": i})
+        await docs.update(POSTS, ids[4], {"deleted": True})
+        first = await docs.find_page(POSTS, equals={"author_id": 1, "deleted": False}, before_id=None, limit=1)
+        assert [d["n"] for d in first] == [2]
+        rest = await docs.find_page(POSTS, equals={"author_id": 1, "deleted": False}, before_id=first[0]["id"], limit=5)
+        assert [d["n"] for d in rest] == [0]
+        assert all("_outbox" not in d for d in first + rest)
+
+    async def test_a_unique_slug_is_found_and_cannot_be_taken_twice(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        await docs.insert(ARTICLES, new_id(), {"slug": "database-design-patterns", "title": "DDP"})
+        found = await docs.find_one(ARTICLES, {"slug": "database-design-patterns"})
+        assert found is not None
+        assert found["title"] == "DDP"
+        assert await docs.find_one(ARTICLES, {"slug": "nope"}) is None
+        with pytest.raises(Conflict):
+            await docs.insert(ARTICLES, new_id(), {"slug": "database-design-patterns", "title": "again"})
+
+    async def test_push_capped_keeps_the_latest_and_counts_all(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        await docs.insert(POSTS, "p1", {"stats": {"comments": 0}, "latest": []})
+        for i in range(25):
+            assert await docs.push_capped(
+                POSTS, "p1", field="latest", item={"n": i}, keep_last=20, counter="stats.comments",
+                events=[event("p1", str(i))],
+            )  # fmt: skip
+        post = await docs.get(POSTS, "p1")
+        assert post is not None
+        assert [c["n"] for c in post["latest"]] == list(range(5, 25))
+        assert post["stats"]["comments"] == 25
+        assert await docs.pending_count([POSTS]) == 25
+        assert not await docs.push_capped(POSTS, "nope", field="latest", item={}, keep_last=20, counter="stats.c")
+
+    async def test_a_member_is_added_once_and_the_counter_follows(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        await docs.insert(POSTS, "p1", {"stats": {"likes": 0}, "likers": []})
+        assert await docs.add_member(POSTS, "p1", field="likers", member=7, counter="stats.likes")
+        assert not await docs.add_member(POSTS, "p1", field="likers", member=7, counter="stats.likes")
+        assert (await docs.get(POSTS, "p1") or {})["stats"]["likes"] == 1
+        assert await docs.remove_member(POSTS, "p1", field="likers", member=7, counter="stats.likes")
+        assert not await docs.remove_member(POSTS, "p1", field="likers", member=7, counter="stats.likes")
+        post = await docs.get(POSTS, "p1")
+        assert post is not None
+        assert (post["stats"]["likes"], post["likers"]) == (0, [])
+
+    async def test_concurrent_adds_and_pushes_are_exact(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        await docs.insert(POSTS, "hot", {"stats": {"likes": 0, "comments": 0}, "likers": [], "latest": []})
+        await asyncio.gather(
+            *(docs.add_member(POSTS, "hot", field="likers", member=u, counter="stats.likes") for u in range(100)),
+            *(docs.add_member(POSTS, "hot", field="likers", member=u, counter="stats.likes") for u in range(20)),
+            *(
+                docs.push_capped(POSTS, "hot", field="latest", item={"n": i}, keep_last=20, counter="stats.comments")
+                for i in range(50)
+            ),
+        )
+        post = await docs.get(POSTS, "hot")
+        assert post is not None
+        assert post["stats"]["likes"] == 100
+        assert sorted(post["likers"]) == list(range(100))
+        assert post["stats"]["comments"] == 50
+        assert len(post["latest"]) == 20
 
 
 class GraphContract(StoreContract):

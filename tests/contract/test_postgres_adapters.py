@@ -12,7 +12,7 @@ from polysocial.stores.relational.postgres import PostgresRelationalStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
 from tests.contract.base import (
     SECRET,
-    DocumentContract,
+    DocumentOperationsContract,
     FollowGraphContract,
     KeyValueContract,
     RelationalContract,
@@ -38,7 +38,7 @@ class TestPostgresRelational(PostgresEngine, RelationalContract):
     adapter = PostgresRelationalStore
 
 
-class TestPostgresDocuments(PostgresEngine, DocumentContract):
+class TestPostgresDocuments(PostgresEngine, DocumentOperationsContract):
     adapter = PostgresDocumentStore
 
 

@@ -10,12 +10,12 @@ from polysocial.engines.seed_stack import SeedStack
 from polysocial.stores.documents.mongo import MongoDocumentStore
 from polysocial.stores.graph.neo4j import Neo4jGraphStore
 from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
-from tests.contract.base import SECRET, DocumentContract, FollowGraphContract, TimeSeriesContract
+from tests.contract.base import SECRET, DocumentOperationsContract, FollowGraphContract, TimeSeriesContract
 
 pytestmark = [pytest.mark.contract, pytest.mark.seed_stack]
 
 
-class TestMongoDocuments(DocumentContract):
+class TestMongoDocuments(DocumentOperationsContract):
     adapter = MongoDocumentStore
     engine = "FerretDB"  # FerretDB speaks MongoDB's wire protocol; it is not MongoDB's engine
     unreachable_url = f"mongodb://app:{SECRET}@127.0.0.1:1/polysocial"

@@ -8,7 +8,8 @@ back with nothing in between to stop another writer (measured here: 50 concurren
 the SQLite backend, 5 on the PostgreSQL one; of 8 concurrent conditional updates, several "win"). MongoDB does. On
 FerretDB this adapter therefore sends its writes one at a time from the process, which makes them atomic within one
 process and is logged at start: writers in two processes (`polysocial worker` beside `serve`) can still lose updates
-there. Use MongoDB for anything but tests.
+there. Use MongoDB for anything but tests. FerretDB also ignores ``$slice`` in ``$push`` and refuses a projection on
+``findAndModify``; the adapter works around both.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from polysocial.domain.events import Event
 from polysocial.logging import get_logger
 from polysocial.stores.base import Adapter, EngineInfo, guarded
 from polysocial.stores.documents.protocol import (
+    ARTICLES,
     INTERNAL_FIELDS,
     LEASE_FIELD,
     OUTBOX_FIELD,
     PENDING_FIELD,
+    POSTS,
     PendingDocument,
 )
 
@@ -72,6 +75,7 @@ class MongoDocumentStore(Adapter):
             appname="polysocial",
         )
         await self._client.admin.command("ping")
+        await self._create_indexes()
         build = await self._client.admin.command("buildInfo")
         if "ferretdbVersion" in build:
             self._serial = asyncio.Lock()
@@ -102,6 +106,10 @@ class MongoDocumentStore(Adapter):
             return EngineInfo("FerretDB", str(info["ferretdbVersion"]), f"MongoDB wire protocol {wire_version}")
         return EngineInfo("MongoDB", wire_version)
 
+    async def _create_indexes(self) -> None:
+        await self.db[POSTS].create_index([("author_id", ASCENDING), ("_id", -1)], name="author_newest")
+        await self.db[ARTICLES].create_index([("slug", ASCENDING)], name="slug_unique", unique=True)
+
     # -- documents with their events ------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -130,7 +138,7 @@ class MongoDocumentStore(Adapter):
             async with self._write():
                 await self.db[collection].insert_one(body)
         except DuplicateKeyError as exc:
-            raise Conflict(f"{collection} {doc_id!r} already exists") from exc
+            raise Conflict(f"{collection} {doc_id!r}: the id or a unique field is taken already") from exc
 
     async def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         found = await self.db[collection].find_one({"_id": doc_id}, dict.fromkeys(INTERNAL_FIELDS, 0))
@@ -152,6 +160,77 @@ class MongoDocumentStore(Adapter):
         async with self._write():
             result = await self.db[collection].update_one({"_id": doc_id}, change)
         return result.matched_count == 1
+
+    @staticmethod
+    def _public(found: dict[str, Any]) -> dict[str, Any]:
+        for name in INTERNAL_FIELDS:
+            found.pop(name, None)
+        found["id"] = found.pop("_id")
+        return found
+
+    async def find_page(
+        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = dict(equals)
+        if before_id is not None:
+            query["_id"] = {"$lt": before_id}
+        cursor = self.db[collection].find(query).sort("_id", -1).limit(limit)
+        return [self._public(doc) async for doc in cursor]
+
+    async def find_one(self, collection: str, equals: dict[str, Any]) -> dict[str, Any] | None:
+        found = await self.db[collection].find_one(equals)
+        return self._public(found) if found is not None else None
+
+    @staticmethod
+    def _with_events(change: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
+        if events:
+            change.setdefault("$push", {})[OUTBOX_FIELD] = {"$each": MongoDocumentStore._stored_events(events)}
+            change.setdefault("$inc", {})[PENDING_FIELD] = len(events)
+        return change
+
+    async def push_capped(
+        self,
+        collection: str,
+        doc_id: str,
+        *,
+        field: str,
+        item: dict[str, Any],
+        keep_last: int,
+        counter: str,
+        events: Sequence[Event] = (),
+    ) -> bool:
+        change = self._with_events(
+            {"$push": {field: {"$each": [item], "$slice": -keep_last}}, "$inc": {counter: 1}}, events
+        )
+        async with self._write():
+            result = await self.db[collection].update_one({"_id": doc_id}, change)
+            if result.matched_count == 1 and self._serial is not None:
+                await self._trim(collection, doc_id, field, keep_last)
+        return result.matched_count == 1
+
+    async def _trim(self, collection: str, doc_id: str, field: str, keep_last: int) -> None:
+        """FerretDB ignores ``$slice`` in ``$push`` (it keeps every item): cut the array back here. Safe only
+        because writes to FerretDB are serialised in this process (see the module's notes)."""
+        found = await self.db[collection].find_one({"_id": doc_id}, {field: 1})
+        items = (found or {}).get(field) or []
+        if len(items) > keep_last:
+            await self.db[collection].update_one({"_id": doc_id}, {"$set": {field: items[-keep_last:]}})
+
+    async def add_member(
+        self, collection: str, doc_id: str, *, field: str, member: int, counter: str, events: Sequence[Event] = ()
+    ) -> bool:
+        change = self._with_events({"$push": {field: member}, "$inc": {counter: 1}}, events)
+        async with self._write():
+            result = await self.db[collection].update_one({"_id": doc_id, field: {"$ne": member}}, change)
+        return result.modified_count == 1
+
+    async def remove_member(
+        self, collection: str, doc_id: str, *, field: str, member: int, counter: str, events: Sequence[Event] = ()
+    ) -> bool:
+        change = self._with_events({"$pull": {field: member}, "$inc": {counter: -1}}, events)
+        async with self._write():
+            result = await self.db[collection].update_one({"_id": doc_id, field: member}, change)
+        return result.modified_count == 1
 
     async def claim_pending(self, collections: Sequence[str], *, limit: int, lease_s: float) -> list[PendingDocument]:
         claimed: list[PendingDocument] = []

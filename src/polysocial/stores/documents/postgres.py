@@ -3,11 +3,12 @@ and the document's own outbox beside it in the same row, so a change and its eve
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg import errors
+from psycopg import errors, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -29,7 +30,24 @@ CREATE TABLE IF NOT EXISTS documents (
     PRIMARY KEY (collection, id)
 );
 CREATE INDEX IF NOT EXISTS documents_pending ON documents (collection, lease_until) WHERE pending > 0;
+-- A user's posts, newest first; articles by their unique slug.
+CREATE INDEX IF NOT EXISTS documents_posts_author ON documents ((body ->> 'author_id'), id DESC)
+    WHERE collection = 'posts';
+CREATE UNIQUE INDEX IF NOT EXISTS documents_articles_slug ON documents ((body ->> 'slug'))
+    WHERE collection = 'articles';
 """
+
+
+def _path(dotted: str) -> str:
+    parts = dotted.split(".")
+    if not all(p.isidentifier() for p in parts):
+        raise ValueError(f"not a field path: {dotted!r}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _as_text(value: Any) -> str:
+    """What ``body ->> key`` gives for a JSON value: strings as they are, other values as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _stored(events: Sequence[Event]) -> Jsonb:
@@ -56,7 +74,7 @@ class PostgresDocumentStore(PostgresBackedStore):
                     (collection, doc_id, Jsonb(_own(doc)), _stored(events), len(events)),
                 )
         except errors.UniqueViolation as exc:
-            raise Conflict(f"{collection} {doc_id!r} already exists") from exc
+            raise Conflict(f"{collection} {doc_id!r}: the id or a unique field is taken already") from exc
 
     async def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:
@@ -74,6 +92,88 @@ class PostgresDocumentStore(PostgresBackedStore):
                 (Jsonb(_own(fields)), _stored(events), len(events), collection, doc_id),
             )
         return cur.rowcount == 1
+
+    async def find_page(
+        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        conditions: list[sql.Composable] = [sql.SQL("collection = {}").format(sql.Literal(collection))]
+        params: list[Any] = []
+        for key, value in equals.items():
+            conditions.append(sql.SQL("body ->> {} = %s").format(sql.Literal(key)))
+            params.append(_as_text(value))
+        if before_id is not None:
+            conditions.append(sql.SQL("id < %s"))
+            params.append(before_id)
+        query = sql.SQL("SELECT id, body FROM documents WHERE {} ORDER BY id DESC LIMIT %s").format(
+            sql.SQL(" AND ").join(conditions)
+        )
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, [*params, limit])
+            return [{**row[1], "id": row[0]} for row in await cur.fetchall()]
+
+    async def find_one(self, collection: str, equals: dict[str, Any]) -> dict[str, Any] | None:
+        found = await self.find_page(collection, equals=equals, before_id=None, limit=1)
+        return found[0] if found else None
+
+    async def _update(self, query: str, params: dict[str, Any], events: Sequence[Event]) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, {**params, "events": _stored(events), "n_events": len(events)})
+        return cur.rowcount
+
+    async def push_capped(
+        self,
+        collection: str,
+        doc_id: str,
+        *,
+        field: str,
+        item: dict[str, Any],
+        keep_last: int,
+        counter: str,
+        events: Sequence[Event] = (),
+    ) -> bool:
+        query = (
+            "UPDATE documents SET body = jsonb_set(jsonb_set(body, %(field_path)s, coalesce(("
+            "   SELECT jsonb_agg(x ORDER BY ord) FROM ("
+            "     SELECT x, ord FROM jsonb_array_elements(coalesce(body -> %(field)s, '[]') || %(item)s)"
+            "       WITH ORDINALITY AS t(x, ord) ORDER BY ord DESC LIMIT %(keep)s) newest), '[]')),"
+            " %(counter)s, to_jsonb(coalesce((body #>> %(counter)s)::bigint, 0) + 1)), "
+            "outbox = outbox || %(events)s, pending = pending + %(n_events)s "
+            "WHERE collection = %(collection)s AND id = %(id)s"
+        )
+        params = {"field_path": _path(field), "field": field, "item": Jsonb([item]), "keep": keep_last,
+                  "counter": _path(counter), "collection": collection, "id": doc_id}  # fmt: skip
+        return await self._update(query, params, events) == 1
+
+    async def add_member(
+        self, collection: str, doc_id: str, *, field: str, member: int, counter: str, events: Sequence[Event] = ()
+    ) -> bool:
+        query = (
+            "UPDATE documents SET body = jsonb_set(jsonb_set(body, %(field_path)s,"
+            "   coalesce(body -> %(field)s, '[]') || to_jsonb(%(member)s::bigint)),"
+            " %(counter)s, to_jsonb(coalesce((body #>> %(counter)s)::bigint, 0) + 1)), "
+            "outbox = outbox || %(events)s, pending = pending + %(n_events)s "
+            "WHERE collection = %(collection)s AND id = %(id)s"
+            "   AND NOT coalesce(body -> %(field)s, '[]') @> to_jsonb(ARRAY[%(member)s::bigint])"
+        )
+        params = {"field_path": _path(field), "field": field, "member": member, "counter": _path(counter),
+                  "collection": collection, "id": doc_id}  # fmt: skip
+        return await self._update(query, params, events) == 1
+
+    async def remove_member(
+        self, collection: str, doc_id: str, *, field: str, member: int, counter: str, events: Sequence[Event] = ()
+    ) -> bool:
+        query = (
+            "UPDATE documents SET body = jsonb_set(jsonb_set(body, %(field_path)s, coalesce(("
+            "   SELECT jsonb_agg(x) FROM jsonb_array_elements(body -> %(field)s) x"
+            "   WHERE x <> to_jsonb(%(member)s::bigint)), '[]')),"
+            " %(counter)s, to_jsonb(coalesce((body #>> %(counter)s)::bigint, 0) - 1)), "
+            "outbox = outbox || %(events)s, pending = pending + %(n_events)s "
+            "WHERE collection = %(collection)s AND id = %(id)s"
+            "   AND coalesce(body -> %(field)s, '[]') @> to_jsonb(ARRAY[%(member)s::bigint])"
+        )
+        params = {"field_path": _path(field), "field": field, "member": member, "counter": _path(counter),
+                  "collection": collection, "id": doc_id}  # fmt: skip
+        return await self._update(query, params, events) == 1
 
     async def claim_pending(self, collections: Sequence[str], *, limit: int, lease_s: float) -> list[PendingDocument]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -22,6 +22,10 @@ PENDING_FIELD = "_outbox_pending"
 LEASE_FIELD = "_outbox_lease"
 INTERNAL_FIELDS = frozenset({OUTBOX_FIELD, PENDING_FIELD, LEASE_FIELD})
 
+POSTS = "posts"
+ARTICLES = "articles"
+COMMENTS = "comments"
+
 
 @dataclass(frozen=True, slots=True)
 class PendingDocument:
@@ -40,6 +44,38 @@ class DocumentStore(Store, Protocol):
 
     async def update(self, collection: str, doc_id: str, fields: dict[str, Any], events: Sequence[Event] = ()) -> bool:
         """Set ``fields`` and append ``events`` in one atomic write. False when there is no such document."""
+
+    async def find_page(
+        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Documents whose top-level fields equal ``equals``, newest id first, ids below ``before_id``."""
+
+    async def find_one(self, collection: str, equals: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    async def push_capped(
+        self,
+        collection: str,
+        doc_id: str,
+        *,
+        field: str,
+        item: dict[str, Any],
+        keep_last: int,
+        counter: str,
+        events: Sequence[Event] = (),
+    ) -> bool:
+        """Append ``item`` to the array ``field`` keeping its last ``keep_last`` items, add 1 to the ``counter``
+        path (dotted), and append the events: one atomic write. False when there is no such document."""
+
+    async def add_member(
+        self, collection: str, doc_id: str, *, field: str, member: int, counter: str, events: Sequence[Event] = ()
+    ) -> bool:
+        """Add ``member`` to the set ``field`` and 1 to ``counter``, atomically and only if it was not there: True
+        when added. Twice is once."""
+
+    async def remove_member(
+        self, collection: str, doc_id: str, *, field: str, member: int, counter: str, events: Sequence[Event] = ()
+    ) -> bool:
+        """The reverse of add_member: True when removed."""
 
     async def claim_pending(self, collections: Sequence[str], *, limit: int, lease_s: float) -> list[PendingDocument]:
         """Lease up to ``limit`` documents that hold undelivered events and whose lease has run out."""
