@@ -14,12 +14,12 @@ from typing import cast
 from polysocial.config import Role, Settings
 from polysocial.domain.errors import StoresUnavailable, StoreUnavailable
 from polysocial.engines.embedded import EmbeddedEngines
-from polysocial.events.handlers import Handler, account_handlers, follow_handlers
+from polysocial.events.handlers import Handler, account_handlers, follow_handlers, post_handlers
 from polysocial.events.relay import Relay, RelayConfig
 from polysocial.services.passwords import Argon2Parameters, Passwords
 from polysocial.services.sessions import SessionPolicy
 from polysocial.stores.base import Store
-from polysocial.stores.documents.protocol import DocumentStore
+from polysocial.stores.documents.protocol import ARTICLES, POSTS, DocumentStore
 from polysocial.stores.factory import make_store
 from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.postgres_pool import PostgresPools
@@ -104,7 +104,12 @@ async def start_engines(settings: Settings) -> None:
 
 def handlers_for(stores: dict[Role, Store]) -> list[Handler]:
     graph = cast(GraphStore, stores[Role.GRAPH])
-    return account_handlers(graph, cast(KeyValueStore, stores[Role.REDIS])) + follow_handlers(graph)
+    documents = cast(DocumentStore, stores[Role.DOCUMENTS])
+    return [
+        *account_handlers(graph, cast(KeyValueStore, stores[Role.REDIS])),
+        *follow_handlers(graph),
+        *post_handlers(documents),
+    ]
 
 
 async def bootstrap(settings: Settings | None = None, *, engines: bool = True, **overrides: Store) -> App:
@@ -122,7 +127,11 @@ async def bootstrap(settings: Settings | None = None, *, engines: bool = True, *
         cast(RelationalStore, stores[Role.RELATIONAL]),
         cast(DocumentStore, stores[Role.DOCUMENTS]),
         handlers_for(stores),
-        RelayConfig(batch_size=settings.relay_batch_size, max_attempts=settings.relay_max_attempts),
+        RelayConfig(
+            batch_size=settings.relay_batch_size,
+            max_attempts=settings.relay_max_attempts,
+            document_collections=(POSTS, ARTICLES),
+        ),
     )
     return App(
         settings=settings,

@@ -25,6 +25,18 @@ PROTECTED = [
     ("GET", "/users/{owner}/separation", None),
     ("GET", "/users/me/suggestions", None),
     ("GET", "/users/me/nearby", None),
+    ("POST", "/posts", {"text": "hello"}),
+    ("GET", "/posts/{post}", None),
+    ("PATCH", "/posts/{post}", {"text": "changed"}),
+    ("DELETE", "/posts/{post}", None),
+    ("GET", "/users/{owner}/posts", None),
+    ("POST", "/posts/{post}/comments", {"text": "hi"}),
+    ("GET", "/posts/{post}/comments", None),
+    ("PUT", "/posts/{post}/like", None),
+    ("DELETE", "/posts/{post}/like", None),
+    ("POST", "/articles", {"slug": "a-b", "title": "t", "content": "c"}),
+    ("GET", "/articles/{slug}", None),
+    ("PATCH", "/articles/{slug}", {"title": "t2"}),
 ]
 
 
@@ -39,7 +51,11 @@ async def test_no_valid_session_gets_401(
         "garbage": {"Authorization": "Bearer not-a-token"},
         "wrong-scheme": {"Authorization": f"Basic {owner.token}"},
     }[credentials]
-    response = await client.request(method, path.format(owner=owner.user_id), json=body, headers=headers)
+    post = (await client.post("/posts", json={"text": "mine"}, headers=owner.auth)).json()["id"]
+    slug = f"article-{owner.user_id}"
+    await client.post("/articles", json={"slug": slug, "title": "t", "content": "c"}, headers=owner.auth)
+    target = path.format(owner=owner.user_id, post=post, slug=slug)
+    response = await client.request(method, target, json=body, headers=headers)
     assert response.status_code == 401, response.text
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -63,6 +79,20 @@ async def test_another_user_sees_only_the_public_profile(client: httpx.AsyncClie
     assert set(public.json()) == {"user_id", "name", "bio", "avatar_url", "created_at", "order_count"}
     mine = await client.get("/users/me", headers=other.auth)
     assert mine.json()["user_id"] == other.user_id  # /users/me is always the caller
+
+
+async def test_another_user_cannot_edit_or_delete_my_post_or_article(client: httpx.AsyncClient) -> None:
+    owner = await sign_up(client)
+    intruder = await sign_up(client)
+    post = (await client.post("/posts", json={"text": "mine"}, headers=owner.auth)).json()["id"]
+    await client.post("/articles", json={"slug": "owned", "title": "t", "content": "c"}, headers=owner.auth)
+    assert (await client.patch(f"/posts/{post}", json={"text": "pwned"}, headers=intruder.auth)).status_code == 403
+    assert (await client.delete(f"/posts/{post}", headers=intruder.auth)).status_code == 403
+    assert (await client.patch("/articles/owned", json={"title": "pwned"}, headers=intruder.auth)).status_code == 403
+    assert (await client.get(f"/posts/{post}", headers=owner.auth)).json()["text"] == "mine"
+    # a like or a comment is the caller's own: the intruder's like counts once, as theirs
+    assert (await client.put(f"/posts/{post}/like", headers=intruder.auth)).json()["likes"] == 1
+    assert (await client.get(f"/posts/{post}", headers=owner.auth)).json()["liked_by_me"] is False
 
 
 async def test_logout_ends_only_the_callers_session(client: httpx.AsyncClient) -> None:

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 from polysocial.domain.events import FOLLOWED, PROFILE_UPDATED, UNFOLLOWED, USER_REGISTERED, Event
 from polysocial.domain.graph import GraphUser
+from polysocial.domain.posts import COMMENT_ADDED
+from polysocial.services import posts
 from polysocial.services.profiles import invalidate_profile
+from polysocial.stores.documents.protocol import DocumentStore
 from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.redis.protocol import KeyValueStore
 
@@ -75,3 +78,10 @@ def follow_handlers(graph: GraphStore) -> list[Handler]:
         Handler("graph.follow", frozenset({FOLLOWED}), follow_one, follow_many),
         Handler("graph.unfollow", frozenset({UNFOLLOWED}), unfollow_one, unfollow_many),
     ]
+
+
+def post_handlers(documents: DocumentStore) -> list[Handler]:
+    async def store_comment(event: Event) -> None:
+        await posts.store_comment(documents, dict(event.payload["comment"]))
+
+    return [Handler("documents.comment", frozenset({COMMENT_ADDED}), store_comment)]
