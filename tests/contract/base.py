@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import pytest
 import pytest_asyncio
@@ -330,6 +330,23 @@ class DocumentOperationsContract(DocumentContract):
         rest = await docs.find_page(POSTS, equals={"author_id": 1, "deleted": False}, before_id=first[0]["id"], limit=5)
         assert [d["n"] for d in rest] == [0]
         assert all("_outbox" not in d for d in first + rest)
+
+    async def test_the_feed_query_finds_posts_of_any_of_some_authors_newest_first(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        rows: list[dict[str, Any]] = [{"id": new_id(), "author_id": i % 5, "deleted": False, "n": i} for i in range(30)]
+        await docs.bulk_insert(POSTS, rows[:20])
+        for row in rows[20:]:
+            await docs.insert(POSTS, row["id"], {k: v for k, v in row.items() if k != "id"})
+        await docs.update(POSTS, rows[28]["id"], {"deleted": True})
+        expected = [r["n"] for r in reversed(rows) if r["author_id"] in (1, 3) and r["n"] != 28]
+        first = await docs.find_any(
+            POSTS, field="author_id", values=[1, 3], equals={"deleted": False}, before_id=None, limit=5
+        )
+        rest = await docs.find_any(
+            POSTS, field="author_id", values=[1, 3], equals={"deleted": False}, before_id=first[-1]["id"], limit=50
+        )
+        assert [d["n"] for d in first + rest] == expected
+        assert await docs.pending_count([POSTS]) == 0  # bulk rows carry no events
 
     async def test_a_unique_slug_is_found_and_cannot_be_taken_twice(self, store: Store) -> None:
         docs = cast(DocumentStore, store)

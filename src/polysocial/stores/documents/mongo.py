@@ -177,6 +177,31 @@ class MongoDocumentStore(Adapter):
         cursor = self.db[collection].find(query).sort("_id", -1).limit(limit)
         return [self._public(doc) async for doc in cursor]
 
+    async def find_any(
+        self,
+        collection: str,
+        *,
+        field: str,
+        values: Sequence[int],
+        equals: dict[str, Any],
+        before_id: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {**equals, field: {"$in": list(values)}}
+        if before_id is not None:
+            query["_id"] = {"$lt": before_id}
+        cursor = self.db[collection].find(query).sort("_id", -1).limit(limit)
+        return [self._public(doc) async for doc in cursor]
+
+    async def bulk_insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> None:
+        rows = [
+            {**{k: v for k, v in d.items() if k != "id"}, "_id": d["id"], OUTBOX_FIELD: [], PENDING_FIELD: 0,
+             LEASE_FIELD: EPOCH}
+            for d in docs
+        ]  # fmt: skip
+        for start in range(0, len(rows), 1000):
+            await self.db[collection].insert_many(rows[start : start + 1000], ordered=False)
+
     async def find_one(self, collection: str, equals: dict[str, Any]) -> dict[str, Any] | None:
         found = await self.db[collection].find_one(equals)
         return self._public(found) if found is not None else None

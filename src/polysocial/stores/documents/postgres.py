@@ -111,6 +111,41 @@ class PostgresDocumentStore(PostgresBackedStore):
             cur = await conn.execute(query, [*params, limit])
             return [{**row[1], "id": row[0]} for row in await cur.fetchall()]
 
+    async def find_any(
+        self,
+        collection: str,
+        *,
+        field: str,
+        values: Sequence[int],
+        equals: dict[str, Any],
+        before_id: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        conditions: list[sql.Composable] = [
+            sql.SQL("collection = {}").format(sql.Literal(collection)),
+            sql.SQL("body ->> {} = ANY(%s)").format(sql.Literal(field)),
+        ]
+        params: list[Any] = [[_as_text(v) for v in values]]
+        for key, value in equals.items():
+            conditions.append(sql.SQL("body ->> {} = %s").format(sql.Literal(key)))
+            params.append(_as_text(value))
+        if before_id is not None:
+            conditions.append(sql.SQL("id < %s"))
+            params.append(before_id)
+        query = sql.SQL("SELECT id, body FROM documents WHERE {} ORDER BY id DESC LIMIT %s").format(
+            sql.SQL(" AND ").join(conditions)
+        )
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, [*params, limit])
+            return [{**row[1], "id": row[0]} for row in await cur.fetchall()]
+
+    async def bulk_insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            async with conn.cursor().copy("COPY documents (collection, id, body) FROM STDIN") as copy:
+                for doc in docs:
+                    await copy.write_row((collection, doc["id"], Jsonb({k: v for k, v in doc.items() if k != "id"})))
+            await conn.execute("ANALYZE documents")
+
     async def find_one(self, collection: str, equals: dict[str, Any]) -> dict[str, Any] | None:
         found = await self.find_page(collection, equals=equals, before_id=None, limit=1)
         return found[0] if found else None

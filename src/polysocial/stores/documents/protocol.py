@@ -52,6 +52,22 @@ class DocumentStore(Store, Protocol):
 
     async def find_one(self, collection: str, equals: dict[str, Any]) -> dict[str, Any] | None: ...
 
+    async def find_any(
+        self,
+        collection: str,
+        *,
+        field: str,
+        values: Sequence[int],
+        equals: dict[str, Any],
+        before_id: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Documents whose ``field`` is one of ``values`` (the feed's ``$in`` over followees), newest id first."""
+
+    async def bulk_insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> None:
+        """Insert many documents (each with its ``id``) without events, as fast as the engine allows: for seeding
+        and benchmarks, never for live traffic."""
+
     async def push_capped(
         self,
         collection: str,
