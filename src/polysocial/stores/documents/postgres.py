@@ -121,9 +121,11 @@ class PostgresDocumentStore(PostgresBackedStore):
         before_id: str | None,
         limit: int,
     ) -> list[dict[str, Any]]:
+        # One index probe per value (LATERAL), then merge: a single "ORDER BY id DESC LIMIT n" over all of them
+        # tempts the planner to walk the whole collection backwards by id, filtering (38 ms at 200,000 posts).
         conditions: list[sql.Composable] = [
             sql.SQL("collection = {}").format(sql.Literal(collection)),
-            sql.SQL("body ->> {} = ANY(%s)").format(sql.Literal(field)),
+            sql.SQL("body ->> {} = v.value").format(sql.Literal(field)),
         ]
         params: list[Any] = [[_as_text(v) for v in values]]
         for key, value in equals.items():
@@ -132,11 +134,13 @@ class PostgresDocumentStore(PostgresBackedStore):
         if before_id is not None:
             conditions.append(sql.SQL("id < %s"))
             params.append(before_id)
-        query = sql.SQL("SELECT id, body FROM documents WHERE {} ORDER BY id DESC LIMIT %s").format(
-            sql.SQL(" AND ").join(conditions)
-        )
+        query = sql.SQL(
+            "SELECT d.id, d.body FROM unnest(%s::text[]) AS v(value) "
+            "CROSS JOIN LATERAL (SELECT id, body FROM documents WHERE {} ORDER BY id DESC LIMIT %s) d "
+            "ORDER BY d.id DESC LIMIT %s"
+        ).format(sql.SQL(" AND ").join(conditions))
         async with self.pool.connection() as conn:
-            cur = await conn.execute(query, [*params, limit])
+            cur = await conn.execute(query, [params[0], *params[1:], limit, limit])
             return [{**row[1], "id": row[0]} for row in await cur.fetchall()]
 
     async def bulk_insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> None:
