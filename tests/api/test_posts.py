@@ -152,3 +152,6 @@ async def test_articles_by_slug_grow_new_fields_without_a_migration(client: http
         await client.patch("/articles/database-design-patterns", json={"title": "x"}, headers=bob.auth)
     ).status_code == 403
     assert (await client.get("/articles/no-such-thing", headers=bob.auth)).status_code == 404
+    moved = await client.patch("/articles/database-design-patterns", json={"slug": "other"}, headers=ada.auth)
+    assert moved.status_code == 422
+    assert "cannot change" in moved.json()["detail"]

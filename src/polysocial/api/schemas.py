@@ -314,6 +314,12 @@ class ArticleUpdate(Flexible):
     ) = None
     content: Annotated[str, Field(max_length=100_000), AfterValidator(_storable)] | None = None
 
+    @model_validator(mode="after")
+    def _slug_is_fixed(self) -> ArticleUpdate:
+        if "slug" in (self.model_extra or {}):
+            raise ValueError("the slug of an article cannot change")
+        return self
+
     def known(self) -> dict[str, Any]:
         return {
             k: getattr(self, k)

@@ -157,8 +157,11 @@ class MongoDocumentStore(Adapter):
             change["$inc"] = {PENDING_FIELD: len(events)}
         if not change:
             return await self.db[collection].count_documents({"_id": doc_id}, limit=1) == 1
-        async with self._write():
-            result = await self.db[collection].update_one({"_id": doc_id}, change)
+        try:
+            async with self._write():
+                result = await self.db[collection].update_one({"_id": doc_id}, change)
+        except DuplicateKeyError as exc:
+            raise Conflict(f"{collection} {doc_id!r}: a unique field is taken already") from exc
         return result.matched_count == 1
 
     @staticmethod

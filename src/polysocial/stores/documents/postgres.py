@@ -85,12 +85,15 @@ class PostgresDocumentStore(PostgresBackedStore):
         return {**row[0], "id": doc_id} if row else None
 
     async def update(self, collection: str, doc_id: str, fields: dict[str, Any], events: Sequence[Event] = ()) -> bool:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "UPDATE documents SET body = body || %s, outbox = outbox || %s, pending = pending + %s "
-                "WHERE collection = %s AND id = %s",
-                (Jsonb(_own(fields)), _stored(events), len(events), collection, doc_id),
-            )
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    "UPDATE documents SET body = body || %s, outbox = outbox || %s, pending = pending + %s "
+                    "WHERE collection = %s AND id = %s",
+                    (Jsonb(_own(fields)), _stored(events), len(events), collection, doc_id),
+                )
+        except errors.UniqueViolation as exc:
+            raise Conflict(f"{collection} {doc_id!r}: a unique field is taken already") from exc
         return cur.rowcount == 1
 
     async def find_page(
