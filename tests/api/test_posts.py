@@ -47,6 +47,7 @@ async def test_a_post_keeps_fields_the_code_does_not_know(client: httpx.AsyncCli
         ({"text": "x", "$where": 1}, "field name"),
         ({"text": "x", "nested": {"a.b": 1}}, "plain name"),
         ({"text": "x", "note": "a\u0000b"}, "NUL"),
+        ({"text": "x", "views": 2**70}, "64 bits"),
         ({"text": "   "}, "blank"),
         ({"text": "x", "media": [{"url": "ftp://x", "kind": "image"}]}, "media"),
         ({"text": "x", "media": [{"url": "https://x.io/a", "kind": "hologram"}]}, "kind"),

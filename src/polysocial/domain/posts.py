@@ -68,8 +68,12 @@ def check_storable(value: Any, where: str, depth: int = 0) -> None:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             check_storable(item, f"{where}[{i}]", depth + 1)
-    elif isinstance(value, float) and value != value:  # NaN is not JSON
-        raise InvalidDocument(f"{where}: not a number")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int) and not -(2**63) <= value < 2**63:  # BSON holds 64-bit integers at most
+        raise InvalidDocument(f"{where}: integers must fit in 64 bits")
+    elif isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise InvalidDocument(f"{where}: not a finite number")
 
 
 def post_event(event_type: str, post_id: str, payload: dict[str, Any]) -> Event:
