@@ -96,9 +96,11 @@ class PostgresDocumentStore(PostgresBackedStore):
             raise Conflict(f"{collection} {doc_id!r}: a unique field is taken already") from exc
         return cur.rowcount == 1
 
-    async def find_page(
-        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+    @staticmethod
+    def _filters(
+        collection: str, equals: dict[str, Any], before_id: str | None
+    ) -> tuple[list[sql.Composable], list[Any]]:
+        """WHERE conditions (and their parameters) for top-level equality and the id cursor."""
         conditions: list[sql.Composable] = [sql.SQL("collection = {}").format(sql.Literal(collection))]
         params: list[Any] = []
         for key, value in equals.items():
@@ -107,12 +109,21 @@ class PostgresDocumentStore(PostgresBackedStore):
         if before_id is not None:
             conditions.append(sql.SQL("id < %s"))
             params.append(before_id)
+        return conditions, params
+
+    async def _rows(self, query: sql.Composed, params: list[Any]) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return [{**row[1], "id": row[0]} for row in await cur.fetchall()]
+
+    async def find_page(
+        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        conditions, params = self._filters(collection, equals, before_id)
         query = sql.SQL("SELECT id, body FROM documents WHERE {} ORDER BY id DESC LIMIT %s").format(
             sql.SQL(" AND ").join(conditions)
         )
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(query, [*params, limit])
-            return [{**row[1], "id": row[0]} for row in await cur.fetchall()]
+        return await self._rows(query, [*params, limit])
 
     async def find_any(
         self,
@@ -126,25 +137,14 @@ class PostgresDocumentStore(PostgresBackedStore):
     ) -> list[dict[str, Any]]:
         # One index probe per value (LATERAL), then merge: a single "ORDER BY id DESC LIMIT n" over all of them
         # tempts the planner to walk the whole collection backwards by id, filtering (38 ms at 200,000 posts).
-        conditions: list[sql.Composable] = [
-            sql.SQL("collection = {}").format(sql.Literal(collection)),
-            sql.SQL("body ->> {} = v.value").format(sql.Literal(field)),
-        ]
-        params: list[Any] = [[_as_text(v) for v in values]]
-        for key, value in equals.items():
-            conditions.append(sql.SQL("body ->> {} = %s").format(sql.Literal(key)))
-            params.append(_as_text(value))
-        if before_id is not None:
-            conditions.append(sql.SQL("id < %s"))
-            params.append(before_id)
+        conditions, params = self._filters(collection, equals, before_id)
+        conditions.append(sql.SQL("body ->> {} = v.value").format(sql.Literal(field)))
         query = sql.SQL(
             "SELECT d.id, d.body FROM unnest(%s::text[]) AS v(value) "
             "CROSS JOIN LATERAL (SELECT id, body FROM documents WHERE {} ORDER BY id DESC LIMIT %s) d "
             "ORDER BY d.id DESC LIMIT %s"
         ).format(sql.SQL(" AND ").join(conditions))
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(query, [params[0], *params[1:], limit, limit])
-            return [{**row[1], "id": row[0]} for row in await cur.fetchall()]
+        return await self._rows(query, [[_as_text(v) for v in values], *params, limit, limit])
 
     async def bulk_insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> None:
         async with self.pool.connection() as conn, conn.transaction():
@@ -189,32 +189,42 @@ class PostgresDocumentStore(PostgresBackedStore):
     async def add_member(
         self, collection: str, doc_id: str, *, field: str, member: int, counter: str, events: Sequence[Event] = ()
     ) -> bool:
-        query = (
-            "UPDATE documents SET body = jsonb_set(jsonb_set(body, %(field_path)s,"
-            "   coalesce(body -> %(field)s, '[]') || to_jsonb(%(member)s::bigint)),"
-            " %(counter)s, to_jsonb(coalesce((body #>> %(counter)s)::bigint, 0) + 1)), "
-            "outbox = outbox || %(events)s, pending = pending + %(n_events)s "
-            "WHERE collection = %(collection)s AND id = %(id)s"
-            "   AND NOT coalesce(body -> %(field)s, '[]') @> to_jsonb(ARRAY[%(member)s::bigint])"
-        )
-        params = {"field_path": _path(field), "field": field, "member": member, "counter": _path(counter),
-                  "collection": collection, "id": doc_id}  # fmt: skip
-        return await self._update(query, params, events) == 1
+        return await self._change_member(collection, doc_id, field, member, counter, events, add=True)
 
     async def remove_member(
         self, collection: str, doc_id: str, *, field: str, member: int, counter: str, events: Sequence[Event] = ()
     ) -> bool:
+        return await self._change_member(collection, doc_id, field, member, counter, events, add=False)
+
+    async def _change_member(
+        self,
+        collection: str,
+        doc_id: str,
+        field: str,
+        member: int,
+        counter: str,
+        events: Sequence[Event],
+        *,
+        add: bool,
+    ) -> bool:
+        """Add or remove one set member and move the counter with it, only when the set changes. The WHERE is
+        re-checked under the row lock, so concurrent callers cannot count one member twice."""
+        new_set = (
+            "coalesce(body -> %(field)s, '[]') || to_jsonb(%(member)s::bigint)"
+            if add
+            else "coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(body -> %(field)s) x"
+            "  WHERE x <> to_jsonb(%(member)s::bigint)), '[]')"
+        )
         query = (
-            "UPDATE documents SET body = jsonb_set(jsonb_set(body, %(field_path)s, coalesce(("
-            "   SELECT jsonb_agg(x) FROM jsonb_array_elements(body -> %(field)s) x"
-            "   WHERE x <> to_jsonb(%(member)s::bigint)), '[]')),"
-            " %(counter)s, to_jsonb(coalesce((body #>> %(counter)s)::bigint, 0) - 1)), "
+            f"UPDATE documents SET body = jsonb_set(jsonb_set(body, %(field_path)s, {new_set}),"  # noqa: S608 - fixed text
+            " %(counter)s, to_jsonb(coalesce((body #>> %(counter)s)::bigint, 0) + %(delta)s)), "
             "outbox = outbox || %(events)s, pending = pending + %(n_events)s "
-            "WHERE collection = %(collection)s AND id = %(id)s"
-            "   AND coalesce(body -> %(field)s, '[]') @> to_jsonb(ARRAY[%(member)s::bigint])"
+            "WHERE collection = %(collection)s AND id = %(id)s AND "
+            + ("NOT " if add else "")
+            + "coalesce(body -> %(field)s, '[]') @> to_jsonb(ARRAY[%(member)s::bigint])"
         )
         params = {"field_path": _path(field), "field": field, "member": member, "counter": _path(counter),
-                  "collection": collection, "id": doc_id}  # fmt: skip
+                  "delta": 1 if add else -1, "collection": collection, "id": doc_id}  # fmt: skip
         return await self._update(query, params, events) == 1
 
     async def claim_pending(self, collections: Sequence[str], *, limit: int, lease_s: float) -> list[PendingDocument]:
