@@ -14,8 +14,9 @@ from typing import cast
 from polysocial.config import Role, Settings
 from polysocial.domain.errors import StoresUnavailable, StoreUnavailable
 from polysocial.engines.embedded import EmbeddedEngines
-from polysocial.events.handlers import Handler, account_handlers, follow_handlers, post_handlers
+from polysocial.events.handlers import Handler, account_handlers, feed_handlers, follow_handlers, post_handlers
 from polysocial.events.relay import Relay, RelayConfig
+from polysocial.services.feed import Feeds
 from polysocial.services.passwords import Argon2Parameters, Passwords
 from polysocial.services.sessions import SessionPolicy
 from polysocial.stores.base import Store
@@ -36,6 +37,7 @@ class App:
     passwords: Passwords
     session_policy: SessionPolicy
     relay: Relay
+    feeds: Feeds
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -102,13 +104,24 @@ async def start_engines(settings: Settings) -> None:
         await asyncio.to_thread(EmbeddedEngines(settings).up)
 
 
-def handlers_for(stores: dict[Role, Store]) -> list[Handler]:
+def make_feeds(settings: Settings, stores: dict[Role, Store]) -> Feeds:
+    return Feeds(
+        relational=cast(RelationalStore, stores[Role.RELATIONAL]),
+        documents=cast(DocumentStore, stores[Role.DOCUMENTS]),
+        graph=cast(GraphStore, stores[Role.GRAPH]),
+        kv=cast(KeyValueStore, stores[Role.REDIS]),
+        celebrity_followers=settings.feed_celebrity_followers,
+    )
+
+
+def handlers_for(stores: dict[Role, Store], feeds: Feeds) -> list[Handler]:
     graph = cast(GraphStore, stores[Role.GRAPH])
     documents = cast(DocumentStore, stores[Role.DOCUMENTS])
     return [
         *account_handlers(graph, cast(KeyValueStore, stores[Role.REDIS])),
         *follow_handlers(graph),
         *post_handlers(documents),
+        *feed_handlers(feeds),
     ]
 
 
@@ -123,10 +136,11 @@ async def bootstrap(settings: Settings | None = None, *, engines: bool = True, *
     except BaseException:
         await pools.close()
         raise
+    feeds = make_feeds(settings, stores)
     relay = Relay(
         cast(RelationalStore, stores[Role.RELATIONAL]),
         cast(DocumentStore, stores[Role.DOCUMENTS]),
-        handlers_for(stores),
+        handlers_for(stores, feeds),
         RelayConfig(
             batch_size=settings.relay_batch_size,
             max_attempts=settings.relay_max_attempts,
@@ -142,4 +156,5 @@ async def bootstrap(settings: Settings | None = None, *, engines: bool = True, *
         ),
         session_policy=SessionPolicy(settings.session_idle_s, settings.session_absolute_s),
         relay=relay,
+        feeds=feeds,
     )

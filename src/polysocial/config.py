@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     relay_in_process: bool = True
     relay_batch_size: int = Field(default=100, ge=1, le=10_000)
     relay_max_attempts: int = Field(default=8, ge=1, le=100)
+    # Authors with more followers than this are not fanned out: their posts are merged into feeds at read time.
+    feed_celebrity_followers: int = Field(default=10_000, ge=0)
 
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:

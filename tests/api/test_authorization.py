@@ -37,6 +37,7 @@ PROTECTED = [
     ("POST", "/articles", {"slug": "a-b", "title": "t", "content": "c"}),
     ("GET", "/articles/{slug}", None),
     ("PATCH", "/articles/{slug}", {"title": "t2"}),
+    ("GET", "/feed", None),
 ]
 
 
@@ -93,6 +94,23 @@ async def test_another_user_cannot_edit_or_delete_my_post_or_article(client: htt
     # a like or a comment is the caller's own: the intruder's like counts once, as theirs
     assert (await client.put(f"/posts/{post}/like", headers=intruder.auth)).json()["likes"] == 1
     assert (await client.get(f"/posts/{post}", headers=owner.auth)).json()["liked_by_me"] is False
+
+
+async def test_a_feed_is_always_the_callers_own(client: httpx.AsyncClient, app: App) -> None:
+    owner = await sign_up(client)
+    other = await sign_up(client)
+    post = (await client.post("/posts", json={"text": "mine"}, headers=owner.auth)).json()["id"]
+    await client.put(f"/posts/{post}/like", headers=owner.auth)
+    await app.relay.drain()
+    mine = (await client.get("/feed", headers=owner.auth)).json()["items"]
+    assert [(i["id"], i["user_has_liked"]) for i in mine] == [(post, True)]
+    # There is no way to name another user's feed: the other user sees their own (empty: they follow nobody).
+    assert (await client.get("/feed", headers=other.auth)).json()["items"] == []
+    assert (await client.get(f"/feed?user_id={owner.user_id}", headers=other.auth)).json()["items"] == []
+    await client.post(f"/users/{owner.user_id}/follow", headers=other.auth)
+    await app.relay.drain()
+    theirs = (await client.get("/feed", headers=other.auth)).json()["items"]
+    assert [(i["id"], i["user_has_liked"]) for i in theirs] == [(post, False)]  # the reader's like, not the owner's
 
 
 async def test_logout_ends_only_the_callers_session(client: httpx.AsyncClient) -> None:

@@ -385,6 +385,21 @@ class DocumentOperationsContract(DocumentContract):
         assert post is not None
         assert (post["stats"]["likes"], post["likers"]) == (0, [])
 
+    async def test_many_documents_come_in_one_call_and_members_are_found_among_them(self, store: Store) -> None:
+        docs = cast(DocumentStore, store)
+        ids = [new_id() for _ in range(4)]
+        for i, doc_id in enumerate(ids):
+            await docs.insert(POSTS, doc_id, {"n": i, "likers": [7, 9] if i % 2 else [9]}, [event(doc_id, "x")])
+        found = await docs.get_many(POSTS, [ids[3], "nope", ids[0]])
+        assert sorted(found) == sorted([ids[0], ids[3]])
+        assert found[ids[3]]["n"] == 3
+        assert all("_outbox" not in d and d["id"] == k for k, d in found.items())
+        assert await docs.having_member(POSTS, ids, field="likers", member=7) == {ids[1], ids[3]}
+        assert await docs.having_member(POSTS, ids[:1], field="likers", member=9) == {ids[0]}
+        assert await docs.having_member(POSTS, ids, field="likers", member=8) == set()
+        assert await docs.get_many(POSTS, []) == {}
+        assert await docs.having_member(POSTS, [], field="likers", member=7) == set()
+
     async def test_concurrent_adds_and_pushes_are_exact(self, store: Store) -> None:
         docs = cast(DocumentStore, store)
         await docs.insert(POSTS, "hot", {"stats": {"likes": 0, "comments": 0}, "likers": [], "latest": []})

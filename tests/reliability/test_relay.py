@@ -15,6 +15,7 @@ import pytest
 
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Role, Settings
+from polysocial.domain.errors import StoreUnavailable
 from polysocial.domain.events import Event, user_registered
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.events.handlers import Handler
@@ -102,6 +103,13 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         for _ in range(20):
             assert 0.5 * expected <= relay.backoff_s(attempts) <= 1.5 * expected
     assert relay.retry_in(relay.config.max_attempts) is None
+    # A store that is down is retried however long it stays down, at the capped backoff.
+    down = StoreUnavailable("redis", "redis://127.0.0.1:1", "connection refused")
+    for attempts in (1, relay.config.max_attempts, 1000):
+        retry = relay.retry_in(attempts, down)
+        assert retry is not None
+        assert retry <= 1.5 * 30
+    assert relay.retry_in(relay.config.max_attempts, RuntimeError("a bug")) is None
 
 
 async def test_order_per_aggregate_holds_with_three_relays_at_once(app: App) -> None:

@@ -52,6 +52,15 @@ class Profile:
 
 
 @dataclass(frozen=True, slots=True)
+class UserCard:
+    """What a reader sees of an author next to a post."""
+
+    user_id: int
+    name: str
+    avatar_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Me:
     user_id: int
     email: str

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from polysocial.domain.events import FOLLOWED, PROFILE_UPDATED, UNFOLLOWED, USER_REGISTERED, Event
 from polysocial.domain.graph import GraphUser
-from polysocial.domain.posts import COMMENT_ADDED
+from polysocial.domain.posts import COMMENT_ADDED, POST_CREATED, POST_DELETED, POST_EDITED
 from polysocial.services import posts
+from polysocial.services.feed import Feeds
 from polysocial.services.profiles import invalidate_profile
-from polysocial.stores.documents.protocol import DocumentStore
+from polysocial.stores.documents.protocol import POSTS, DocumentStore
 from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.redis.protocol import KeyValueStore
 
@@ -85,3 +86,37 @@ def post_handlers(documents: DocumentStore) -> list[Handler]:
         await posts.store_comment(documents, dict(event.payload["comment"]))
 
     return [Handler("documents.comment", frozenset({COMMENT_ADDED}), store_comment)]
+
+
+def feed_handlers(feeds: Feeds) -> list[Handler]:
+    """Timelines and the post cache (only where the redis role keeps timelines; postgres-only reads on demand)."""
+    if feeds.timelines is None:
+        return []
+
+    def is_post(event: Event) -> bool:
+        return str(event.payload.get("collection", POSTS)) == POSTS
+
+    async def fan_out(event: Event) -> None:
+        if is_post(event):
+            await feeds.post_created(str(event.payload["post_id"]), int(event.payload["author_id"]))
+
+    async def take_out(event: Event) -> None:
+        if is_post(event):
+            await feeds.post_deleted(str(event.payload["post_id"]), int(event.payload["author_id"]))
+
+    async def post_changed(event: Event) -> None:
+        await feeds.post_changed(str(event.payload["post_id"]))
+
+    async def followed(event: Event) -> None:
+        await feeds.followed(int(event.payload["follower"]), int(event.payload["followee"]))
+
+    async def unfollowed(event: Event) -> None:
+        await feeds.unfollowed(int(event.payload["follower"]), int(event.payload["followee"]))
+
+    return [
+        Handler("feed.fan_out", frozenset({POST_CREATED}), fan_out),
+        Handler("feed.take_out", frozenset({POST_DELETED}), take_out),
+        Handler("feed.post_changed", frozenset({POST_EDITED}), post_changed),
+        Handler("feed.follow", frozenset({FOLLOWED}), followed),
+        Handler("feed.unfollow", frozenset({UNFOLLOWED}), unfollowed),
+    ]

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from polysocial import failpoints
+from polysocial.domain.errors import StoreUnavailable
 from polysocial.domain.events import Event
 from polysocial.events.handlers import Handler
 from polysocial.logging import get_logger
@@ -69,7 +70,12 @@ class Relay:
         delay: float = min(self.config.max_backoff_s, self.config.base_backoff_s * 2.0**attempts)
         return delay * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
 
-    def retry_in(self, attempts_after_this_failure: int) -> float | None:
+    def retry_in(self, attempts_after_this_failure: int, error: Exception | None = None) -> float | None:
+        """Seconds until the next try, or None for the dead-letter table. A store that is down is not the event's
+        fault: such failures are retried (at the capped backoff) for as long as the store stays down, so that,
+        say, timelines catch up once Redis is back instead of losing their fan-out to the dead letters."""
+        if isinstance(error, StoreUnavailable):
+            return self.backoff_s(min(attempts_after_this_failure - 1, 16))
         if attempts_after_this_failure >= self.config.max_attempts:
             return None
         return self.backoff_s(attempts_after_this_failure - 1)
@@ -143,7 +149,7 @@ class Relay:
                 error = failed.get(item.event.event_id)
                 if error is None:
                     continue
-                retry = self.retry_in(item.attempts + 1)
+                retry = self.retry_in(item.attempts + 1, error)
                 await batch.failed(item, describe(error), retry_in_s=retry)
                 log.warning(
                     "event delivery failed",
@@ -175,7 +181,7 @@ class Relay:
                 await self.deliver(event)
                 failpoints.failpoint(failpoints.DOCUMENT_AFTER_HANDLER)
             except Exception as exc:  # as above: the event fails, the relay goes on
-                retry = self.retry_in(attempts + 1)
+                retry = self.retry_in(attempts + 1, exc)
                 log.warning("document event delivery failed", event_id=str(event.event_id), error=describe(exc))
                 if retry is not None:
                     await self.documents.retry_later(doc.collection, doc.doc_id, event.event_id, delay_s=retry)

@@ -59,3 +59,9 @@ async def get_profile(relational: RelationalStore, kv: KeyValueStore, user_id: i
 
 async def invalidate_profile(kv: KeyValueStore, user_id: int) -> None:
     await kv.cache_invalidate(profile_key(user_id))
+    await kv.cache_invalidate(card_key(user_id))
+
+
+def card_key(user_id: int) -> str:
+    """The feed's cache of an author's name and avatar (services/feed.py), dropped with the profile."""
+    return f"card:{user_id}"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
 from polysocial.config import Role, StoreURL
 from polysocial.domain.errors import StoreUnavailable
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,25 @@ async def guarded(location: StoreURL, call: Callable[[], Awaitable[T]]) -> T:
         raise
     except Exception as exc:  # drivers raise many types; the caller needs one
         raise StoreUnavailable(location.role.value, location.masked, describe(exc, location.url)) from exc
+
+
+class HasLocation(Protocol):
+    @property
+    def location(self) -> StoreURL: ...
+
+
+S = TypeVar("S", bound=HasLocation)
+
+
+def guard(method: Callable[Concatenate[S, P], Awaitable[T]]) -> Callable[Concatenate[S, P], Awaitable[T]]:
+    """An adapter method whose driver errors become StoreUnavailable (so a service can fall back on another
+    store without knowing this one's driver)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await guarded(self.location, lambda: method(self, *args, **kwargs))
+
+    return wrapper
 
 
 def describe(exc: BaseException, url: str = "") -> str:

@@ -209,6 +209,19 @@ class MongoDocumentStore(Adapter):
         found = await self.db[collection].find_one(equals)
         return self._public(found) if found is not None else None
 
+    async def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not doc_ids:
+            return {}
+        cursor = self.db[collection].find({"_id": {"$in": list(doc_ids)}}, dict.fromkeys(INTERNAL_FIELDS, 0))
+        found = [self._public(doc) async for doc in cursor]
+        return {doc["id"]: doc for doc in found}
+
+    async def having_member(self, collection: str, doc_ids: Sequence[str], *, field: str, member: int) -> set[str]:
+        if not doc_ids:
+            return set()
+        cursor = self.db[collection].find({"_id": {"$in": list(doc_ids)}, field: member}, {"_id": 1})
+        return {str(doc["_id"]) async for doc in cursor}
+
     @staticmethod
     def _with_events(change: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
         if events:

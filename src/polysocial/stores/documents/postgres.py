@@ -157,6 +157,25 @@ class PostgresDocumentStore(PostgresBackedStore):
         found = await self.find_page(collection, equals=equals, before_id=None, limit=1)
         return found[0] if found else None
 
+    async def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not doc_ids:
+            return {}
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, body FROM documents WHERE collection = %s AND id = ANY(%s)", (collection, list(doc_ids))
+            )
+            return {row[0]: {**row[1], "id": row[0]} for row in await cur.fetchall()}
+
+    async def having_member(self, collection: str, doc_ids: Sequence[str], *, field: str, member: int) -> set[str]:
+        if not doc_ids:
+            return set()
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM documents WHERE collection = %s AND id = ANY(%s) AND body -> %s @> %s",
+                (collection, list(doc_ids), field, Jsonb([member])),
+            )
+            return {row[0] for row in await cur.fetchall()}
+
     async def _update(self, query: str, params: dict[str, Any], events: Sequence[Event]) -> int:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, {**params, "events": _stored(events), "n_events": len(events)})

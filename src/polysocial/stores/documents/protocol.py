@@ -52,6 +52,12 @@ class DocumentStore(Store, Protocol):
 
     async def find_one(self, collection: str, equals: dict[str, Any]) -> dict[str, Any] | None: ...
 
+    async def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The documents of ``doc_ids`` that exist, by id, in one round trip (the feed's hydration)."""
+
+    async def having_member(self, collection: str, doc_ids: Sequence[str], *, field: str, member: int) -> set[str]:
+        """Those of ``doc_ids`` whose set ``field`` holds ``member`` (which of these posts the reader liked)."""
+
     async def find_any(
         self,
         collection: str,

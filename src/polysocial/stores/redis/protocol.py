@@ -7,7 +7,9 @@ everything that must survive lives in PostgreSQL.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from polysocial.domain.accounts import Session
 from polysocial.domain.limits import RateDecision, RateLimit
@@ -43,3 +45,73 @@ class KeyValueStore(Store, Protocol):
 
     async def lock_release(self, key: str, token: str) -> None:
         """Release the lock if ``token`` still holds it."""
+
+
+class TimelineKind(StrEnum):
+    HOME = "home"  # what a user's followees posted, and their own posts (fan-out on write)
+    USER = "user"  # one author's own posts (read for the celebrity merge)
+
+
+@runtime_checkable
+class TimelineStore(Protocol):
+    """Home and user timelines: ids of posts in sorted sets, newest id first, capped, with a TTL so that idle users'
+    timelines go away (and are rebuilt on demand). Implemented by Redis only; without it, feeds are read from the
+    sources of truth (postgres-only, or Redis down).
+
+    A timeline is *live* from the start of its rebuild and *ready* once the rebuild finished: writers (fan-out,
+    backfill) touch live timelines only, readers use ready ones only. So a post fanned out during a rebuild is not
+    lost, and nobody reads a half-built timeline.
+    """
+
+    async def timeline_read(
+        self, kind: TimelineKind, owner: int, *, before: str | None, limit: int
+    ) -> tuple[list[str], set[int]] | None:
+        """(ids newest first below ``before``, followed celebrities for a home timeline); None if not ready. A read
+        keeps the timeline alive."""
+
+    async def timeline_read_many(
+        self, kind: TimelineKind, owners: Sequence[int], *, before: str | None, limit: int
+    ) -> dict[int, list[str] | None]:
+        """Several timelines in one round trip (the celebrity merge); None for those not ready."""
+
+    async def timeline_is_live(self, kind: TimelineKind, owner: int) -> bool: ...
+
+    async def timeline_push(self, kind: TimelineKind, owners: Sequence[int], post_ids: Sequence[str]) -> int:
+        """Add ``post_ids`` to the live timelines of ``owners`` (pipelined), trimming each to its cap; how many
+        timelines took them."""
+
+    async def timeline_remove(self, kind: TimelineKind, owners: Sequence[int], post_ids: Sequence[str]) -> None: ...
+
+    async def timeline_begin_rebuild(self, kind: TimelineKind, owner: int) -> bool:
+        """Make the timeline live (not ready) unless it is ready already; False when it is ready."""
+
+    async def timeline_finish_rebuild(
+        self, kind: TimelineKind, owner: int, post_ids: Sequence[str], celebrities: Sequence[int] = ()
+    ) -> None:
+        """Add the rebuilt ids (and, for a home timeline, the followed celebrities) and mark the timeline ready."""
+
+    # -- celebrities: authors whose posts are merged in at read time instead of fanned out ---------------------------
+
+    async def celebrity_add(self, user_id: int) -> bool:
+        """Record ``user_id`` as a celebrity (for good); True when new."""
+
+    async def is_celebrity(self, user_id: int) -> bool: ...
+
+    async def celebrities_among(self, user_ids: Sequence[int]) -> set[int]: ...
+
+    async def follow_celebrity(self, readers: Sequence[int], celebrity: int) -> None:
+        """Add ``celebrity`` to the followed celebrities of those ``readers`` whose home timeline is live."""
+
+    async def unfollow_celebrity(self, reader: int, celebrity: int) -> None: ...
+
+    # -- batched cache-aside (same keys and generations as KeyValueStore's cache) -----------------------------------
+
+    async def cache_get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """One MGET."""
+
+    async def cache_generations(self, keys: Sequence[str]) -> list[int]: ...
+
+    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int]], *, ttl_s: int) -> None:
+        """(key, value, generation) each, stored unless invalidated since; pipelined."""
+
+    async def cache_invalidate_many(self, keys: Sequence[str]) -> None: ...

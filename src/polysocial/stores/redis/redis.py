@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
-from polysocial.config import StoreURL
 from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.limits import RateDecision, RateLimit
-from polysocial.stores.base import Adapter, EngineInfo, guarded
+from polysocial.stores.base import EngineInfo, guard, guarded
+from polysocial.stores.redis.timelines import RedisTimelines
 
 # GCRA (see domain/limits.py for the same arithmetic in Python). The server's clock, so app servers may disagree.
 # Returns {allowed, retry_after_ms, remaining}. SET ... PX stores the value and its expiry in one command.
@@ -98,18 +98,7 @@ def lock_key(key: str) -> str:
     return f"lock:{{{key}}}"
 
 
-class RedisKeyValueStore(Adapter):
-    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        super().__init__(location, connect_timeout_s=connect_timeout_s)
-        self._client: Redis | None = None
-        self._scripts: dict[str, AsyncScript] = {}
-
-    @property
-    def client(self) -> Redis:
-        if self._client is None:
-            raise self.not_open()
-        return self._client
-
+class RedisKeyValueStore(RedisTimelines):
     async def _connect(self) -> None:
         self._client = Redis.from_url(
             self._location.url,
@@ -125,6 +114,7 @@ class RedisKeyValueStore(Adapter):
             "cache_invalidate": self._client.register_script(CACHE_INVALIDATE_SCRIPT),
             "lock_release": self._client.register_script(LOCK_RELEASE_SCRIPT),
         }
+        self._register_timeline_scripts(self._client)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -181,6 +171,39 @@ class RedisKeyValueStore(Adapter):
 
     async def cache_invalidate(self, key: str) -> None:
         await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S])
+
+    # -- batched cache-aside: the feed's post and author caches -----------------------------------------------------
+    # One MGET over keys in different slots: on Redis Cluster, redis-py's ``mget_nonatomic`` splits it by slot.
+
+    @guard
+    async def cache_get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        values = await self.client.mget([cache_keys(k)[0] for k in keys])
+        return [v.encode() if isinstance(v, str) else v for v in values]
+
+    @guard
+    async def cache_generations(self, keys: Sequence[str]) -> list[int]:
+        if not keys:
+            return []
+        values = await self.client.mget([cache_keys(k)[1] for k in keys])
+        return [int(v) if v is not None else 0 for v in values]
+
+    @guard
+    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int]], *, ttl_s: int) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key, value, generation in entries:
+            await self._scripts["cache_set"](
+                keys=list(cache_keys(key)), args=[value, str(generation), ttl_s], client=pipe
+            )
+        await pipe.execute()
+
+    @guard
+    async def cache_invalidate_many(self, keys: Sequence[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S], client=pipe)
+        await pipe.execute()
 
     # -- locks ----------------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from psycopg import AsyncConnection, errors, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from polysocial.domain.accounts import Credentials, EmailTaken, Me, NewAccount, Profile, TooYoung, UserRole
+from polysocial.domain.accounts import Credentials, EmailTaken, Me, NewAccount, Profile, TooYoung, UserCard, UserRole
 from polysocial.domain.events import Event
 from polysocial.logging import get_logger
 from polysocial.stores.postgres_common import PostgresBackedStore
@@ -332,3 +332,10 @@ class PostgresRelationalStore(PostgresBackedStore):
                 "SELECT user_id, name FROM user_profiles WHERE user_id = ANY(%s)", (list(user_ids),)
             )
             return {row[0]: row[1] for row in await cur.fetchall()}
+
+    async def user_cards(self, user_ids: Sequence[int]) -> dict[int, UserCard]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT user_id, name, avatar_url FROM user_profiles WHERE user_id = ANY(%s)", (list(user_ids),)
+            )
+            return {row[0]: UserCard(row[0], row[1], row[2]) for row in await cur.fetchall()}

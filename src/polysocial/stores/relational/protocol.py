@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from polysocial.domain.accounts import Credentials, Me, NewAccount, Profile, UserRole
+from polysocial.domain.accounts import Credentials, Me, NewAccount, Profile, UserCard, UserRole
 from polysocial.domain.events import Event
 from polysocial.stores.base import Store
 
@@ -114,3 +114,6 @@ class RelationalStore(Store, Protocol):
     def iter_user_ids(self, batch_size: int = 5000) -> AsyncIterator[list[int]]: ...
 
     async def user_names(self, user_ids: Sequence[int]) -> dict[int, str]: ...
+
+    async def user_cards(self, user_ids: Sequence[int]) -> dict[int, UserCard]:
+        """Name and avatar of each existing user, for showing authors next to their posts."""

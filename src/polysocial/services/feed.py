@@ -1,0 +1,321 @@
+"""Home feeds (DESIGN.md section 4), on the designs of Mastodon's FeedManager and Twitter's timelines.
+
+Write side (the relay's handlers): a new post's id goes into the home timeline of every follower who has a live one,
+and of its author; authors with more than ``celebrity_followers`` followers are not fanned out (their posts are
+merged in at read time from their own user timeline). A follow backfills the followee's recent posts, an unfollow
+takes them out, a deleted post leaves every timeline.
+
+Read side: ids from the home timeline plus the followed celebrities' user timelines, merged newest first, hydrated
+from the post cache (one MGET) with the misses read from the document store in one batch; authors' names and
+avatars from a card cache the same way; ``user_has_liked`` from the document store (the source of truth, one
+query). A timeline that is not ready is rebuilt from the graph and the documents, one rebuild per timeline at a
+time. Without timelines (the postgres-only profile), or when Redis is down, the feed is answered from the sources of
+truth: the followees from the graph, their newest posts by one LATERAL query per followee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from polysocial.domain.accounts import UserCard
+from polysocial.domain.errors import StoreUnavailable
+from polysocial.logging import get_logger
+from polysocial.services.posts import HIDDEN
+from polysocial.services.profiles import card_key
+from polysocial.stores.base import describe
+from polysocial.stores.documents.protocol import POSTS, DocumentStore
+from polysocial.stores.graph.protocol import GraphStore
+from polysocial.stores.redis.protocol import KeyValueStore, TimelineKind, TimelineStore
+from polysocial.stores.redis.timelines import MAX_TIMELINE_ITEMS
+from polysocial.stores.relational.protocol import RelationalStore
+
+log = get_logger(__name__)
+
+DEFAULT_CELEBRITY_FOLLOWERS = 10_000
+POST_CACHE_TTL_S = 30  # like and comment counts in a feed are at most this old
+CARD_CACHE_TTL_S = 300
+REBUILD_LOCK_TTL_S = 15.0
+REBUILD_WAIT_S = 5.0
+USERS_PAGE = 10_000
+NOT_IN_FEED = (*HIDDEN, "latest_comments")
+REDIS_DOWN = "redis unavailable: feed read from the sources of truth"
+
+
+def post_cache_key(post_id: str) -> str:
+    return f"feedpost:{post_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    items: list[dict[str, Any]]  # a post's public fields, plus ``author`` (a card) and ``user_has_liked``
+    next_before: str | None
+    degraded: str | None = None  # why the answer did not come from the timelines, when it should have
+
+
+@dataclass
+class FeedStats:
+    rebuilds: Counter[str] = field(default_factory=Counter)
+    fanned_out: int = 0  # timeline inserts
+    degraded_reads: int = 0
+
+
+def _shown(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in NOT_IN_FEED}
+
+
+def _item(post: dict[str, Any], cards: dict[int, UserCard], *, liked: bool) -> dict[str, Any]:
+    author = int(post["author_id"])
+    card = cards.get(author)
+    shown = {"user_id": author, "name": card.name if card else "", "avatar_url": card.avatar_url if card else None}
+    return {**post, "author": shown, "user_has_liked": liked}
+
+
+class Feeds:
+    def __init__(
+        self,
+        *,
+        relational: RelationalStore,
+        documents: DocumentStore,
+        graph: GraphStore,
+        kv: KeyValueStore,
+        celebrity_followers: int = DEFAULT_CELEBRITY_FOLLOWERS,
+    ) -> None:
+        self.relational = relational
+        self.documents = documents
+        self.graph = graph
+        self.kv = kv
+        self.timelines: TimelineStore | None = kv if isinstance(kv, TimelineStore) else None
+        self.celebrity_followers = celebrity_followers
+        self.stats = FeedStats()
+
+    # -- read ---------------------------------------------------------------------------------------------------------
+
+    async def home(self, reader: int, *, before: str | None, limit: int) -> FeedPage:
+        if self.timelines is None:
+            return await self._from_sources(reader, before, limit, degraded=None)
+        try:
+            return await self._from_timelines(self.timelines, reader, before, limit)
+        except StoreUnavailable as exc:
+            if exc.role != self.kv.role.value:
+                raise
+            self.stats.degraded_reads += 1
+            log.warning("feed degraded: redis unavailable", reader=reader, error=describe(exc))
+            return await self._from_sources(reader, before, limit, degraded=REDIS_DOWN)
+
+    async def _from_sources(self, reader: int, before: str | None, limit: int, *, degraded: str | None) -> FeedPage:
+        authors = [uid async for uid in self._all(self.graph.following, reader)]
+        docs = await self.documents.find_any(
+            POSTS, field="author_id", values=[*authors, reader], equals={"deleted": False}, before_id=before,
+            limit=limit,
+        )  # fmt: skip
+        cards = await self.relational.user_cards(sorted({int(d["author_id"]) for d in docs}))
+        items = [_item(_shown(d), cards, liked=reader in (d.get("likers") or [])) for d in docs]
+        return FeedPage(items, items[-1]["id"] if len(items) == limit else None, degraded)
+
+    async def _from_timelines(self, tl: TimelineStore, reader: int, before: str | None, limit: int) -> FeedPage:
+        posts: list[dict[str, Any]] = []
+        cursor = before
+        while len(posts) < limit:
+            candidates = await self._candidates(tl, reader, cursor, limit)
+            if candidates is None:  # the rebuild did not finish in time: answer from the sources
+                return await self._from_sources(reader, before, limit, degraded=None)
+            found = await self._posts(tl, candidates)
+            posts.extend(found[pid] for pid in candidates if pid in found)
+            if len(candidates) < limit:
+                break
+            cursor = candidates[-1]
+        posts = posts[:limit]
+        cards = await self._cards(tl, sorted({int(p["author_id"]) for p in posts}))
+        liked = await self.documents.having_member(POSTS, [p["id"] for p in posts], field="likers", member=reader)
+        items = [_item(p, cards, liked=p["id"] in liked) for p in posts]
+        return FeedPage(items, items[-1]["id"] if len(items) == limit else None)
+
+    async def _candidates(self, tl: TimelineStore, reader: int, before: str | None, limit: int) -> list[str] | None:
+        """The next ``limit`` ids, newest first: the home timeline merged with the followed celebrities' posts."""
+        found = await self._ready(tl, TimelineKind.HOME, reader, before, limit)
+        if found is None:
+            return None
+        ids, celebrities = found
+        if not celebrities:
+            return ids
+        merged = set(ids)
+        owners = sorted(celebrities)
+        theirs = await tl.timeline_read_many(TimelineKind.USER, owners, before=before, limit=limit)
+        for owner in owners:
+            page = theirs[owner]
+            if page is None:
+                again = await self._ready(tl, TimelineKind.USER, owner, before, limit)
+                page = again[0] if again is not None else []
+            merged.update(page)
+        return sorted(merged, reverse=True)[:limit]
+
+    async def _ready(
+        self, tl: TimelineStore, kind: TimelineKind, owner: int, before: str | None, limit: int
+    ) -> tuple[list[str], set[int]] | None:
+        found = await tl.timeline_read(kind, owner, before=before, limit=limit)
+        if found is None:
+            await self.rebuild(kind, owner)
+            found = await tl.timeline_read(kind, owner, before=before, limit=limit)
+        return found
+
+    async def _posts(self, tl: TimelineStore, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Post id -> what the feed shows of it, for the posts that exist and are not deleted."""
+        keys = [post_cache_key(i) for i in ids]
+        cached = await tl.cache_get_many(keys)
+        shown: dict[str, dict[str, Any]] = {}
+        missing: list[str] = []
+        for post_id, raw in zip(ids, cached, strict=True):
+            if raw is None:
+                missing.append(post_id)
+            elif (value := json.loads(raw)) is not None:  # null: cached as gone
+                shown[post_id] = value
+        if missing:
+            generations = await tl.cache_generations([post_cache_key(i) for i in missing])
+            docs = await self.documents.get_many(POSTS, missing)
+            entries = []
+            for post_id, generation in zip(missing, generations, strict=True):
+                doc = docs.get(post_id)
+                value = _shown(doc) if doc is not None and not doc.get("deleted") else None
+                if value is not None:
+                    shown[post_id] = value
+                entries.append((post_cache_key(post_id), json.dumps(value).encode(), generation))
+            await tl.cache_set_many(entries, ttl_s=POST_CACHE_TTL_S)
+        return shown
+
+    async def _cards(self, tl: TimelineStore, user_ids: list[int]) -> dict[int, UserCard]:
+        cached = await tl.cache_get_many([card_key(u) for u in user_ids])
+        cards: dict[int, UserCard] = {}
+        missing = []
+        for user_id, raw in zip(user_ids, cached, strict=True):
+            if raw is None:
+                missing.append(user_id)
+            else:
+                data = json.loads(raw)
+                cards[user_id] = UserCard(user_id, data["name"], data["avatar_url"])
+        if missing:
+            generations = await tl.cache_generations([card_key(u) for u in missing])
+            loaded = await self.relational.user_cards(missing)
+            cards.update(loaded)
+            entries = [
+                (card_key(u), json.dumps({"name": c.name, "avatar_url": c.avatar_url}).encode(), g)
+                for u, g in zip(missing, generations, strict=True)
+                if (c := loaded.get(u)) is not None
+            ]
+            await tl.cache_set_many(entries, ttl_s=CARD_CACHE_TTL_S)
+        return cards
+
+    # -- rebuild ------------------------------------------------------------------------------------------------------
+
+    async def rebuild(self, kind: TimelineKind, owner: int) -> None:
+        """Rebuild a timeline that is not ready, from the graph and the documents. One rebuild per timeline at a
+        time: a caller that finds the lock taken waits for the holder's result instead of rebuilding too."""
+        tl = self._require_timelines()
+        lock = f"rebuild:{kind.value}:{owner}"
+        token = await self.kv.lock_acquire(lock, ttl_s=REBUILD_LOCK_TTL_S)
+        if token is None:
+            deadline = time.monotonic() + REBUILD_WAIT_S
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+                if await tl.timeline_read(kind, owner, before=None, limit=1) is not None:
+                    return
+            return
+        try:
+            if not await tl.timeline_begin_rebuild(kind, owner):
+                return  # ready: the previous holder finished just before we took the lock
+            self.stats.rebuilds[kind.value] += 1
+            celebrities: set[int] = set()
+            authors = [owner]
+            if kind is TimelineKind.HOME:
+                followees = [uid async for uid in self._all(self.graph.following, owner)]
+                celebrities = await tl.celebrities_among(followees)
+                authors += [uid for uid in followees if uid not in celebrities]
+            docs = await self.documents.find_any(
+                POSTS, field="author_id", values=authors, equals={"deleted": False}, before_id=None,
+                limit=MAX_TIMELINE_ITEMS,
+            )  # fmt: skip
+            await tl.timeline_finish_rebuild(kind, owner, [d["id"] for d in docs], sorted(celebrities))
+        finally:
+            await self.kv.lock_release(lock, token)
+
+    # -- write side (the relay's handlers; each is idempotent: ZADD, ZREM and SADD may run twice) ------------------
+
+    async def post_created(self, post_id: str, author: int) -> None:
+        tl = self._require_timelines()
+        await tl.timeline_push(TimelineKind.USER, [author], [post_id])
+        if await self._celebrity(tl, author):
+            self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, [author], [post_id])
+            return
+        self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, [author], [post_id])
+        async for page in self._pages(self.graph.followers, author):
+            self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, page, [post_id])
+
+    async def post_deleted(self, post_id: str, author: int) -> None:
+        tl = self._require_timelines()
+        await tl.timeline_remove(TimelineKind.USER, [author], [post_id])
+        await tl.timeline_remove(TimelineKind.HOME, [author], [post_id])
+        async for page in self._pages(self.graph.followers, author):
+            await tl.timeline_remove(TimelineKind.HOME, page, [post_id])
+        await tl.cache_invalidate_many([post_cache_key(post_id)])
+
+    async def post_changed(self, post_id: str) -> None:
+        await self._require_timelines().cache_invalidate_many([post_cache_key(post_id)])
+
+    async def followed(self, follower: int, followee: int) -> None:
+        tl = self._require_timelines()
+        if await tl.is_celebrity(followee):
+            await tl.follow_celebrity([follower], followee)
+        elif await tl.timeline_is_live(TimelineKind.HOME, follower):
+            await tl.timeline_push(TimelineKind.HOME, [follower], await self._recent_ids(followee, live_only=True))
+
+    async def unfollowed(self, follower: int, followee: int) -> None:
+        tl = self._require_timelines()
+        await tl.unfollow_celebrity(follower, followee)
+        if await tl.timeline_is_live(TimelineKind.HOME, follower):
+            await tl.timeline_remove(TimelineKind.HOME, [follower], await self._recent_ids(followee, live_only=False))
+
+    async def _celebrity(self, tl: TimelineStore, author: int) -> bool:
+        """Whether ``author``'s posts are merged at read time. Once a celebrity, always one: a post fanned out to
+        nobody would otherwise be missing from the feeds of those who followed while the author was one."""
+        if await tl.is_celebrity(author):
+            return True
+        followers, _ = await self.graph.follow_counts(author)
+        if followers <= self.celebrity_followers:
+            return False
+        if await tl.celebrity_add(author):
+            log.info("new celebrity: posts merged at read time from now on", user_id=author, followers=followers)
+            async for page in self._pages(self.graph.followers, author):
+                await tl.follow_celebrity(page, author)
+        return True
+
+    async def _recent_ids(self, author: int, *, live_only: bool) -> list[str]:
+        equals: dict[str, Any] = {"author_id": author, "deleted": False} if live_only else {"author_id": author}
+        docs = await self.documents.find_page(POSTS, equals=equals, before_id=None, limit=MAX_TIMELINE_ITEMS)
+        return [d["id"] for d in docs]
+
+    def _require_timelines(self) -> TimelineStore:
+        if self.timelines is None:
+            raise RuntimeError("this profile has no timelines: feeds are read from the sources of truth")
+        return self.timelines
+
+    @staticmethod
+    async def _pages(query: Any, user_id: int) -> AsyncIterator[list[int]]:
+        after = 0
+        while True:
+            page: Sequence[int] = await query(user_id, after=after, limit=USERS_PAGE)
+            if not page:
+                return
+            yield list(page)
+            if len(page) < USERS_PAGE:
+                return
+            after = page[-1]
+
+    async def _all(self, query: Any, user_id: int) -> AsyncIterator[int]:
+        async for page in self._pages(query, user_id):
+            for uid in page:
+                yield uid

@@ -1,0 +1,235 @@
+"""Timelines on Redis, in the manner of Mastodon's FeedManager: one sorted set per timeline, every member scored 0
+so that the set is ordered by the member itself (post ids are ULIDs, which sort by time as strings), capped at
+MAX_TIMELINE_ITEMS on every insert.
+
+Two sentinel members sort before every ULID (which starts with a digit): ``#`` while a rebuild runs (the timeline is
+*live*: fan-out writes into it) and ``!`` once it is *ready* (readers use it). A sentinel also keeps an empty
+timeline in existence, so a user who follows nobody is not rebuilt on every read. Exactly one sentinel is present at
+a time, always at rank 0, which is what the trim keeps.
+
+A home timeline has a companion set, the celebrities its owner follows (members are user ids, plus ``0`` so that an
+empty set exists). Both keys carry the owner in a hash tag, so they share a Redis Cluster slot and a script may
+touch both. Keys of different owners never meet in one command: fan-out is a pipeline of one script call per owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from polysocial.config import StoreURL
+from polysocial.stores.base import Adapter, guard
+from polysocial.stores.redis.protocol import TimelineKind
+
+MAX_TIMELINE_ITEMS = 800
+TIMELINE_TTL_S = 7 * 86_400  # an idle user's timeline goes; reading restarts the clock, fan-out does not
+READY = "!"
+BUILDING = "#"
+ABOVE_SENTINELS = "(0"  # ULIDs start with a digit: everything above "0" is a post id
+NO_CELEBRITY = "0"
+PIPELINE_CHUNK = 2_000
+
+# KEYS[1] timeline; ARGV[1] cap, ARGV[2..] ids. Only a live timeline takes them (a missing one is rebuilt on demand).
+PUSH_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 1))
+return 1
+"""
+
+# KEYS[1] timeline, KEYS[2] its celebrity set (home only); ARGV[1] upper bound, ARGV[2] limit, ARGV[3] ttl.
+READ_SCRIPT = """
+if not redis.call('ZSCORE', KEYS[1], '!') then return false end
+if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then return false end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '(0', 'LIMIT', 0, tonumber(ARGV[2]))
+local celebrities = {}
+if #KEYS > 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  celebrities = redis.call('SMEMBERS', KEYS[2])
+end
+return {ids, celebrities}
+"""
+
+# KEYS as READ_SCRIPT; ARGV[1] ttl.
+BEGIN_SCRIPT = """
+if redis.call('ZSCORE', KEYS[1], '!') and (#KEYS == 1 or redis.call('EXISTS', KEYS[2]) == 1) then return 0 end
+redis.call('ZREM', KEYS[1], '!')
+redis.call('ZADD', KEYS[1], 0, '#')
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if #KEYS > 1 then
+  redis.call('DEL', KEYS[2])
+  redis.call('SADD', KEYS[2], '0')
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
+# KEYS as READ_SCRIPT; ARGV[1] ttl, ARGV[2] cap, ARGV[3] number of ids n, ARGV[4..3+n] ids, the rest celebrities.
+FINISH_SCRIPT = """
+local n = tonumber(ARGV[3])
+for i = 4, 3 + n do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+redis.call('ZADD', KEYS[1], 0, '!')
+redis.call('ZREM', KEYS[1], '#')
+redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[2]) + 1))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if #KEYS > 1 then
+  redis.call('SADD', KEYS[2], '0')
+  for i = 4 + n, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
+# KEYS[1] a celebrity set; ARGV[1] the celebrity. Only live home timelines track their celebrities.
+FOLLOW_CELEBRITY_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('SADD', KEYS[1], ARGV[1])
+"""
+
+CELEBRITIES_KEY = "celebrities"
+
+
+def timeline_key(kind: TimelineKind, owner: int) -> str:
+    return f"timeline:{kind.value}:{{{owner}}}"
+
+
+def celebrities_key(owner: int) -> str:
+    return f"timeline:celebrities:{{{owner}}}"
+
+
+def _keys(kind: TimelineKind, owner: int) -> list[str]:
+    if kind is TimelineKind.HOME:
+        return [timeline_key(kind, owner), celebrities_key(owner)]
+    return [timeline_key(kind, owner)]
+
+
+def _upper(before: str | None) -> str:
+    return f"({before}" if before is not None else "+"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisTimelines(Adapter):
+    """The Redis adapter's timeline and celebrity verbs (the base of RedisKeyValueStore)."""
+
+    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
+        super().__init__(location, connect_timeout_s=connect_timeout_s)
+        self._client: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+
+    @property
+    def client(self) -> Redis:
+        if self._client is None:
+            raise self.not_open()
+        return self._client
+
+    def _register_timeline_scripts(self, client: Redis) -> None:
+        for name, text in (
+            ("tl_push", PUSH_SCRIPT),
+            ("tl_read", READ_SCRIPT),
+            ("tl_begin", BEGIN_SCRIPT),
+            ("tl_finish", FINISH_SCRIPT),
+            ("tl_follow_celebrity", FOLLOW_CELEBRITY_SCRIPT),
+        ):
+            self._scripts[name] = client.register_script(text)
+
+    @guard
+    async def timeline_read(
+        self, kind: TimelineKind, owner: int, *, before: str | None, limit: int
+    ) -> tuple[list[str], set[int]] | None:
+        found = await self._scripts["tl_read"](keys=_keys(kind, owner), args=[_upper(before), limit, TIMELINE_TTL_S])
+        if not found:
+            return None
+        ids, celebrities = found
+        return [_text(i) for i in ids], {int(c) for c in celebrities if _text(c) != NO_CELEBRITY}
+
+    @guard
+    async def timeline_read_many(
+        self, kind: TimelineKind, owners: Sequence[int], *, before: str | None, limit: int
+    ) -> dict[int, list[str] | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for owner in owners:
+            await self._scripts["tl_read"](
+                keys=[timeline_key(kind, owner)], args=[_upper(before), limit, TIMELINE_TTL_S], client=pipe
+            )
+        results = await pipe.execute()
+        return {
+            owner: [_text(i) for i in found[0]] if found else None for owner, found in zip(owners, results, strict=True)
+        }
+
+    @guard
+    async def timeline_is_live(self, kind: TimelineKind, owner: int) -> bool:
+        return bool(await self.client.exists(timeline_key(kind, owner)))
+
+    @guard
+    async def timeline_push(self, kind: TimelineKind, owners: Sequence[int], post_ids: Sequence[str]) -> int:
+        if not post_ids:
+            return 0
+        taken = 0
+        for start in range(0, len(owners), PIPELINE_CHUNK):
+            pipe = self.client.pipeline(transaction=False)
+            for owner in owners[start : start + PIPELINE_CHUNK]:
+                await self._scripts["tl_push"](
+                    keys=[timeline_key(kind, owner)], args=[MAX_TIMELINE_ITEMS, *post_ids], client=pipe
+                )
+            taken += sum(int(r) for r in await pipe.execute())
+        return taken
+
+    @guard
+    async def timeline_remove(self, kind: TimelineKind, owners: Sequence[int], post_ids: Sequence[str]) -> None:
+        if not post_ids:
+            return
+        for start in range(0, len(owners), PIPELINE_CHUNK):
+            pipe = self.client.pipeline(transaction=False)
+            for owner in owners[start : start + PIPELINE_CHUNK]:
+                pipe.zrem(timeline_key(kind, owner), *post_ids)
+            await pipe.execute()
+
+    @guard
+    async def timeline_begin_rebuild(self, kind: TimelineKind, owner: int) -> bool:
+        return bool(await self._scripts["tl_begin"](keys=_keys(kind, owner), args=[TIMELINE_TTL_S]))
+
+    @guard
+    async def timeline_finish_rebuild(
+        self, kind: TimelineKind, owner: int, post_ids: Sequence[str], celebrities: Sequence[int] = ()
+    ) -> None:
+        await self._scripts["tl_finish"](
+            keys=_keys(kind, owner),
+            args=[TIMELINE_TTL_S, MAX_TIMELINE_ITEMS, len(post_ids), *post_ids, *celebrities],
+        )
+
+    # -- celebrities ------------------------------------------------------------------------------------------------
+
+    @guard
+    async def celebrity_add(self, user_id: int) -> bool:
+        return bool(await self.client.sadd(CELEBRITIES_KEY, user_id))
+
+    @guard
+    async def is_celebrity(self, user_id: int) -> bool:
+        return bool(await self.client.sismember(CELEBRITIES_KEY, str(user_id)))
+
+    @guard
+    async def celebrities_among(self, user_ids: Sequence[int]) -> set[int]:
+        if not user_ids:
+            return set()
+        flags = await self.client.smismember(CELEBRITIES_KEY, [str(u) for u in user_ids])
+        return {u for u, flag in zip(user_ids, flags, strict=True) if flag}
+
+    @guard
+    async def follow_celebrity(self, readers: Sequence[int], celebrity: int) -> None:
+        for start in range(0, len(readers), PIPELINE_CHUNK):
+            pipe = self.client.pipeline(transaction=False)
+            for reader in readers[start : start + PIPELINE_CHUNK]:
+                await self._scripts["tl_follow_celebrity"](
+                    keys=[celebrities_key(reader)], args=[celebrity], client=pipe
+                )
+            await pipe.execute()
+
+    @guard
+    async def unfollow_celebrity(self, reader: int, celebrity: int) -> None:
+        await self.client.srem(celebrities_key(reader), str(celebrity))
