@@ -23,6 +23,7 @@ from polysocial.stores.base import Store
 from polysocial.stores.documents.protocol import ARTICLES, POSTS, DocumentStore
 from polysocial.stores.factory import make_store
 from polysocial.stores.graph.protocol import GraphStore
+from polysocial.stores.postgres_common import PostgresBackedStore
 from polysocial.stores.postgres_pool import PostgresPools
 from polysocial.stores.redis.protocol import KeyValueStore
 from polysocial.stores.relational.protocol import RelationalStore
@@ -55,6 +56,11 @@ class App:
     @property
     def kv(self) -> KeyValueStore:
         return cast(KeyValueStore, self.stores[Role.REDIS])
+
+    @property
+    def session_backup(self) -> RelationalStore | None:
+        """Where sessions live in Redis, PostgreSQL keeps a copy for Redis outages (services/sessions.py)."""
+        return None if isinstance(self.kv, PostgresBackedStore) else self.relational
 
     @property
     def timeseries(self) -> TimeSeriesStore:

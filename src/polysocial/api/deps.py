@@ -38,7 +38,7 @@ class Caller:
 async def get_caller(app: AppDep, credentials: BearerDep) -> Caller:
     if credentials is None:
         raise Unauthorized("sign in first: send Authorization: Bearer <token from POST /auth/login>")
-    session = await resolve_session(app.kv, app.session_policy, credentials.credentials)
+    session = await resolve_session(app.kv, app.session_policy, credentials.credentials, backup=app.session_backup)
     if session is None:
         raise Unauthorized("the session is unknown, has ended, or was signed out")
     return Caller(session, credentials.credentials)

@@ -115,12 +115,13 @@ async def login(
     password: str,
     ip: str,
     previous_token: str | None = None,
+    session_backup: RelationalStore | None = None,
 ) -> str:
     """A new session token. A token the client already held is revoked: a login always rotates the session."""
     credentials = await authenticate(relational, kv, passwords, email, password, ip)
     if previous_token:
-        await close_session(kv, previous_token)
-    return await open_session(kv, policy, credentials.user_id, credentials.role)
+        await close_session(kv, previous_token, backup=session_backup)
+    return await open_session(kv, policy, credentials.user_id, credentials.role, backup=session_backup)
 
 
 async def update_profile(tx: RelationalTx, kv: KeyValueStore, user_id: int, fields: dict[str, Any]) -> None:

@@ -60,6 +60,7 @@ async def login(body: LoginRequest, request: Request, app: AppDep, credentials: 
         password=body.password,
         ip=client_address(request),
         previous_token=credentials.credentials if credentials else None,
+        session_backup=app.session_backup,
     )
     return TokenResponse(access_token=token, expires_in=app.session_policy.idle_s)
 
@@ -71,5 +72,5 @@ async def login(body: LoginRequest, request: Request, app: AppDep, credentials: 
     summary="End the current session",
 )
 async def logout(app: AppDep, caller: CallerDep) -> Response:
-    await close_session(app.kv, caller.token)
+    await close_session(app.kv, caller.token, backup=app.session_backup)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

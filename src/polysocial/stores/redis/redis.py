@@ -133,10 +133,12 @@ class RedisKeyValueStore(RedisTimelines):
 
     # -- sessions -------------------------------------------------------------------------------------------------
 
+    @guard
     async def session_put(self, token_hash: str, session: Session, *, idle_s: int, absolute_s: int) -> None:
         value = json.dumps({"user_id": session.user_id, "role": session.role.value, "created_at": session.created_at})
         await self.client.set(session_key(token_hash), value, ex=min(idle_s, absolute_s))
 
+    @guard
     async def session_get(self, token_hash: str, *, idle_s: int, absolute_s: int) -> Session | None:
         raw = await self._scripts["session_get"](keys=[session_key(token_hash)], args=[idle_s, absolute_s])
         if raw is None:
@@ -144,11 +146,13 @@ class RedisKeyValueStore(RedisTimelines):
         data = json.loads(raw)
         return Session(int(data["user_id"]), UserRole(data["role"]), float(data["created_at"]))
 
+    @guard
     async def session_delete(self, token_hash: str) -> None:
         await self.client.delete(session_key(token_hash))
 
     # -- rate limiting --------------------------------------------------------------------------------------------
 
+    @guard
     async def rate_limit(self, key: str, rule: RateLimit, *, cost: int = 1) -> RateDecision:
         allowed, retry_ms, remaining = await self._scripts["gcra"](
             keys=[rate_key(key)], args=[rule.interval_ms, rule.limit, cost]
@@ -157,18 +161,22 @@ class RedisKeyValueStore(RedisTimelines):
 
     # -- cache ----------------------------------------------------------------------------------------------------
 
+    @guard
     async def cache_get(self, key: str) -> bytes | None:
         value = await self.client.get(cache_keys(key)[0])
         return value.encode() if isinstance(value, str) else value
 
+    @guard
     async def cache_generation(self, key: str) -> int:
         value = await self.client.get(cache_keys(key)[1])
         return int(value) if value is not None else 0
 
+    @guard
     async def cache_set(self, key: str, value: bytes, *, ttl_s: int, generation: int) -> bool:
         stored = await self._scripts["cache_set"](keys=list(cache_keys(key)), args=[value, str(generation), ttl_s])
         return bool(stored)
 
+    @guard
     async def cache_invalidate(self, key: str) -> None:
         await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S])
 
@@ -207,10 +215,12 @@ class RedisKeyValueStore(RedisTimelines):
 
     # -- locks ----------------------------------------------------------------------------------------------------
 
+    @guard
     async def lock_acquire(self, key: str, *, ttl_s: float) -> str | None:
         token = secrets.token_hex(16)
         acquired = await self.client.set(lock_key(key), token, nx=True, px=max(1, int(ttl_s * 1000)))
         return token if acquired else None
 
+    @guard
     async def lock_release(self, key: str, token: str) -> None:
         await self._scripts["lock_release"](keys=[lock_key(key)], args=[token])

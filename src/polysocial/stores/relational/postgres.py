@@ -12,7 +12,17 @@ from psycopg import AsyncConnection, errors, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from polysocial.domain.accounts import Credentials, EmailTaken, Me, NewAccount, Profile, TooYoung, UserCard, UserRole
+from polysocial.domain.accounts import (
+    Credentials,
+    EmailTaken,
+    Me,
+    NewAccount,
+    Profile,
+    Session,
+    TooYoung,
+    UserCard,
+    UserRole,
+)
 from polysocial.domain.events import Event
 from polysocial.logging import get_logger
 from polysocial.stores.postgres_common import PostgresBackedStore
@@ -332,6 +342,32 @@ class PostgresRelationalStore(PostgresBackedStore):
                 "SELECT user_id, name FROM user_profiles WHERE user_id = ANY(%s)", (list(user_ids),)
             )
             return {row[0]: row[1] for row in await cur.fetchall()}
+
+    async def session_backup_put(self, token_hash: str, session: Session, *, absolute_s: int) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO session_backups (token_hash, user_id, role, created_at, absolute_end) "
+                "VALUES (%s, %s, %s, %s, to_timestamp(%s)) ON CONFLICT (token_hash) DO NOTHING",
+                (token_hash, session.user_id, session.role.value, session.created_at, session.created_at + absolute_s),
+            )
+            # Ended sessions go lazily, a few at a time.
+            await conn.execute(
+                "DELETE FROM session_backups WHERE token_hash IN "
+                "(SELECT token_hash FROM session_backups WHERE absolute_end < now() LIMIT 100)"
+            )
+
+    async def session_backup_get(self, token_hash: str) -> Session | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT user_id, role, created_at FROM session_backups WHERE token_hash = %s AND absolute_end > now()",
+                (token_hash,),
+            )
+            row = await cur.fetchone()
+        return Session(int(row[0]), UserRole(row[1]), float(row[2])) if row else None
+
+    async def session_backup_delete(self, token_hash: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM session_backups WHERE token_hash = %s", (token_hash,))
 
     async def user_cards(self, user_ids: Sequence[int]) -> dict[int, UserCard]:
         async with self.pool.connection() as conn:

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from polysocial.domain.accounts import Credentials, Me, NewAccount, Profile, UserCard, UserRole
+from polysocial.domain.accounts import Credentials, Me, NewAccount, Profile, Session, UserCard, UserRole
 from polysocial.domain.events import Event
 from polysocial.stores.base import Store
 
@@ -114,6 +114,15 @@ class RelationalStore(Store, Protocol):
     def iter_user_ids(self, batch_size: int = 5000) -> AsyncIterator[list[int]]: ...
 
     async def user_names(self, user_ids: Sequence[int]) -> dict[int, str]: ...
+
+    # -- the durable copy of sessions (used only while the redis role is down) ---------------------------------------
+
+    async def session_backup_put(self, token_hash: str, session: Session, *, absolute_s: int) -> None: ...
+
+    async def session_backup_get(self, token_hash: str) -> Session | None:
+        """The copy of a session, unless past its absolute end."""
+
+    async def session_backup_delete(self, token_hash: str) -> None: ...
 
     async def user_cards(self, user_ids: Sequence[int]) -> dict[int, UserCard]:
         """Name and avatar of each existing user, for showing authors next to their posts."""

@@ -87,6 +87,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "session_backups",
+        """
+        -- A copy of each live session, written at login, read only while Redis (where sessions live) is down, so
+        -- that signed-in users keep working (degraded) through a Redis outage. Deleted at logout.
+        CREATE TABLE session_backups (
+            token_hash   text PRIMARY KEY,
+            user_id      bigint NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            role         text NOT NULL,
+            created_at   double precision NOT NULL,
+            absolute_end timestamptz NOT NULL
+        );
+        CREATE INDEX session_backups_end ON session_backups (absolute_end);
+        """,
+    ),
 ]
 
 MIGRATION_LOCK = 7_150_001  # pg_advisory_xact_lock key: one migrator at a time across processes
