@@ -461,6 +461,8 @@ class FollowGraphContract(GraphContract):
         third = await graph.followers(100, after=second[-1], limit=10)
         assert first + second + third == list(range(1, 26))
         assert await graph.following(100, after=31, limit=10) == [32, 33, 34]
+        assert sorted(await graph.follower_ids(100)) == list(range(1, 26))
+        assert await graph.follower_ids(999) == []
 
     async def test_mutuals_suggestions_hops_and_paths_on_a_known_graph(self, store: Store) -> None:
         graph = cast(GraphStore, store)
@@ -489,6 +491,7 @@ class FollowGraphContract(GraphContract):
         for user in sample:
             assert await graph.follow_counts(user) == ref.counts(user), user
             assert await graph.followers(user, after=0, limit=50) == ref.followers(user, 0, 50)
+            assert sorted(await graph.follower_ids(user)) == ref.followers(user, 0, BIG_USERS)
             assert await graph.following(user, after=5, limit=50) == ref.following(user, 5, 50)
             expected = ref.suggestions(user, 10)
             assert [(s.user_id, s.strength) for s in await graph.suggestions(user, limit=10)] == expected, user

@@ -105,7 +105,7 @@ async def test_the_feed_survives_redis_going_away_and_comes_back_rebuilt(app: Ap
         assert expected == ids[::-1]
 
         lone_redis.kill()
-        during = await feed(client, ada)   # the session is checked against its PostgreSQL copy
+        during = await feed(client, ada)  # the session is checked against its PostgreSQL copy
         assert during.headers[DEGRADED_HEADER] == REDIS_DOWN
         assert [item["id"] for item in during.json()["items"]] == expected
         assert during.json()["items"][0]["author"]["name"] == "Cy"

@@ -120,19 +120,26 @@ class Feeds:
 
     async def _from_timelines(self, tl: TimelineStore, reader: int, before: str | None, limit: int) -> FeedPage:
         posts: list[dict[str, Any]] = []
+        liked: set[str] = set()
         cursor = before
         while len(posts) < limit:
             candidates = await self._candidates(tl, reader, cursor, limit)
             if candidates is None:  # the rebuild did not finish in time: answer from the sources
                 return await self._from_sources(reader, before, limit, degraded=None)
-            found = await self._posts(tl, candidates)
+            # The reader's likes come from the document store while the posts come from the cache.
+            likes = asyncio.ensure_future(
+                self.documents.having_member(POSTS, candidates, field="likers", member=reader)
+            )
+            try:
+                found = await self._posts(tl, candidates)
+            finally:
+                liked |= await likes
             posts.extend(found[pid] for pid in candidates if pid in found)
             if len(candidates) < limit:
                 break
             cursor = candidates[-1]
         posts = posts[:limit]
         cards = await self._cards(tl, sorted({int(p["author_id"]) for p in posts}))
-        liked = await self.documents.having_member(POSTS, [p["id"] for p in posts], field="likers", member=reader)
         items = [_item(p, cards, liked=p["id"] in liked) for p in posts]
         return FeedPage(items, items[-1]["id"] if len(items) == limit else None)
 
@@ -251,16 +258,13 @@ class Feeds:
         if await self._celebrity(tl, author):
             self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, [author], [post_id])
             return
-        self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, [author], [post_id])
-        async for page in self._pages(self.graph.followers, author):
-            self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, page, [post_id])
+        followers = await self.graph.follower_ids(author)
+        self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, [author, *followers], [post_id])
 
     async def post_deleted(self, post_id: str, author: int) -> None:
         tl = self._require_timelines()
         await tl.timeline_remove(TimelineKind.USER, [author], [post_id])
-        await tl.timeline_remove(TimelineKind.HOME, [author], [post_id])
-        async for page in self._pages(self.graph.followers, author):
-            await tl.timeline_remove(TimelineKind.HOME, page, [post_id])
+        await tl.timeline_remove(TimelineKind.HOME, [author, *await self.graph.follower_ids(author)], [post_id])
         await tl.cache_invalidate_many([post_cache_key(post_id)])
 
     async def post_changed(self, post_id: str) -> None:
@@ -289,8 +293,7 @@ class Feeds:
             return False
         if await tl.celebrity_add(author):
             log.info("new celebrity: posts merged at read time from now on", user_id=author, followers=followers)
-            async for page in self._pages(self.graph.followers, author):
-                await tl.follow_celebrity(page, author)
+            await tl.follow_celebrity(await self.graph.follower_ids(author), author)
         return True
 
     async def _recent_ids(self, author: int, *, live_only: bool) -> list[str]:

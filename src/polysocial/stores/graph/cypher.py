@@ -18,6 +18,8 @@ class _Cypher:
     followers: str = (
         "MATCH (f:User)-[:FOLLOWS]->(:User {id: $id}) WHERE f.id > $after RETURN f.id AS id ORDER BY id LIMIT $limit"
     )
+    follower_ids: str = "MATCH (f:User)-[:FOLLOWS]->(:User {id: $id}) RETURN collect(f.id) AS ids"
+    falkordb_follower_ids: str = "MATCH (f:User)-[:FOLLOWS]->(:User {id: $id}) RETURN toJSON(collect(f.id))"
     following: str = (
         "MATCH (:User {id: $id})-[:FOLLOWS]->(f:User) WHERE f.id > $after RETURN f.id AS id ORDER BY id LIMIT $limit"
     )

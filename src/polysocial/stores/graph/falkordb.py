@@ -6,6 +6,7 @@ URL: redis://[:password@]host:port, falkor://..., or unix:///path/to/redis.sock,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlencode
 
@@ -174,6 +175,10 @@ class FalkorGraphStore(Adapter):
     async def followers(self, user_id: int, *, after: int, limit: int) -> list[int]:
         rows = await self._read(CYPHER.followers, {"id": user_id, "after": after, "limit": limit})
         return [int(str(r[0])) for r in rows]
+
+    async def follower_ids(self, user_id: int) -> list[int]:
+        rows = await self._read(CYPHER.falkordb_follower_ids, {"id": user_id})
+        return [int(i) for i in json.loads(str(rows[0][0]))] if rows else []
 
     async def following(self, user_id: int, *, after: int, limit: int) -> list[int]:
         rows = await self._read(CYPHER.following, {"id": user_id, "after": after, "limit": limit})

@@ -150,6 +150,10 @@ class Neo4jGraphStore(Adapter):
     async def followers(self, user_id: int, *, after: int, limit: int) -> list[int]:
         return [int(r["id"]) for r in await self._records(CYPHER.followers, id=user_id, after=after, limit=limit)]
 
+    async def follower_ids(self, user_id: int) -> list[int]:
+        records = await self._records(CYPHER.follower_ids, id=user_id)
+        return [int(i) for i in records[0]["ids"]] if records else []
+
     async def following(self, user_id: int, *, after: int, limit: int) -> list[int]:
         return [int(r["id"]) for r in await self._records(CYPHER.following, id=user_id, after=after, limit=limit)]
 

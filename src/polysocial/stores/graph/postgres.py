@@ -147,6 +147,9 @@ class PostgresGraphStore(PostgresBackedStore):
             {"id": user_id, "after": after, "limit": limit},
         )
 
+    async def follower_ids(self, user_id: int) -> list[int]:
+        return await self._ids("SELECT follower_id FROM follows WHERE followee_id = %(id)s", {"id": user_id})
+
     async def following(self, user_id: int, *, after: int, limit: int) -> list[int]:
         return await self._ids(
             "SELECT followee_id FROM follows WHERE follower_id = %(id)s AND followee_id > %(after)s "

@@ -43,6 +43,10 @@ class GraphStore(Store, Protocol):
 
     async def following(self, user_id: int, *, after: int, limit: int) -> list[int]: ...
 
+    async def follower_ids(self, user_id: int) -> list[int]:
+        """Every follower's id, in no particular order, in one round trip: what fan-out needs, as fast as the
+        engine can hand it over (at 10,000 followers, FalkorDB's rows take 90 ms to parse; one JSON cell, 2 ms)."""
+
     async def follow_counts(self, user_id: int) -> tuple[int, int]:
         """(followers, following)."""
 
