@@ -120,26 +120,33 @@ class Feeds:
 
     async def _from_timelines(self, tl: TimelineStore, reader: int, before: str | None, limit: int) -> FeedPage:
         posts: list[dict[str, Any]] = []
-        liked: set[str] = set()
+        # The reader's likes come from the document store while the posts and cards come from the caches.
+        likes: list[asyncio.Future[set[str]]] = []
         cursor = before
-        while len(posts) < limit:
-            candidates = await self._candidates(tl, reader, cursor, limit)
-            if candidates is None:  # the rebuild did not finish in time: answer from the sources
-                return await self._from_sources(reader, before, limit, degraded=None)
-            # The reader's likes come from the document store while the posts come from the cache.
-            likes = asyncio.ensure_future(
-                self.documents.having_member(POSTS, candidates, field="likers", member=reader)
-            )
-            try:
+        try:
+            while len(posts) < limit:
+                candidates = await self._candidates(tl, reader, cursor, limit)
+                if candidates is None:  # the rebuild did not finish in time: answer from the sources
+                    return await self._from_sources(reader, before, limit, degraded=None)
+                likes.append(
+                    asyncio.ensure_future(
+                        self.documents.having_member(POSTS, candidates, field="likers", member=reader)
+                    )
+                )
                 found = await self._posts(tl, candidates)
-            finally:
-                liked |= await likes
-            posts.extend(found[pid] for pid in candidates if pid in found)
-            if len(candidates) < limit:
-                break
-            cursor = candidates[-1]
-        posts = posts[:limit]
-        cards = await self._cards(tl, sorted({int(p["author_id"]) for p in posts}))
+                posts.extend(found[pid] for pid in candidates if pid in found)
+                if len(candidates) < limit:
+                    break
+                cursor = candidates[-1]
+            posts = posts[:limit]
+            cards = await self._cards(tl, sorted({int(p["author_id"]) for p in posts}))
+        finally:
+            answers = await asyncio.gather(*likes, return_exceptions=True)
+        liked: set[str] = set()
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+            liked |= answer
         items = [_item(p, cards, liked=p["id"] in liked) for p in posts]
         return FeedPage(items, items[-1]["id"] if len(items) == limit else None)
 
