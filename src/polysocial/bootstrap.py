@@ -14,7 +14,14 @@ from typing import cast
 from polysocial.config import Role, Settings
 from polysocial.domain.errors import StoresUnavailable, StoreUnavailable
 from polysocial.engines.embedded import EmbeddedEngines
-from polysocial.events.handlers import Handler, account_handlers, feed_handlers, follow_handlers, post_handlers
+from polysocial.events.handlers import (
+    Handler,
+    account_handlers,
+    cart_handlers,
+    feed_handlers,
+    follow_handlers,
+    post_handlers,
+)
 from polysocial.events.relay import Relay, RelayConfig
 from polysocial.services.feed import Feeds
 from polysocial.services.passwords import Argon2Parameters, Passwords
@@ -128,6 +135,7 @@ def handlers_for(stores: dict[Role, Store], feeds: Feeds) -> list[Handler]:
         *follow_handlers(graph),
         *post_handlers(documents),
         *feed_handlers(feeds),
+        *cart_handlers(cast(RelationalStore, stores[Role.RELATIONAL])),
     ]
 
 
@@ -135,7 +143,7 @@ async def bootstrap(settings: Settings | None = None, *, engines: bool = True, *
     settings = settings or Settings()
     if engines:
         await start_engines(settings)
-    pools = PostgresPools(connect_timeout_s=settings.connect_timeout_s)
+    pools = PostgresPools(connect_timeout_s=settings.connect_timeout_s, max_size=settings.postgres_pool_size)
     stores = build_stores(settings, pools, **overrides)
     try:
         await open_stores(stores)

@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    # Connections per PostgreSQL URL in this process (the embedded server allows 200 in all).
+    postgres_pool_size: int = Field(default=20, ge=2, le=150)
     # Redis shares one server with the FalkorDB graph in `embedded`: the graph must never be evicted, so the policy is
     # volatile-lru (only keys with a TTL go) under this limit (DESIGN.md section 2).
     embedded_redis_maxmemory_mb: int = Field(default=512, ge=16)

@@ -104,3 +104,15 @@ async def put_marker(store: Store) -> None:
         response.raise_for_status()
     else:
         raise TypeError(f"no marker for {type(store).__name__}")
+
+
+async def wipe_key_value(store: Store) -> None:
+    """What a Redis restart with no data looks like to the redis role: every key gone. In postgres-only the role's
+    tables share the database with the relational role's, so only they are emptied."""
+    if isinstance(store, PostgresBackedStore):
+        async with store.pool.connection() as conn:
+            await conn.execute(
+                "TRUNCATE kv_sessions, kv_rate_limits, kv_cache, kv_cache_generations, kv_locks, kv_carts"
+            )
+    else:
+        await reset_store(store)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from polysocial import __version__
 from polysocial.api.errors import install_error_handlers
-from polysocial.api.routes import admin, auth, feed, health, posts, social, users
+from polysocial.api.routes import admin, auth, feed, health, posts, seats, shop, social, users, wallet
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
 
@@ -56,6 +56,6 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
     if app_state is not None:  # available without the lifespan too (in-process test clients do not run it)
         api.state.polysocial = app_state
     install_error_handlers(api)
-    for module in (health, auth, posts, social, feed, users, admin):
+    for module in (health, auth, posts, social, feed, users, wallet, shop, seats, admin):
         api.include_router(module.router)
     return api

@@ -56,6 +56,18 @@ class Unauthorized(DomainError):
         return {"WWW-Authenticate": "Bearer"}
 
 
+class TooMuchContention(DomainError):
+    """Serialization failures or deadlocks kept coming back past the retry budget: nothing changed; try again."""
+
+    status = 503
+    title = "Too much contention"
+    type_slug = "too-much-contention"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
 class RateLimited(DomainError):
     status = 429
     title = "Too many requests"

@@ -9,6 +9,7 @@ from typing import Any
 
 # Aggregate types
 USER = "user"
+CART = "cart"  # one aggregate per user's cart: its changes reach the durable copy in order
 FOLLOW = "follow"  # one aggregate per (follower, followee) pair: follow and unfollow of a pair stay in order
 
 # Event types
@@ -16,6 +17,7 @@ USER_REGISTERED = "UserRegistered"
 PROFILE_UPDATED = "ProfileUpdated"
 FOLLOWED = "Followed"
 UNFOLLOWED = "Unfollowed"
+CART_CHANGED = "CartChanged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +65,7 @@ def followed(follower: int, followee: int) -> Event:
 
 def unfollowed(follower: int, followee: int) -> Event:
     return Event(FOLLOW, f"{follower}:{followee}", UNFOLLOWED, {"follower": follower, "followee": followee})
+
+
+def cart_changed(user_id: int, product_id: int, delta: int) -> Event:
+    return Event(CART, str(user_id), CART_CHANGED, {"user_id": user_id, "product_id": product_id, "delta": delta})

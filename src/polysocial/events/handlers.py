@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from polysocial.domain.events import FOLLOWED, PROFILE_UPDATED, UNFOLLOWED, USER_REGISTERED, Event
+from polysocial.domain.events import CART_CHANGED, FOLLOWED, PROFILE_UPDATED, UNFOLLOWED, USER_REGISTERED, Event
 from polysocial.domain.graph import GraphUser
 from polysocial.domain.posts import COMMENT_ADDED, POST_CREATED, POST_DELETED, POST_EDITED
-from polysocial.services import posts
+from polysocial.services import carts, posts
 from polysocial.services.feed import Feeds
 from polysocial.services.profiles import invalidate_profile
 from polysocial.stores.documents.protocol import POSTS, DocumentStore
 from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.relational.protocol import RelationalStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +121,11 @@ def feed_handlers(feeds: Feeds) -> list[Handler]:
         Handler("feed.follow", frozenset({FOLLOWED}), followed),
         Handler("feed.unfollow", frozenset({UNFOLLOWED}), unfollowed),
     ]
+
+
+def cart_handlers(relational: RelationalStore) -> list[Handler]:
+    async def durable_copy(event: Event) -> None:
+        p = event.payload
+        await carts.apply_durable(relational, event.event_id, int(p["user_id"]), int(p["product_id"]), int(p["delta"]))
+
+    return [Handler("carts.durable_copy", frozenset({CART_CHANGED}), durable_copy)]

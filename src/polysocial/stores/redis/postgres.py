@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.limits import RateDecision, RateLimit
@@ -39,6 +40,12 @@ CREATE UNLOGGED TABLE IF NOT EXISTS kv_cache (
 CREATE UNLOGGED TABLE IF NOT EXISTS kv_cache_generations (
     key        text PRIMARY KEY,
     generation bigint NOT NULL DEFAULT 0
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS kv_carts (
+    user_id    bigint PRIMARY KEY,
+    lines      jsonb NOT NULL DEFAULT '{}',
+    expires_at timestamptz NOT NULL
 );
 
 CREATE UNLOGGED TABLE IF NOT EXISTS kv_locks (
@@ -182,6 +189,42 @@ class PostgresKeyValueStore(PostgresBackedStore):
                 (key,),
             )
             await conn.execute("DELETE FROM kv_cache WHERE key = %s", (key,))
+
+    # -- live carts (a row per cart, its lines as a JSON object, updated under the row lock) ----------------------
+
+    async def cart_add(self, user_id: int, product_id: int, delta: int, *, ttl_s: int) -> int | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE kv_carts SET lines = CASE WHEN coalesce((lines ->> %(p)s)::int, 0) + %(d)s > 0 "
+                "  THEN jsonb_set(lines, ARRAY[%(p)s], to_jsonb(coalesce((lines ->> %(p)s)::int, 0) + %(d)s)) "
+                "  ELSE lines - %(p)s END, expires_at = now() + make_interval(secs => %(ttl)s) "
+                "WHERE user_id = %(u)s AND expires_at > now() RETURNING coalesce((lines ->> %(p)s)::int, 0)",
+                {"p": str(product_id), "d": delta, "ttl": ttl_s, "u": user_id},
+            )
+            row = await cur.fetchone()
+        return int(row[0]) if row else None
+
+    async def cart_get(self, user_id: int) -> dict[int, int] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT lines FROM kv_carts WHERE user_id = %s AND expires_at > now()", (user_id,))
+            row = await cur.fetchone()
+        return {int(k): int(v) for k, v in row[0].items()} if row else None
+
+    async def cart_put(self, user_id: int, lines: dict[int, int], *, ttl_s: int) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO kv_carts (user_id, lines, expires_at) VALUES (%s, %s, now() + make_interval(secs => %s)) "
+                "ON CONFLICT (user_id) DO UPDATE SET lines = excluded.lines, expires_at = excluded.expires_at",
+                (user_id, Jsonb({str(p): q for p, q in lines.items() if q > 0}), ttl_s),
+            )
+
+    async def cart_set_line(self, user_id: int, product_id: int, quantity: int) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE kv_carts SET lines = CASE WHEN %(q)s > 0 THEN jsonb_set(lines, ARRAY[%(p)s], to_jsonb(%(q)s)) "
+                "ELSE lines - %(p)s END WHERE user_id = %(u)s AND expires_at > now()",
+                {"q": quantity, "p": str(product_id), "u": user_id},
+            )
 
     # -- locks ----------------------------------------------------------------------------------------------------
 

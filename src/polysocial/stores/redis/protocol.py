@@ -39,6 +39,21 @@ class KeyValueStore(Store, Protocol):
 
     async def cache_invalidate(self, key: str) -> None: ...
 
+    # -- live carts: one hash per user, atomic per item, with a TTL (the durable copy is in PostgreSQL) -------------
+
+    async def cart_add(self, user_id: int, product_id: int, delta: int, *, ttl_s: int) -> int | None:
+        """Add ``delta`` to the line (HINCRBY; a line at 0 or below goes) if the live cart exists; the line's
+        quantity after it, or None when there is no live cart (it is rebuilt from the durable copy)."""
+
+    async def cart_get(self, user_id: int) -> dict[int, int] | None:
+        """product id -> quantity; None when there is no live cart."""
+
+    async def cart_put(self, user_id: int, lines: dict[int, int], *, ttl_s: int) -> None:
+        """Replace the live cart (a rebuild); an empty one still exists."""
+
+    async def cart_set_line(self, user_id: int, product_id: int, quantity: int) -> None:
+        """Set one line (0: remove it) if the live cart exists: the relay's correction from the durable copy."""
+
     # -- short locks (one recompute per key at a time) ------------------------------------------------------------
     async def lock_acquire(self, key: str, *, ttl_s: float) -> str | None:
         """A token when the lock is ours (it expires after ``ttl_s``), None when another holder has it."""

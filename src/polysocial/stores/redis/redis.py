@@ -78,6 +78,29 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# KEYS[1] cart; ARGV[1] product, ARGV[2] delta, ARGV[3] ttl. The field "_" marks a cart that exists, even empty.
+CART_ADD_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local quantity = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if quantity <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  quantity = 0
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return quantity
+"""
+
+CART_SET_LINE_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(ARGV[2]) <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+return 1
+"""
+CART_MARK = "_"
+
 # A generation must outlive every value stored under it; a day is far beyond any cache TTL used here.
 GENERATION_TTL_S = 86_400
 
@@ -92,6 +115,10 @@ def rate_key(key: str) -> str:
 
 def cache_keys(key: str) -> tuple[str, str]:
     return f"cache:{{{key}}}", f"cachegen:{{{key}}}"
+
+
+def cart_key(user_id: int) -> str:
+    return f"cart:{{{user_id}}}"
 
 
 def lock_key(key: str) -> str:
@@ -113,6 +140,8 @@ class RedisKeyValueStore(RedisTimelines):
             "cache_set": self._client.register_script(CACHE_SET_SCRIPT),
             "cache_invalidate": self._client.register_script(CACHE_INVALIDATE_SCRIPT),
             "lock_release": self._client.register_script(LOCK_RELEASE_SCRIPT),
+            "cart_add": self._client.register_script(CART_ADD_SCRIPT),
+            "cart_set_line": self._client.register_script(CART_SET_LINE_SCRIPT),
         }
         self._register_timeline_scripts(self._client)
 
@@ -212,6 +241,32 @@ class RedisKeyValueStore(RedisTimelines):
         for key in keys:
             await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S], client=pipe)
         await pipe.execute()
+
+    # -- live carts ---------------------------------------------------------------------------------------------------
+
+    @guard
+    async def cart_add(self, user_id: int, product_id: int, delta: int, *, ttl_s: int) -> int | None:
+        found = await self._scripts["cart_add"](keys=[cart_key(user_id)], args=[product_id, delta, ttl_s])
+        return None if found is None else int(found)
+
+    @guard
+    async def cart_get(self, user_id: int) -> dict[int, int] | None:
+        found = await self.client.hgetall(cart_key(user_id))
+        if not found:
+            return None
+        return {int(k): int(v) for k, v in found.items() if k not in (CART_MARK, CART_MARK.encode())}
+
+    @guard
+    async def cart_put(self, user_id: int, lines: dict[int, int], *, ttl_s: int) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(cart_key(user_id))
+        pipe.hset(cart_key(user_id), mapping={CART_MARK: 1, **{str(p): q for p, q in lines.items() if q > 0}})
+        pipe.expire(cart_key(user_id), ttl_s)
+        await pipe.execute()
+
+    @guard
+    async def cart_set_line(self, user_id: int, product_id: int, quantity: int) -> None:
+        await self._scripts["cart_set_line"](keys=[cart_key(user_id)], args=[product_id, quantity])
 
     # -- locks ----------------------------------------------------------------------------------------------------
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, errors, sql
@@ -23,13 +25,18 @@ from polysocial.domain.accounts import (
     UserCard,
     UserRole,
 )
+from polysocial.domain.consistency import BASE_BACKOFF_S, MAX_BACKOFF_S
+from polysocial.domain.errors import TooMuchContention
 from polysocial.domain.events import Event
 from polysocial.logging import get_logger
 from polysocial.stores.postgres_common import PostgresBackedStore
-from polysocial.stores.relational.protocol import DeadLetter, Isolation, OutboxEvent, OutboxStats
+from polysocial.stores.relational.commerce import CommerceTxMixin
+from polysocial.stores.relational.protocol import DeadLetter, Isolation, OutboxEvent, OutboxStats, RelationalTx
 from polysocial.stores.relational.schema import MIGRATION_LOCK, MIGRATIONS
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 OUTBOX_CHANNEL = "polysocial_outbox"
 PROFILE_FIELDS = ("name", "bio", "avatar_url", "birthdate")
@@ -65,7 +72,7 @@ def _event(row: dict[str, Any]) -> Event:
     )
 
 
-class PostgresTx:
+class PostgresTx(CommerceTxMixin):
     def __init__(self, conn: AsyncConnection[Any]) -> None:
         self.conn = conn
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
@@ -253,6 +260,20 @@ class PostgresRelationalStore(PostgresBackedStore):
                     await conn.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation.value.upper()}")
                 yield tx
         await tx.run_after_commit()
+
+    async def run(self, work: Callable[[RelationalTx], Awaitable[T]], *, isolation: Isolation, attempts: int) -> T:
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction(isolation) as tx:
+                    return await work(tx)
+            except (errors.SerializationFailure, errors.DeadlockDetected) as exc:
+                if attempt == attempts:
+                    raise TooMuchContention(
+                        f"gave up after {attempts} attempts: {type(exc).__name__}; try again"
+                    ) from exc
+                delay = min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def claim_outbox(self, limit: int) -> AsyncIterator[PostgresOutboxBatch]:

@@ -12,11 +12,24 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
 
 from polysocial.domain.accounts import Credentials, Me, NewAccount, Profile, Session, UserCard, UserRole
+from polysocial.domain.commerce import (
+    CustomerReportRow,
+    LedgerEntry,
+    Order,
+    Product,
+    Seat,
+    TicketedEvent,
+)
 from polysocial.domain.events import Event
+from polysocial.domain.idempotency import IdempotencyRecord
 from polysocial.stores.base import Store
+
+T = TypeVar("T")
 
 
 class Isolation(enum.StrEnum):
@@ -47,7 +60,61 @@ class DeadLetter:
     error: str
 
 
-class RelationalTx(Protocol):
+class CommerceTx(Protocol):
+    """Money, the shop, seats, the durable carts and idempotency keys, inside an open transaction. A refused
+    operation raises its domain error (InsufficientFunds, OutOfStock, SeatTaken, ...) and changes nothing."""
+
+    async def deposit(self, user_id: int, amount: Decimal) -> Decimal: ...
+
+    async def transfer(self, from_user: int, to_user: int, amount: Decimal) -> Decimal: ...
+
+    async def balance(self, user_id: int) -> Decimal | None: ...
+
+    async def ledger(self, user_id: int, *, before: int | None, limit: int) -> list[LedgerEntry]: ...
+
+    async def create_product(self, name: str, price: Decimal, stock: int) -> Product: ...
+
+    async def product(self, product_id: int) -> Product | None: ...
+
+    async def products(self, *, after: int, limit: int) -> list[Product]: ...
+
+    async def restock(self, product_id: int, quantity: int) -> Product | None: ...
+
+    async def place_order(self, user_id: int, lines: Sequence[tuple[int, int]]) -> int: ...
+
+    async def cancel_order(self, user_id: int, order_id: int) -> None: ...
+
+    async def ship_order(self, order_id: int) -> None: ...
+
+    async def order(self, order_id: int) -> Order | None: ...
+
+    async def orders(self, user_id: int, *, before: int | None, limit: int) -> list[Order]: ...
+
+    async def customer_report(self, *, days: int, min_orders: int) -> list[CustomerReportRow]: ...
+
+    async def create_ticketed_event(self, name: str, starts_at: datetime, seats: int) -> int: ...
+
+    async def ticketed_event(self, event_id: int) -> TicketedEvent | None: ...
+
+    async def seats(self, event_id: int, viewer: int) -> list[Seat]: ...
+
+    async def book_seat(self, event_id: int, seat_no: int, user_id: int) -> None: ...
+
+    async def apply_cart_delta(self, event_id: uuid.UUID, user_id: int, product_id: int, delta: int) -> int | None: ...
+
+    async def cart_snapshot(self, user_id: int, *, lock: bool = False) -> dict[int, int]:
+        """The durable cart plus its changes not yet applied; ``lock`` serialises checkouts of the cart."""
+
+    async def idempotency_begin(
+        self, user_id: int, key: str, request_hash: str, *, lock_s: float
+    ) -> IdempotencyRecord: ...
+
+    async def idempotency_finish(self, user_id: int, key: str, status: int, body: Any) -> None: ...
+
+    async def idempotency_release(self, user_id: int, key: str) -> None: ...
+
+
+class RelationalTx(CommerceTx, Protocol):
     """One open transaction. Everything done through it commits or rolls back together."""
 
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
@@ -90,6 +157,11 @@ class OutboxBatch(Protocol):
 class RelationalStore(Store, Protocol):
     def transaction(self, isolation: Isolation = Isolation.READ_COMMITTED) -> AbstractAsyncContextManager[RelationalTx]:
         """Open a transaction: committed when the block ends, rolled back when it raises."""
+
+    async def run(self, work: Callable[[RelationalTx], Awaitable[T]], *, isolation: Isolation, attempts: int) -> T:
+        """``work`` in a transaction at ``isolation``, committed; run again from the start (in a new transaction,
+        after a jittered backoff) when it fails with a serialization failure or a deadlock, ``attempts`` times in
+        all. Domain errors are not retried."""
 
     def claim_outbox(self, limit: int) -> AbstractAsyncContextManager[OutboxBatch]:
         """Lock up to ``limit`` due events, only the oldest pending event of each aggregate, skipping rows another
