@@ -262,6 +262,33 @@ def reconcile(
         raise typer.Exit(1)
 
 
+report_app = typer.Typer(no_args_is_help=True, help="Reports from the relational store.")
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("customers")
+def report_customers(
+    days: Annotated[int, typer.Option(min=1, max=3650, help="orders placed in the last DAYS days")] = 30,
+    min_orders: Annotated[int, typer.Option(min=0, help="customers with more than this many orders")] = 5,
+) -> None:
+    """The seed's customer report: orders, total spent and average order value per customer (cancelled orders do
+    not count), read from one consistent snapshot."""
+    from polysocial.domain.consistency import ISOLATION, Operation
+
+    async def run(state: Any) -> Any:
+        async with state.relational.transaction(ISOLATION[Operation.REPORT]) as tx:
+            return await tx.customer_report(days=days, min_orders=min_orders)
+
+    rows = with_app(load_settings(), run)
+    table = Table(title=f"customers with more than {min_orders} orders in the last {days} days")
+    for col in ("email", "orders", "total spent", "average order"):
+        table.add_column(col, justify="left" if col == "email" else "right")
+    for row in rows:
+        table.add_row(row.email, str(row.orders), f"{row.total_spent:,.2f}", f"{row.avg_order_value:,.2f}")
+    out.print(table)
+    out.print(f"{len(rows)} customers")
+
+
 admin_app = typer.Typer(no_args_is_help=True, help="Administrators.")
 app.add_typer(admin_app, name="admin")
 

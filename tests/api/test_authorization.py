@@ -7,7 +7,7 @@ import pytest
 
 from polysocial.bootstrap import App
 from polysocial.domain.accounts import UserRole
-from tests.support.accounts import PASSWORD, sign_up
+from tests.support.accounts import PASSWORD, SignedUser, sign_up
 
 PROTECTED = [
     ("GET", "/users/me", None),
@@ -38,6 +38,35 @@ PROTECTED = [
     ("GET", "/articles/{slug}", None),
     ("PATCH", "/articles/{slug}", {"title": "t2"}),
     ("GET", "/feed", None),
+    ("GET", "/wallet", None),
+    ("GET", "/wallet/ledger", None),
+    ("POST", "/wallet/deposits", {"amount": "1.00"}),
+    ("POST", "/transfers", {"to_user_id": 1, "amount": "1.00"}),
+    ("POST", "/products", {"name": "n", "price": "1.00", "stock": 1}),
+    ("GET", "/products", None),
+    ("GET", "/products/1", None),
+    ("POST", "/products/1/restock", {"quantity": 1}),
+    ("POST", "/orders", {"items": [{"product_id": 1, "quantity": 1}]}),
+    ("GET", "/orders", None),
+    ("GET", "/orders/1", None),
+    ("POST", "/orders/1/cancel", None),
+    ("POST", "/orders/1/ship", None),
+    ("GET", "/cart", None),
+    ("POST", "/cart/items", {"product_id": 1, "quantity": 1}),
+    ("POST", "/cart/checkout", None),
+    ("GET", "/admin/reports/customers", None),
+    ("POST", "/ticketed-events", {"name": "e", "starts_at": "2027-01-01T00:00:00Z", "seats": 1}),
+    ("GET", "/ticketed-events/1", None),
+    ("GET", "/ticketed-events/1/seats", None),
+    ("POST", "/ticketed-events/1/seats/1/booking", None),
+]
+
+ADMIN_ONLY = [
+    ("POST", "/products", {"name": "n", "price": "1.00", "stock": 1}),
+    ("POST", "/products/{product}/restock", {"quantity": 1}),
+    ("POST", "/orders/{order}/ship", None),
+    ("GET", "/admin/reports/customers", None),
+    ("POST", "/ticketed-events", {"name": "e", "starts_at": "2027-01-01T00:00:00Z", "seats": 1}),
 ]
 
 
@@ -111,6 +140,55 @@ async def test_a_feed_is_always_the_callers_own(client: httpx.AsyncClient, app: 
     await app.relay.drain()
     theirs = (await client.get("/feed", headers=other.auth)).json()["items"]
     assert [(i["id"], i["user_has_liked"]) for i in theirs] == [(post, False)]  # the reader's like, not the owner's
+
+
+async def _shop(client: httpx.AsyncClient, app: App) -> tuple[SignedUser, SignedUser, int, int]:
+    """An administrator with a product, and an owner who bought it; (owner, intruder, product, order)."""
+    boss = await sign_up(client)
+    async with app.relational.transaction() as tx:
+        await tx.set_role(boss.user_id, UserRole.ADMIN)
+    login = await client.post("/auth/login", json={"email": boss.email, "password": PASSWORD})
+    boss_auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    product = (
+        await client.post("/products", json={"name": "w", "price": "5.00", "stock": 9}, headers=boss_auth)
+    ).json()
+    owner, intruder = await sign_up(client), await sign_up(client)
+    for user in (owner, intruder):
+        await client.post("/wallet/deposits", json={"amount": "50.00"}, headers=user.auth)
+    order = await client.post("/orders", json={"items": [{"product_id": product["product_id"], "quantity": 1}]},
+                              headers=owner.auth)  # fmt: skip
+    return owner, intruder, product["product_id"], order.json()["order_id"]
+
+
+async def test_another_user_cannot_see_or_move_my_money_or_orders(client: httpx.AsyncClient, app: App) -> None:
+    owner, intruder, product, order = await _shop(client, app)
+    # Someone else's order does not exist for the intruder (no probing of ids), and cannot be cancelled.
+    assert (await client.get(f"/orders/{order}", headers=intruder.auth)).status_code == 404
+    assert (await client.post(f"/orders/{order}/cancel", headers=intruder.auth)).status_code == 404
+    assert (await client.get(f"/orders/{order}", headers=owner.auth)).json()["status"] == "paid"
+    assert (await client.get("/orders", headers=intruder.auth)).json()["items"] == []
+    # A transfer always leaves the caller's own wallet: naming another payer is refused.
+    forged = {"from_user_id": owner.user_id, "to_user_id": intruder.user_id, "amount": "10.00"}
+    assert (await client.post("/transfers", json=forged, headers=intruder.auth)).status_code == 422
+    assert (await client.get("/wallet", headers=owner.auth)).json()["balance"] == "45.00"
+    assert (await client.get("/wallet", headers=intruder.auth)).json() == {"user_id": intruder.user_id,
+                                                                            "balance": "50.00"}  # fmt: skip
+    mine = (await client.get("/wallet/ledger", headers=intruder.auth)).json()["items"]
+    assert [e["kind"] for e in mine] == ["deposit"]
+    # Carts and seats are the caller's own too.
+    await client.post("/cart/items", json={"product_id": product, "quantity": 2}, headers=owner.auth)
+    assert (await client.get("/cart", headers=intruder.auth)).json()["items"] == []
+    assert (await client.post("/cart/checkout", headers=intruder.auth)).status_code == 409  # their cart is empty
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ONLY)
+async def test_the_shop_and_events_are_administered_by_administrators(
+    client: httpx.AsyncClient, app: App, method: str, path: str, body: object
+) -> None:
+    owner, _intruder, product, order = await _shop(client, app)
+    response = await client.request(method, path.format(product=product, order=order), json=body, headers=owner.auth)
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 async def test_logout_ends_only_the_callers_session(client: httpx.AsyncClient) -> None:
