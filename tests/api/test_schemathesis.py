@@ -53,7 +53,7 @@ def sign_up(base_url: str) -> int:
     return int(created.json()["user_id"])
 
 
-def new_session(settings: Settings, user_id: int) -> str:
+def new_session(settings: Settings, user_id: int, role: UserRole = UserRole.USER) -> str:
     """A session opened the way POST /auth/login opens one, without a login: the fuzzed logins use up the client
     address's failed-login allowance (the limiter at work), and each fuzzed logout ends the session it is given."""
 
@@ -62,7 +62,7 @@ def new_session(settings: Settings, user_id: int) -> str:
         await kv.open()
         try:
             policy = SessionPolicy(settings.session_idle_s, settings.session_absolute_s)
-            return await open_session(cast(KeyValueStore, kv), policy, user_id, UserRole.USER)
+            return await open_session(cast(KeyValueStore, kv), policy, user_id, role)
         finally:
             await kv.close()
 
@@ -70,7 +70,7 @@ def new_session(settings: Settings, user_id: int) -> str:
 
 
 def make_exercise(
-    operation: Any, app_settings: Settings, user_id: int, token: str, signed_in: Iterator[bool]
+    operation: Any, app_settings: Settings, user_id: int, tokens: dict[str, str], signed_in: Iterator[str]
 ) -> Callable[[], None]:
     ends_session = operation.path == "/auth/logout"
 
@@ -83,8 +83,9 @@ def make_exercise(
     )
     def exercise(case: Case[Any]) -> None:
         headers = {}
-        if next(signed_in):
-            session = new_session(app_settings, user_id) if ends_session else token
+        who = next(signed_in)
+        if who != "nobody":
+            session = new_session(app_settings, user_id) if ends_session else tokens[who]
             headers["Authorization"] = f"Bearer {session}"
         response = case.call_and_validate(headers=headers)
         if 400 <= response.status_code < 500:
@@ -104,11 +105,15 @@ def test_every_endpoint_honours_its_schema(embedded_settings: Settings) -> None:
         operations = [result.ok() for result in results if isinstance(result, Ok)]
         assert operations, "the schema lists no operation"
         user_id = sign_up(base_url)
-        token = new_session(embedded_settings, user_id)
-        signed_in = itertools.cycle([True, False])
+        # A user, an administrator (the administrator's endpoints get their bodies fuzzed too), and nobody.
+        tokens = {
+            "user": new_session(embedded_settings, user_id),
+            "admin": new_session(embedded_settings, sign_up(base_url), UserRole.ADMIN),
+        }
+        signed_in = itertools.cycle(["user", "admin", "nobody"])
 
         for operation in operations:
-            exercise = make_exercise(operation, embedded_settings, user_id, token, signed_in)
+            exercise = make_exercise(operation, embedded_settings, user_id, tokens, signed_in)
             try:
                 exercise()
             except Exception as exc:

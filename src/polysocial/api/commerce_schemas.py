@@ -7,9 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from polysocial.api.schemas import Strict
+from polysocial.api.schemas import Strict, has_text, storable
 from polysocial.domain.commerce import (
     MAX_AMOUNT,
     MAX_ORDER_LINES,
@@ -23,6 +23,7 @@ from polysocial.domain.commerce import (
     TicketedEvent,
 )
 
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable), AfterValidator(has_text)]
 Amount = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, decimal_places=2, max_digits=9, examples=["25.00"])]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
@@ -64,7 +65,7 @@ class LedgerPage(BaseModel):
 
 
 class ProductCreate(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+    name: Name
     price: Amount
     stock: Annotated[int, Field(ge=0, le=10_000_000)]
 
@@ -128,7 +129,7 @@ class OrderPage(BaseModel):
 
 
 class TicketedEventCreate(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+    name: Name
     starts_at: datetime
     seats: Annotated[int, Field(ge=1, le=MAX_SEATS)]
 

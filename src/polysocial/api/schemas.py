@@ -12,7 +12,7 @@ from polysocial.domain.accounts import MAX_BIO, MAX_NAME, MAX_PASSWORD, MAX_URL,
 from polysocial.domain.posts import MAX_COMMENT, MAX_MEDIA, MAX_TEXT
 
 
-def _storable(value: str) -> str:
+def storable(value: str) -> str:
     """PostgreSQL text holds neither NUL nor lone surrogates (a JSON body can carry both): refuse them here."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
@@ -23,7 +23,7 @@ def _storable(value: str) -> str:
     return value
 
 
-def _has_text(value: str) -> str:
+def has_text(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
     return value.strip()
@@ -31,17 +31,17 @@ def _has_text(value: str) -> str:
 
 EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_storable), AfterValidator(_has_text)]
-Bio = Annotated[str, Field(max_length=MAX_BIO), AfterValidator(_storable)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(storable), AfterValidator(has_text)]
+Bio = Annotated[str, Field(max_length=MAX_BIO), AfterValidator(storable)]
 Email = Annotated[
     str,
     Field(
         min_length=3, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$", examples=["ada@example.com"]
     ),
-    AfterValidator(_storable),
+    AfterValidator(storable),
 ]
 AvatarUrl = Annotated[AnyHttpUrl, Field(max_length=MAX_URL)]
-Password = Annotated[str, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD), AfterValidator(_storable)]
+Password = Annotated[str, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD), AfterValidator(storable)]
 
 
 class Strict(BaseModel):
@@ -72,7 +72,7 @@ class RegisterRequest(Strict):
 
 
 class LoginRequest(Strict):
-    email: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(_storable)]
+    email: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(storable)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
@@ -196,10 +196,10 @@ class Separation(BaseModel):
 # -- posts, comments, likes, articles -------------------------------------------------------------------------------
 
 PostText = Annotated[
-    str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(_storable), AfterValidator(_has_text)
+    str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(storable), AfterValidator(has_text)
 ]
 CommentText = Annotated[
-    str, Field(min_length=1, max_length=MAX_COMMENT), AfterValidator(_storable), AfterValidator(_has_text)
+    str, Field(min_length=1, max_length=MAX_COMMENT), AfterValidator(storable), AfterValidator(has_text)
 ]
 Slug = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 
@@ -323,10 +323,10 @@ class LikeState(BaseModel):
 
 class ArticleCreate(Flexible):
     slug: Slug
-    title: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_storable), AfterValidator(_has_text)]
-    content: Annotated[str, Field(max_length=100_000), AfterValidator(_storable)]
+    title: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(storable), AfterValidator(has_text)]
+    content: Annotated[str, Field(max_length=100_000), AfterValidator(storable)]
     tags: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_storable)]], Field(max_length=20)
+        list[Annotated[str, Field(min_length=1, max_length=50), AfterValidator(storable)]], Field(max_length=20)
     ] = []
 
     def known(self) -> dict[str, Any]:
@@ -337,9 +337,9 @@ class ArticleUpdate(Flexible):
     """The seed's ``$set`` example: new fields (video_url, reading_time, ...) without a migration."""
 
     title: (
-        Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_storable), AfterValidator(_has_text)] | None
+        Annotated[str, Field(min_length=1, max_length=300), AfterValidator(storable), AfterValidator(has_text)] | None
     ) = None
-    content: Annotated[str, Field(max_length=100_000), AfterValidator(_storable)] | None = None
+    content: Annotated[str, Field(max_length=100_000), AfterValidator(storable)] | None = None
 
     @model_validator(mode="after")
     def _slug_is_fixed(self) -> ArticleUpdate:
