@@ -71,7 +71,7 @@ class App:
 
     @property
     def timeseries(self) -> TimeSeriesStore:
-        return self.stores[Role.TIMESERIES]
+        return cast(TimeSeriesStore, self.stores[Role.TIMESERIES])
 
     async def aclose(self) -> None:
         if self._closed:

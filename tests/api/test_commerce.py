@@ -225,6 +225,21 @@ async def test_three_concurrent_posts_with_one_idempotency_key_have_one_effect(
     assert await balance(client, buyer) - before == Decimal(expected)
 
 
+async def test_a_restock_with_one_key_counts_once(client: httpx.AsyncClient, app: App) -> None:
+    boss = await admin(client, app)
+    widget = await product(client, boss, "1.00", 0)
+    headers = {**boss.auth, **key()}
+    answers = await asyncio.gather(
+        *(client.post(f"/products/{widget}/restock", json={"quantity": 5}, headers=headers) for _ in range(3))
+    )
+    assert sorted(a.status_code for a in answers).count(200) >= 1
+    again = await client.post(f"/products/{widget}/restock", json={"quantity": 5}, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (await client.get(f"/products/{widget}", headers=boss.auth)).json()["stock"] == 5
+    missing = await client.post("/products/999999/restock", json={"quantity": 1}, headers=boss.auth)
+    assert missing.status_code == 404
+
+
 async def test_a_refusal_is_replayed_too(client: httpx.AsyncClient, app: App) -> None:
     boss = await admin(client, app)
     buyer = await funded(client, "5.00")

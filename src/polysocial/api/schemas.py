@@ -195,9 +195,7 @@ class Separation(BaseModel):
 
 # -- posts, comments, likes, articles -------------------------------------------------------------------------------
 
-PostText = Annotated[
-    str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(storable), AfterValidator(has_text)
-]
+PostText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(storable), AfterValidator(has_text)]
 CommentText = Annotated[
     str, Field(min_length=1, max_length=MAX_COMMENT), AfterValidator(storable), AfterValidator(has_text)
 ]

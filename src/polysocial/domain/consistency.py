@@ -18,6 +18,7 @@ class Operation(enum.StrEnum):
     PLACE_ORDER = "place order"
     CANCEL_ORDER = "cancel order"
     SHIP_ORDER = "ship order"
+    RESTOCK = "restock"
     BOOK_SEAT = "book seat"
     REPORT = "customer report"
 
@@ -32,6 +33,7 @@ ISOLATION: dict[Operation, Isolation] = {
     Operation.PLACE_ORDER: Isolation.READ_COMMITTED,
     Operation.CANCEL_ORDER: Isolation.READ_COMMITTED,
     Operation.SHIP_ORDER: Isolation.READ_COMMITTED,
+    Operation.RESTOCK: Isolation.READ_COMMITTED,
     Operation.BOOK_SEAT: Isolation.REPEATABLE_READ,
     Operation.REPORT: Isolation.REPEATABLE_READ,
 }

@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from polysocial.domain.accounts import Session, UserRole
+from polysocial.domain.analytics import Ranked
 from polysocial.domain.limits import RateDecision, RateLimit
 from polysocial.stores.postgres_common import PostgresBackedStore
 
@@ -47,6 +48,15 @@ CREATE UNLOGGED TABLE IF NOT EXISTS kv_carts (
     lines      jsonb NOT NULL DEFAULT '{}',
     expires_at timestamptz NOT NULL
 );
+
+CREATE UNLOGGED TABLE IF NOT EXISTS kv_boards (
+    board      text NOT NULL,
+    member     text NOT NULL,
+    score      double precision NOT NULL,
+    expires_at timestamptz,
+    PRIMARY KEY (board, member)
+);
+CREATE INDEX IF NOT EXISTS kv_boards_rank ON kv_boards (board, score DESC, member DESC);
 
 CREATE UNLOGGED TABLE IF NOT EXISTS kv_locks (
     key        text PRIMARY KEY,
@@ -225,6 +235,55 @@ class PostgresKeyValueStore(PostgresBackedStore):
                 "ELSE lines - %(p)s END WHERE user_id = %(u)s AND expires_at > now()",
                 {"q": quantity, "p": str(product_id), "u": user_id},
             )
+
+    # -- leaderboards (ties ordered as Redis orders them: the greater member first) ------------------------------
+
+    async def board_submit(self, board: str, member: str, score: float, *, keep_best: bool) -> float:
+        merge = "greatest(b.score, excluded.score)" if keep_best else "b.score + excluded.score"
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO kv_boards AS b (board, member, score) VALUES (%s, %s, %s) "  # noqa: S608 - fixed text
+                f"ON CONFLICT (board, member) DO UPDATE SET score = {merge} RETURNING score",
+                (board, member, score),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return float(row[0])
+
+    async def board_add(self, board: str, increments: dict[str, float], *, ttl_s: int | None = None) -> None:
+        if not increments:
+            return
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO kv_boards AS b (board, member, score, expires_at) "
+                "SELECT %s, m, s, now() + make_interval(secs => %s) FROM unnest(%s::text[], %s::float8[]) AS t(m, s) "
+                "ON CONFLICT (board, member) DO UPDATE SET score = b.score + excluded.score, "
+                "expires_at = excluded.expires_at",
+                (board, ttl_s if ttl_s is not None else 10**9, list(increments), list(increments.values())),
+            )
+
+    async def board_top(self, board: str, *, limit: int) -> list[Ranked]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT member, score FROM kv_boards WHERE board = %s AND (expires_at IS NULL OR expires_at > now()) "
+                "ORDER BY score DESC, member DESC LIMIT %s",
+                (board, limit),
+            )
+            rows = await cur.fetchall()
+        return [Ranked(r[0], float(r[1]), i + 1) for i, r in enumerate(rows)]
+
+    async def board_rank(self, board: str, member: str) -> Ranked | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT m.score, (SELECT count(*) FROM kv_boards o WHERE o.board = m.board "
+                "  AND (o.expires_at IS NULL OR o.expires_at > now()) "
+                "  AND (o.score > m.score OR (o.score = m.score AND o.member > m.member))) "
+                "FROM kv_boards m WHERE m.board = %s AND m.member = %s "
+                "AND (m.expires_at IS NULL OR m.expires_at > now())",
+                (board, member),
+            )
+            row = await cur.fetchone()
+        return Ranked(member, float(row[0]), int(row[1]) + 1) if row else None
 
     # -- locks ----------------------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from polysocial.domain.accounts import Session
+from polysocial.domain.analytics import Ranked
 from polysocial.domain.limits import RateDecision, RateLimit
 from polysocial.stores.base import Store
 
@@ -53,6 +54,18 @@ class KeyValueStore(Store, Protocol):
 
     async def cart_set_line(self, user_id: int, product_id: int, quantity: int) -> None:
         """Set one line (0: remove it) if the live cart exists: the relay's correction from the durable copy."""
+
+    # -- leaderboards: sorted sets; ties go to the greater member (as Redis orders them) --------------------------
+
+    async def board_submit(self, board: str, member: str, score: float, *, keep_best: bool) -> float:
+        """Record a score: the best of the member's scores (``keep_best``) or their sum. The member's score after."""
+
+    async def board_add(self, board: str, increments: dict[str, float], *, ttl_s: int | None = None) -> None:
+        """Add to several members' scores at once (the views feed); ``ttl_s`` makes the board expire."""
+
+    async def board_top(self, board: str, *, limit: int) -> list[Ranked]: ...
+
+    async def board_rank(self, board: str, member: str) -> Ranked | None: ...
 
     # -- short locks (one recompute per key at a time) ------------------------------------------------------------
     async def lock_acquire(self, key: str, *, ttl_s: float) -> str | None:

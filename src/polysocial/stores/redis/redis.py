@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
+from typing import cast
 
 from redis.asyncio import Redis
 
 from polysocial.domain.accounts import Session, UserRole
+from polysocial.domain.analytics import Ranked
 from polysocial.domain.limits import RateDecision, RateLimit
 from polysocial.stores.base import EngineInfo, guard, guarded
 from polysocial.stores.redis.timelines import RedisTimelines
@@ -117,8 +119,16 @@ def cache_keys(key: str) -> tuple[str, str]:
     return f"cache:{{{key}}}", f"cachegen:{{{key}}}"
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def cart_key(user_id: int) -> str:
     return f"cart:{{{user_id}}}"
+
+
+def board_key(board: str) -> str:
+    return f"board:{{{board}}}"
 
 
 def lock_key(key: str) -> str:
@@ -267,6 +277,44 @@ class RedisKeyValueStore(RedisTimelines):
     @guard
     async def cart_set_line(self, user_id: int, product_id: int, quantity: int) -> None:
         await self._scripts["cart_set_line"](keys=[cart_key(user_id)], args=[product_id, quantity])
+
+    # -- leaderboards -------------------------------------------------------------------------------------------------
+
+    @guard
+    async def board_submit(self, board: str, member: str, score: float, *, keep_best: bool) -> float:
+        key = board_key(board)
+        if keep_best:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.zadd(key, {member: score}, gt=True)
+            pipe.zscore(key, member)
+            _, stored = await pipe.execute()
+            return float(stored)
+        stored = await self.client.zincrby(key, score, member)
+        return float(stored or 0)
+
+    @guard
+    async def board_add(self, board: str, increments: dict[str, float], *, ttl_s: int | None = None) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for member, amount in increments.items():
+            pipe.zincrby(board_key(board), amount, member)
+        if ttl_s is not None:
+            pipe.expire(board_key(board), ttl_s)
+        await pipe.execute()
+
+    @guard
+    async def board_top(self, board: str, *, limit: int) -> list[Ranked]:
+        rows = cast(
+            list[tuple[bytes, float]], await self.client.zrevrange(board_key(board), 0, limit - 1, withscores=True)
+        )
+        return [Ranked(_text(m), float(s), i + 1) for i, (m, s) in enumerate(rows)]
+
+    @guard
+    async def board_rank(self, board: str, member: str) -> Ranked | None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrevrank(board_key(board), member)
+        pipe.zscore(board_key(board), member)
+        position, score = await pipe.execute()
+        return None if position is None else Ranked(member, float(score), int(position) + 1)
 
     # -- locks ----------------------------------------------------------------------------------------------------
 
