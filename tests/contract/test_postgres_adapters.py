@@ -10,6 +10,7 @@ from polysocial.stores.graph.postgres import PostgresGraphStore
 from polysocial.stores.redis.postgres import PostgresKeyValueStore
 from polysocial.stores.relational.postgres import PostgresRelationalStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
+from tests.contract.analytics import LeaderboardContract, TimeSeriesOperations
 from tests.contract.base import (
     SECRET,
     DocumentOperationsContract,
@@ -46,11 +47,11 @@ class TestPostgresGraph(PostgresEngine, FollowGraphContract):
     adapter = PostgresGraphStore
 
 
-class TestPostgresKeyValue(PostgresEngine, KeyValueContract):
+class TestPostgresKeyValue(PostgresEngine, KeyValueContract, LeaderboardContract):
     adapter = PostgresKeyValueStore
 
 
-class TestPostgresTimeSeries(PostgresEngine, TimeSeriesContract):
+class TestPostgresTimeSeries(PostgresEngine, TimeSeriesContract, TimeSeriesOperations):
     adapter = PostgresTimeSeriesStore
 
 

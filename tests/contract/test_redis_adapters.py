@@ -7,13 +7,14 @@ import pytest
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.stores.graph.falkordb import FalkorGraphStore
 from polysocial.stores.redis.redis import RedisKeyValueStore
+from tests.contract.analytics import LeaderboardContract
 from tests.contract.base import SECRET, FollowGraphContract, KeyValueContract
 from tests.contract.timelines import TimelineContract
 
 pytestmark = pytest.mark.contract
 
 
-class TestRedisKeyValue(KeyValueContract, TimelineContract):
+class TestRedisKeyValue(KeyValueContract, TimelineContract, LeaderboardContract):
     adapter = RedisKeyValueStore
     engine = "Redis"
     unreachable_url = f"redis://:{SECRET}@127.0.0.1:1/0"

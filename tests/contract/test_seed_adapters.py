@@ -10,6 +10,7 @@ from polysocial.engines.seed_stack import SeedStack
 from polysocial.stores.documents.mongo import MongoDocumentStore
 from polysocial.stores.graph.neo4j import Neo4jGraphStore
 from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
+from tests.contract.analytics import TimeSeriesOperations
 from tests.contract.base import SECRET, DocumentOperationsContract, FollowGraphContract, TimeSeriesContract
 
 pytestmark = [pytest.mark.contract, pytest.mark.seed_stack]
@@ -45,7 +46,7 @@ class TestNeo4jGraph(FollowGraphContract):
         return seed_servers.urls["neo4j"]
 
 
-class TestInfluxTimeSeries(TimeSeriesContract):
+class TestInfluxTimeSeries(TimeSeriesContract, TimeSeriesOperations):
     adapter = InfluxTimeSeriesStore
     engine = "InfluxDB"
     unreachable_url = f"http://app:{SECRET}@127.0.0.1:1/polysocial"
