@@ -23,6 +23,7 @@ from polysocial.events.handlers import (
     post_handlers,
 )
 from polysocial.events.relay import Relay, RelayConfig
+from polysocial.services.analytics import AnalyticsBuffer
 from polysocial.services.feed import Feeds
 from polysocial.services.passwords import Argon2Parameters, Passwords
 from polysocial.services.sessions import SessionPolicy
@@ -46,6 +47,7 @@ class App:
     session_policy: SessionPolicy
     relay: Relay
     feeds: Feeds
+    analytics: AnalyticsBuffer
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -171,4 +173,7 @@ async def bootstrap(settings: Settings | None = None, *, engines: bool = True, *
         session_policy=SessionPolicy(settings.session_idle_s, settings.session_absolute_s),
         relay=relay,
         feeds=feeds,
+        analytics=AnalyticsBuffer(
+            cast(TimeSeriesStore, stores[Role.TIMESERIES]), cast(KeyValueStore, stores[Role.REDIS])
+        ),
     )

@@ -59,9 +59,16 @@ PROTECTED = [
     ("GET", "/ticketed-events/1", None),
     ("GET", "/ticketed-events/1/seats", None),
     ("POST", "/ticketed-events/1/seats/1/booking", None),
+    ("GET", "/trending", None),
+    ("GET", "/posts/{post}/stats", None),
+    ("GET", "/admin/metrics/api", None),
+    ("GET", "/leaderboards/arcade", None),
+    ("GET", "/leaderboards/arcade/me", None),
+    ("POST", "/leaderboards/arcade/scores", {"score": 1}),
 ]
 
 ADMIN_ONLY = [
+    ("GET", "/admin/metrics/api", None),
     ("POST", "/products", {"name": "n", "price": "1.00", "stock": 1}),
     ("POST", "/products/{product}/restock", {"quantity": 1}),
     ("POST", "/orders/{order}/ship", None),

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 
 from polysocial import __version__
 from polysocial.api.errors import install_error_handlers
-from polysocial.api.routes import admin, auth, feed, health, posts, seats, shop, social, users, wallet
+from polysocial.api.metrics import ProcessMetrics, RequestMetrics
+from polysocial.api.routes import admin, analytics, auth, feed, health, posts, seats, shop, social, users, wallet
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
 
@@ -29,6 +30,18 @@ async def running_relay(state: App) -> AsyncIterator[None]:
             await asyncio.wait_for(task, timeout=10)
 
 
+@asynccontextmanager
+async def flushing_analytics(state: App) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(state.analytics.run_forever(stop), name="analytics-flush")
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, timeout=10)
+
+
 def create_app(settings: Settings | None = None, *, app_state: App | None = None, relay: bool | None = None) -> FastAPI:
     """The FastAPI application. With ``app_state`` the caller owns the stores (and the relay, unless ``relay`` is
     True); otherwise the lifespan bootstraps them from ``settings`` and closes them at shutdown."""
@@ -40,6 +53,7 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
         run_relay = relay if relay is not None else (app_state is None and state.settings.relay_in_process)
         try:
             async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(flushing_analytics(state))
                 if run_relay:
                     await stack.enter_async_context(running_relay(state))
                 yield
@@ -56,6 +70,9 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
     if app_state is not None:  # available without the lifespan too (in-process test clients do not run it)
         api.state.polysocial = app_state
     install_error_handlers(api)
-    for module in (health, auth, posts, social, feed, users, wallet, shop, seats, admin):
+    for module in (health, auth, posts, social, feed, users, wallet, shop, seats, analytics, admin):
         api.include_router(module.router)
+    metrics = ProcessMetrics()
+    api.state.metrics = metrics
+    api.add_middleware(RequestMetrics, metrics=metrics, state_of=lambda: getattr(api.state, "polysocial", None))
     return api

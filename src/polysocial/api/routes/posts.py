@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -22,6 +23,7 @@ from polysocial.api.schemas import (
     PostPublic,
     PostUpdate,
 )
+from polysocial.domain.analytics import PostView
 from polysocial.domain.errors import Conflict
 from polysocial.domain.ids import PATTERN as ID_PATTERN
 from polysocial.services import posts
@@ -49,7 +51,9 @@ async def create_post(body: PostCreate, app: AppDep, caller: CallerDep, response
 
 @router.get("/posts/{post_id}", response_model=PostPublic, responses=problems(401, 404, 422))
 async def get_post(post_id: PostId, app: AppDep, caller: CallerDep) -> PostPublic:
-    return shown(await posts.live(app.documents, POSTS, post_id), caller.user_id)
+    post = shown(await posts.live(app.documents, POSTS, post_id), caller.user_id)
+    app.analytics.record_view(PostView(post_id, caller.user_id, datetime.now(UTC)))
+    return post
 
 
 @router.patch("/posts/{post_id}", response_model=PostPublic, responses=problems(401, 403, 404, 422))

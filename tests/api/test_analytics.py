@@ -1,0 +1,93 @@
+"""Views, trending, post statistics, API metrics, leaderboards and /metrics through the API, on every profile (the
+time-series role is InfluxDB in seed, PostgreSQL elsewhere)."""
+
+from __future__ import annotations
+
+import httpx
+
+from polysocial.bootstrap import App
+from polysocial.domain.accounts import UserRole
+from tests.support.accounts import PASSWORD, SignedUser, sign_up
+
+
+async def admin(client: httpx.AsyncClient, app: App) -> SignedUser:
+    user = await sign_up(client)
+    async with app.relational.transaction() as tx:
+        await tx.set_role(user.user_id, UserRole.ADMIN)
+    login = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
+    return SignedUser(user.user_id, user.email, login.json()["access_token"])
+
+
+async def test_views_make_trending_the_top_posts_board_and_the_authors_stats(
+    client: httpx.AsyncClient, app: App
+) -> None:
+    author, reader = await sign_up(client), await sign_up(client)
+    ids = [(await client.post("/posts", json={"text": f"p{i}"}, headers=author.auth)).json()["id"] for i in range(3)]
+    for post_id, views in zip(ids, (2, 5, 3), strict=True):
+        for _ in range(views):
+            assert (await client.get(f"/posts/{post_id}", headers=reader.auth)).status_code == 200
+    assert await app.analytics.flush() >= 10
+    trending = (await client.get("/trending", params={"limit": 2}, headers=reader.auth)).json()
+    assert trending == [{"post_id": ids[1], "views": 5}, {"post_id": ids[2], "views": 3}]
+    board = (await client.get("/leaderboards/top-posts-today", headers=reader.auth)).json()
+    assert [(r["member"], r["score"], r["rank"]) for r in board] == [(ids[1], 5, 1), (ids[2], 3, 2), (ids[0], 2, 3)]
+
+    stats = await client.get(f"/posts/{ids[1]}/stats", params={"hours": 2}, headers=author.auth)
+    assert stats.status_code == 200, stats.text
+    assert stats.json()["total"] == 5
+    assert [h["views"] for h in stats.json()["hours"]] == [0, 5]
+    assert (await client.get(f"/posts/{ids[1]}/stats", headers=reader.auth)).status_code == 403
+    assert (await client.get("/posts/01ARZ3NDEKTSV4RRFFQ69G5FAV/stats", headers=author.auth)).status_code == 404
+
+
+async def test_api_metrics_are_per_endpoint_template_for_administrators(client: httpx.AsyncClient, app: App) -> None:
+    boss, user = await admin(client, app), await sign_up(client)
+    post = (await client.post("/posts", json={"text": "x"}, headers=user.auth)).json()["id"]
+    for _ in range(3):
+        await client.get(f"/posts/{post}", headers=user.auth)
+    await client.get("/no/such/path")
+    await app.analytics.flush()
+    metrics = await client.get("/admin/metrics/api", headers=boss.auth)
+    assert metrics.status_code == 200, metrics.text
+    body = metrics.json()
+    by_endpoint = {r["endpoint"]: r for r in body["latency"]}
+    assert by_endpoint["/posts/{post_id}"]["requests"] == 3  # the template, not the concrete paths
+    assert all(post not in endpoint for endpoint in by_endpoint)
+    assert by_endpoint["(unmatched)"]["requests"] == 1
+    assert body["status_classes"]["2xx"] >= 5
+    assert body["status_classes"]["4xx"] >= 1
+    assert body["buffer"]["dropped"] == 0
+    assert (await client.get("/admin/metrics/api", headers=user.auth)).status_code == 403
+
+
+async def test_leaderboards_keep_the_best_or_add_up(client: httpx.AsyncClient) -> None:
+    ada, bob = await sign_up(client), await sign_up(client)
+    for user, score in ((ada, 50), (ada, 20), (bob, 70)):
+        assert (
+            await client.post("/leaderboards/arcade/scores", json={"score": score}, headers=user.auth)
+        ).status_code == 201
+    top = (await client.get("/leaderboards/arcade", headers=ada.auth)).json()
+    assert [(r["member"], r["score"]) for r in top] == [(str(bob.user_id), 70), (str(ada.user_id), 50)]
+    mine = (await client.get("/leaderboards/arcade/me", headers=ada.auth)).json()
+    assert (mine["rank"], mine["score"]) == (2, 50)
+    for points in (5.0, 7.5):
+        last = await client.post("/leaderboards/marathon/scores", json={"score": points}, headers=ada.auth)
+    assert last.json()["score"] == 12.5
+    fed = await client.post("/leaderboards/top-posts-today/scores", json={"score": 1}, headers=ada.auth)
+    assert fed.status_code == 409
+    assert (await client.get("/leaderboards/nope", headers=ada.auth)).status_code == 404
+    assert (await client.get("/leaderboards/marathon/me", headers=bob.auth)).status_code == 404
+    bad = await client.post("/leaderboards/arcade/scores", json={"score": -1}, headers=ada.auth)
+    assert bad.status_code == 422
+
+
+async def test_prometheus_metrics_name_templates_and_hold_no_user_data(client: httpx.AsyncClient) -> None:
+    user = await sign_up(client)
+    await client.get("/users/me", headers=user.auth)
+    text = (await client.get("/metrics")).text
+    assert (
+        'polysocial_http_request_duration_seconds_count{endpoint="/users/me",method="GET",status_class="2xx"}' in text
+    )
+    assert "polysocial_analytics_pending" in text
+    assert user.token not in text
+    assert user.email not in text
