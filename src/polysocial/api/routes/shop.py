@@ -25,10 +25,12 @@ from polysocial.api.commerce_schemas import (
 from polysocial.api.deps import AdminDep, AppDep, CallerDep
 from polysocial.api.idempotency import IdempotencyKey, once
 from polysocial.api.responses import problems
+from polysocial.domain.commerce import Product
 from polysocial.domain.consistency import ISOLATION, Operation
 from polysocial.domain.errors import NotFound
 from polysocial.services import carts, commerce
 from polysocial.services.social import MAX_PAGE
+from polysocial.stores.relational.protocol import RelationalTx
 
 router = APIRouter(tags=["shop"])
 
@@ -63,13 +65,22 @@ async def get_product(product_id: ProductId, app: AppDep, caller: CallerDep) -> 
     return ProductPublic.of(found)
 
 
-@router.post("/products/{product_id}/restock", response_model=ProductPublic, responses=problems(401, 403, 404, 422))
-async def restock(product_id: ProductId, body: Restock, app: AppDep, admin: AdminDep) -> ProductPublic:
-    async with app.relational.transaction() as tx:
+@router.post(
+    "/products/{product_id}/restock", response_model=ProductPublic, responses=problems(401, 403, 404, 409, 422)
+)
+async def restock(
+    product_id: ProductId, body: Restock, request: Request, app: AppDep, admin: AdminDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    async def work(tx: RelationalTx) -> Product:
         found = await tx.restock(product_id, body.quantity)
-    if found is None:
-        raise NotFound(f"product {product_id} does not exist")
-    return ProductPublic.of(found)
+        if found is None:
+            raise NotFound(f"product {product_id} does not exist")
+        return found
+
+    return await once(
+        app, admin, request, key, body=body.model_dump(mode="json"), operation=Operation.RESTOCK, work=work,
+        render=ProductPublic.of,
+    )  # fmt: skip
 
 
 @router.post(
