@@ -133,6 +133,10 @@ async def test_a_seat_goes_to_one_booker(client: httpx.AsyncClient, app: App) ->
     assert [(s["seat_no"], s["booked"], s["booked_by_me"]) for s in mine] == [(1, False, False), (2, True, True),
                                                                                (3, False, False)]  # fmt: skip
     assert (await client.get(f"/ticketed-events/{event}", headers=bob.auth)).json()["free"] == 2
+    for starts_at in ("0001-01-01T00:01:01+01:00", "2027-01-15T10:00:00"):
+        bad = await client.post("/ticketed-events", json={"name": "x", "starts_at": starts_at, "seats": 1},
+                                headers=boss.auth)  # fmt: skip
+        assert bad.status_code == 422, bad.text
 
 
 async def test_a_cart_survives_losing_its_live_copy_and_checks_out(client: httpx.AsyncClient, app: App) -> None:
@@ -149,6 +153,7 @@ async def test_a_cart_survives_losing_its_live_copy_and_checks_out(client: httpx
     buyer = SignedUser(buyer.user_id, buyer.email, login.json()["access_token"])
     assert (await client.get("/cart", headers=buyer.auth)).json()["items"] == [{"product_id": widget, "quantity": 3}]
     await app.relay.drain()  # the durable copy catches up: the same cart
+    assert (await app.relational.outbox_stats()).pending == 0  # every change applied, none failing
     await wipe_key_value(app.kv)
     login = await client.post("/auth/login", json={"email": buyer.email, "password": PASSWORD})
     buyer = SignedUser(buyer.user_id, buyer.email, login.json()["access_token"])
@@ -162,6 +167,7 @@ async def test_a_cart_survives_losing_its_live_copy_and_checks_out(client: httpx
     assert empty.status_code == 409
     assert await balance(client, buyer) == Decimal("70.00")
     await app.relay.drain()
+    assert (await app.relational.outbox_stats()).pending == 0
     async with app.relational.transaction() as tx:
         assert await tx.cart_snapshot(buyer.user_id) == {}
     unknown = await client.post("/cart/items", json={"product_id": 10**9, "quantity": 1}, headers=buyer.auth)

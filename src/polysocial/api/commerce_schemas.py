@@ -3,7 +3,7 @@ in requests, but never more than two decimal places."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -128,9 +128,17 @@ class OrderPage(BaseModel):
     next_before: int | None
 
 
+def _sane_moment(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a time zone (2027-01-15T10:00:00Z)")
+    if not datetime(2000, 1, 1, tzinfo=UTC) <= value <= datetime(2200, 1, 1, tzinfo=UTC):
+        raise ValueError("must be between 2000 and 2200")
+    return value
+
+
 class TicketedEventCreate(Strict):
     name: Name
-    starts_at: datetime
+    starts_at: Annotated[datetime, AfterValidator(_sane_moment)]
     seats: Annotated[int, Field(ge=1, le=MAX_SEATS)]
 
 

@@ -239,23 +239,24 @@ class CommerceTxMixin:
         )
         if not fresh:
             return None
-        rows = await self._rows(
-            "INSERT INTO cart_items AS c (user_id, product_id, quantity) VALUES (%s, %s, greatest(%s, 1)) "
-            "ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = c.quantity + %s, updated_at = now() "
-            "RETURNING quantity",
-            (user_id, product_id, delta, delta),
-        ) if delta > 0 else await self._rows(
-            "UPDATE cart_items SET quantity = quantity + %s, updated_at = now() "
-            "WHERE user_id = %s AND product_id = %s RETURNING quantity",
-            (delta, user_id, product_id),
-        )  # fmt: skip
-        quantity = int(rows[0]["quantity"]) if rows else 0
-        if quantity <= 0:
-            await self.conn.execute(
-                "DELETE FROM cart_items WHERE user_id = %s AND product_id = %s", (user_id, product_id)
+        if delta > 0:
+            rows = await self._rows(
+                "INSERT INTO cart_items AS c (user_id, product_id, quantity) VALUES (%s, %s, %s) "
+                "ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = c.quantity + excluded.quantity, "
+                "updated_at = now() RETURNING quantity",
+                (user_id, product_id, delta),
             )
-            return 0
-        return quantity
+            return int(rows[0]["quantity"])
+        # A removal: the line shrinks, or goes when nothing would be left (quantity > 0 is a CHECK).
+        rows = await self._rows(
+            "UPDATE cart_items SET quantity = quantity + %s, updated_at = now() "
+            "WHERE user_id = %s AND product_id = %s AND quantity + %s > 0 RETURNING quantity",
+            (delta, user_id, product_id, delta),
+        )
+        if rows:
+            return int(rows[0]["quantity"])
+        await self.conn.execute("DELETE FROM cart_items WHERE user_id = %s AND product_id = %s", (user_id, product_id))
+        return 0
 
     async def cart_snapshot(self, user_id: int, *, lock: bool = False) -> dict[int, int]:
         """The cart as its events say: the durable copy plus the changes the relay has not applied yet. With
