@@ -91,3 +91,26 @@ async def test_prometheus_metrics_name_templates_and_hold_no_user_data(client: h
     assert "polysocial_analytics_pending" in text
     assert user.token not in text
     assert user.email not in text
+
+
+async def test_generic_measurements_are_written_and_averaged_per_window(client: httpx.AsyncClient, app: App) -> None:
+    boss, user = await admin(client, app), await sign_up(client)
+    readings = [
+        {"measurement": "sensor_readings", "tags": {"sensor": "s1"}, "fields": {"temperature": t}}
+        for t in (20.0, 22.0, 24.0)
+    ]
+    accepted = await client.post("/admin/measurements", json=readings, headers=boss.auth)
+    assert accepted.status_code == 202, accepted.text
+    await app.analytics.flush()
+    means = await client.get(
+        "/admin/measurements/sensor_readings/mean",
+        params={"field": "temperature", "hours": 1, "window_s": 3600, "tag": "sensor=s1"},
+        headers=boss.auth,
+    )
+    assert means.status_code == 200, means.text
+    assert [w["mean"] for w in means.json() if w["mean"] is not None] == [22.0]
+    for bad in ([{"measurement": "bad name", "fields": {"x": 1}}], [{"measurement": "m", "fields": {}}],
+                [{"measurement": "m", "tags": {"t": "a b"}, "fields": {"x": 1}}]):  # fmt: skip
+        refused = await client.post("/admin/measurements", json=bad, headers=boss.auth)
+        assert refused.status_code == 422, refused.text
+    assert (await client.post("/admin/measurements", json=readings, headers=user.auth)).status_code == 403

@@ -65,10 +65,14 @@ PROTECTED = [
     ("GET", "/leaderboards/arcade", None),
     ("GET", "/leaderboards/arcade/me", None),
     ("POST", "/leaderboards/arcade/scores", {"score": 1}),
+    ("POST", "/admin/measurements", [{"measurement": "m", "fields": {"x": 1}}]),
+    ("GET", "/admin/measurements/m/mean?field=x", None),
 ]
 
 ADMIN_ONLY = [
     ("GET", "/admin/metrics/api", None),
+    ("POST", "/admin/measurements", [{"measurement": "m", "fields": {"x": 1}}]),
+    ("GET", "/admin/measurements/m/mean?field=x", None),
     ("POST", "/products", {"name": "n", "price": "1.00", "stock": 1}),
     ("POST", "/products/{product}/restock", {"quantity": 1}),
     ("POST", "/orders/{order}/ship", None),

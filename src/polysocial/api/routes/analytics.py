@@ -3,7 +3,7 @@ leaderboards, and this process's Prometheus metrics."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -18,7 +18,10 @@ from polysocial.domain.analytics import (
     BOARDS,
     MAX_SERIES_HOURS,
     MAX_TRENDING_HOURS,
+    NAME,
     BoardMode,
+    InvalidMeasurement,
+    Point,
     Ranked,
     last_hours,
     top_posts_board,
@@ -169,6 +172,62 @@ async def submit_score(board: BoardName, body: ScoreSubmit, app: AppDep, caller:
     found = await app.kv.board_rank(key, me)
     assert found is not None
     return RankedPublic.of(found)
+
+
+class PointCreate(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    measurement: Annotated[str, Field(pattern=NAME.pattern)]
+    tags: Annotated[dict[str, str], Field(max_length=8)] = {}
+    fields: Annotated[dict[str, Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=1, max_length=16)]
+    at: datetime | None = Field(default=None, description="default: now; with a time zone")
+
+
+class WindowMeanPublic(BaseModel):
+    start: datetime
+    mean: float | None
+
+
+@router.post(
+    "/admin/measurements", status_code=202, responses=problems(401, 403, 422),
+    summary="Record generic points (the seed's sensor readings); buffered like every analytics event",
+)  # fmt: skip
+async def record_points(body: list[PointCreate], app: AppDep, admin: AdminDep) -> dict[str, int]:
+    if len(body) > 1000:
+        raise InvalidMeasurement("at most 1,000 points per request")
+    now = datetime.now(UTC)
+    points = []
+    for p in body:
+        if p.at is not None and p.at.tzinfo is None:
+            raise InvalidMeasurement("give 'at' a time zone (2027-01-15T10:00:00Z)")
+        points.append(Point(p.measurement, p.tags, p.fields, p.at or now))
+    for point in points:
+        app.analytics.record_point(point)
+    return {"accepted": len(points)}
+
+
+@router.get(
+    "/admin/measurements/{measurement}/mean", response_model=list[WindowMeanPublic], responses=problems(401, 403, 422)
+)
+async def measurement_mean(
+    measurement: Annotated[str, Path(pattern=NAME.pattern)],
+    app: AppDep,
+    admin: AdminDep,
+    field: Annotated[str, Query(pattern=NAME.pattern)],
+    hours: Annotated[int, Query(ge=1, le=MAX_SERIES_HOURS)] = 24,
+    window_s: Annotated[int, Query(ge=60, le=86_400)] = 3600,
+    tag: Annotated[list[str] | None, Query(description="name=value, repeatable", max_length=8)] = None,
+) -> list[WindowMeanPublic]:
+    tags = {}
+    for item in tag or []:
+        name, _, value = item.partition("=")
+        tags[name] = value
+    Point(measurement, tags, {field: 0.0}, datetime.now(UTC))  # names and values checked (422 if not)
+    end = datetime.now(UTC)
+    start = end - timedelta(hours=hours)
+    start = datetime.fromtimestamp(start.timestamp() - start.timestamp() % window_s, UTC)
+    found = await app.timeseries.window_mean(measurement, field, tags, start, end, window_s=window_s)
+    return [WindowMeanPublic(start=w.start, mean=w.mean) for w in found]
 
 
 @router.get(
