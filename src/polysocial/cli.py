@@ -262,6 +262,59 @@ def reconcile(
         raise typer.Exit(1)
 
 
+@app.command("seed-data")
+def seed_data(
+    users: Annotated[int, typer.Option(min=2, max=10_000_000, help="accounts")] = 1_000,
+    avg_follows: Annotated[int, typer.Option(min=1, max=1_000, help="follows per user (skewed popularity)")] = 20,
+    posts: Annotated[int, typer.Option(min=0, max=100_000_000, help="posts, with likes and comments")] = 5_000,
+    products: Annotated[int, typer.Option(min=0, max=1_000_000, help="products in the shop")] = 1_000,
+    seed: Annotated[int, typer.Option(help="the same seed gives the same network")] = 1,
+    password_stdin: Annotated[bool, typer.Option(help="read the accounts' password from standard input")] = False,
+) -> None:
+    """Build a synthetic social network in the stores: skewed popularity (a few accounts with very many followers),
+    profiles, wallets, posts with likes and comments, a shop catalogue. Deterministic in --seed; loaded in bulk."""
+    import secrets
+    import time
+
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from polysocial.services.seeding import load_network
+    from polysocial.synthetic import synthetic_network
+
+    if avg_follows >= users:
+        raise fail(f"--avg-follows must be below --users ({users})")
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
+    started = time.perf_counter()
+    columns = (TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed:>12,} / {task.total:,}"))
+    with Progress(*columns, TimeElapsedColumn(), console=err) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def step(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=max(total, 1))
+            progress.update(tasks[stage], completed=done, total=max(total, 1))
+
+        generating = progress.add_task("generating", total=1)
+        network = synthetic_network(users, avg_follows, posts, seed=seed, products=products)
+        progress.update(generating, completed=1)
+
+        async def load(state: Any) -> Any:
+            return await load_network(
+                network, seed=seed, password_hash=await state.passwords.hash(password), relational=state.relational,
+                graph=state.graph, documents=state.documents, step=step,
+            )  # fmt: skip
+
+        loaded = with_app(load_settings(), load)
+    seconds = time.perf_counter() - started
+    out.print(
+        f"loaded {loaded.users:,} users, {loaded.follows:,} follows, {loaded.posts:,} posts, "
+        f"{loaded.comments:,} comments, {loaded.products:,} products in {seconds:.1f} s"
+    )
+    out.print(f"accounts: seed{seed}-user1@example.com ... seed{seed}-user{users}@example.com")
+    if not password_stdin:
+        out.print(f"their password (shown once): {password}")
+
+
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the relational store.")
 app.add_typer(report_app, name="report")
 

@@ -7,6 +7,8 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import date
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import psycopg
@@ -389,6 +391,48 @@ class PostgresRelationalStore(PostgresBackedStore):
     async def session_backup_delete(self, token_hash: str) -> None:
         async with self.pool.connection() as conn:
             await conn.execute("DELETE FROM session_backups WHERE token_hash = %s", (token_hash,))
+
+    async def bulk_load_accounts(
+        self, accounts: Sequence[tuple[str, str]], *, password_hash: str, birthdate: date, deposits: Sequence[Decimal]
+    ) -> list[int]:
+        emails = [e for e, _ in accounts]
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    "INSERT INTO users (email, password_hash, balance) "
+                    "SELECT e, %s, d FROM unnest(%s::text[], %s::numeric[]) WITH ORDINALITY AS t(e, d, n) ORDER BY n "
+                    "RETURNING user_id, email",
+                    (password_hash, emails, list(deposits)),
+                )
+                ids = {email: int(uid) for uid, email in await cur.fetchall()}
+                ordered = [ids[e] for e in emails]
+                await conn.execute(
+                    "INSERT INTO user_profiles (user_id, name, avatar_url, birthdate) "
+                    "SELECT u, n, 'https://cdn.example.com/avatars/' || u || '.jpg', %s "
+                    "FROM unnest(%s::bigint[], %s::text[]) AS t(u, n)",
+                    (birthdate, ordered, [n for _, n in accounts]),
+                )
+                await conn.execute(
+                    "INSERT INTO ledger_entries (movement_id, account, user_id, amount, kind, reference) "
+                    "SELECT m, a, u2, x, 'deposit', r FROM ("
+                    "  SELECT gen_random_uuid() AS m, u, d FROM unnest(%s::bigint[], %s::numeric[]) AS t(u, d)"
+                    ") moves CROSS JOIN LATERAL (VALUES ('wallet', u, d, 'deposit'), "
+                    "  ('deposits', NULL::bigint, -d, 'to user ' || u)) AS pair(a, u2, x, r)",
+                    (ordered, list(deposits)),
+                )
+        except errors.UniqueViolation as exc:
+            raise EmailTaken("some of these accounts exist already") from exc
+        return ordered
+
+    async def bulk_load_products(self, products: Sequence[tuple[str, Decimal, int]]) -> list[int]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO products (name, price, stock) SELECT n, p, s FROM "
+                "unnest(%s::text[], %s::numeric[], %s::integer[]) WITH ORDINALITY AS t(n, p, s, o) ORDER BY o "
+                "RETURNING product_id",
+                ([n for n, _, _ in products], [p for _, p, _ in products], [s for _, _, s in products]),
+            )
+            return [int(r[0]) for r in await cur.fetchall()]
 
     async def user_cards(self, user_ids: Sequence[int]) -> dict[int, UserCard]:
         async with self.pool.connection() as conn:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -195,6 +195,15 @@ class RelationalStore(Store, Protocol):
         """The copy of a session, unless past its absolute end."""
 
     async def session_backup_delete(self, token_hash: str) -> None: ...
+
+    async def bulk_load_accounts(
+        self, accounts: Sequence[tuple[str, str]], *, password_hash: str, birthdate: date, deposits: Sequence[Decimal]
+    ) -> list[int]:
+        """Seeding: (email, name) accounts with one password hash, each with its deposit (and its two ledger
+        entries), in a few statements; their ids in the same order. Raises EmailTaken if any email exists."""
+
+    async def bulk_load_products(self, products: Sequence[tuple[str, Decimal, int]]) -> list[int]:
+        """Seeding: (name, price, stock) products; their ids in order."""
 
     async def user_cards(self, user_ids: Sequence[int]) -> dict[int, UserCard]:
         """Name and avatar of each existing user, for showing authors next to their posts."""
