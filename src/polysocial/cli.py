@@ -315,6 +315,63 @@ def seed_data(
         out.print(f"their password (shown once): {password}")
 
 
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="keep the engines and the data folder afterwards")] = False,
+) -> None:
+    """Walk through the seed's scenarios on engines started in a fresh data folder: what happened, in which store,
+    how long it took. Exits 1 if any scenario does not behave as it should."""
+    import asyncio
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from polysocial.bootstrap import bootstrap
+    from polysocial.demo import Demo
+    from polysocial.engines.embedded import EmbeddedEngines
+
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="polysocial-demo-"))
+    settings = Settings(data_dir=folder / "data")
+    engines = EmbeddedEngines(settings)
+
+    async def run() -> Any:
+        app = await bootstrap(settings)
+        try:
+            return await Demo(app).run()
+        finally:
+            await app.aclose()
+
+    try:
+        with err.status("starting engines in a fresh data folder and running the scenarios ..."):
+            outcomes = asyncio.run(run())
+    finally:
+        if not keep:
+            engines.down()
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+    table = Table(title=f"polysocial demo ({folder})")
+    for col in ("scenario", "stores", "what happened", "ms"):
+        table.add_column(col, overflow="fold", justify="right" if col == "ms" else "left")
+    for o in outcomes:
+        table.add_row(o.scenario, o.stores, o.what if o.ok else f"[red]{o.what}[/]", f"{o.ms:.0f}")
+    out.print(table)
+    from polysocial.domain.consistency import BY_DATA_TYPE
+
+    guarantees = Table(title="consistency per data type (domain/consistency.py)")
+    guarantees.add_column("data")
+    guarantees.add_column("guarantee", overflow="fold")
+    for kind, rule in BY_DATA_TYPE.items():
+        guarantees.add_row(kind, rule)
+    out.print(guarantees)
+    failed = [o.scenario for o in outcomes if not o.ok]
+    seconds = time.perf_counter() - started
+    out.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} scenarios as expected in {seconds:.1f} s")
+    if failed:
+        raise typer.Exit(1)
+
+
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the relational store.")
 app.add_typer(report_app, name="report")
 
