@@ -6,16 +6,7 @@ from __future__ import annotations
 import httpx
 
 from polysocial.bootstrap import App
-from polysocial.domain.accounts import UserRole
-from tests.support.accounts import PASSWORD, SignedUser, sign_up
-
-
-async def admin(client: httpx.AsyncClient, app: App) -> SignedUser:
-    user = await sign_up(client)
-    async with app.relational.transaction() as tx:
-        await tx.set_role(user.user_id, UserRole.ADMIN)
-    login = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
-    return SignedUser(user.user_id, user.email, login.json()["access_token"])
+from tests.support.accounts import sign_up, sign_up_admin
 
 
 async def test_views_make_trending_the_top_posts_board_and_the_authors_stats(
@@ -41,7 +32,7 @@ async def test_views_make_trending_the_top_posts_board_and_the_authors_stats(
 
 
 async def test_api_metrics_are_per_endpoint_template_for_administrators(client: httpx.AsyncClient, app: App) -> None:
-    boss, user = await admin(client, app), await sign_up(client)
+    boss, user = await sign_up_admin(client, app), await sign_up(client)
     post = (await client.post("/posts", json={"text": "x"}, headers=user.auth)).json()["id"]
     for _ in range(3):
         await client.get(f"/posts/{post}", headers=user.auth)
@@ -94,7 +85,7 @@ async def test_prometheus_metrics_name_templates_and_hold_no_user_data(client: h
 
 
 async def test_generic_measurements_are_written_and_averaged_per_window(client: httpx.AsyncClient, app: App) -> None:
-    boss, user = await admin(client, app), await sign_up(client)
+    boss, user = await sign_up_admin(client, app), await sign_up(client)
     readings = [
         {"measurement": "sensor_readings", "tags": {"sensor": "s1"}, "fields": {"temperature": t}}
         for t in (20.0, 22.0, 24.0)

@@ -11,19 +11,10 @@ import httpx
 import pytest
 
 from polysocial.bootstrap import App
-from polysocial.domain.accounts import UserRole
-from tests.support.accounts import PASSWORD, SignedUser, sign_up
+from tests.support.accounts import PASSWORD, SignedUser, sign_up, sign_up_admin
 from tests.support.reset import wipe_key_value
 
 PROBLEM = "application/problem+json"
-
-
-async def admin(client: httpx.AsyncClient, app: App) -> SignedUser:
-    user = await sign_up(client)
-    async with app.relational.transaction() as tx:
-        await tx.set_role(user.user_id, UserRole.ADMIN)
-    login = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
-    return SignedUser(user.user_id, user.email, login.json()["access_token"])
 
 
 async def funded(client: httpx.AsyncClient, amount: str = "100.00") -> SignedUser:
@@ -76,7 +67,7 @@ async def test_deposits_and_transfers_keep_a_double_entry_ledger(client: httpx.A
 
 
 async def test_an_order_takes_stock_and_money_at_once_or_not_at_all(client: httpx.AsyncClient, app: App) -> None:
-    boss = await admin(client, app)
+    boss = await sign_up_admin(client, app)
     buyer = await funded(client, "50.00")
     widget, gadget = await product(client, boss, "10.00", 3), await product(client, boss, "25.00", 1)
     placed = await client.post(
@@ -116,7 +107,7 @@ async def test_an_order_takes_stock_and_money_at_once_or_not_at_all(client: http
 
 
 async def test_a_seat_goes_to_one_booker(client: httpx.AsyncClient, app: App) -> None:
-    boss = await admin(client, app)
+    boss = await sign_up_admin(client, app)
     created = await client.post(
         "/ticketed-events", json={"name": "Keynote", "starts_at": "2027-01-15T10:00:00Z", "seats": 3},
         headers=boss.auth,
@@ -140,7 +131,7 @@ async def test_a_seat_goes_to_one_booker(client: httpx.AsyncClient, app: App) ->
 
 
 async def test_a_cart_survives_losing_its_live_copy_and_checks_out(client: httpx.AsyncClient, app: App) -> None:
-    boss = await admin(client, app)
+    boss = await sign_up_admin(client, app)
     buyer = await funded(client, "100.00")
     widget, gadget = await product(client, boss, "10.00", 5), await product(client, boss, "1.50", 5)
     for product_id, quantity in ((widget, 2), (gadget, 3), (widget, 1), (gadget, -3)):
@@ -178,7 +169,7 @@ async def test_a_cart_survives_losing_its_live_copy_and_checks_out(client: httpx
 async def test_three_concurrent_posts_with_one_idempotency_key_have_one_effect(
     client: httpx.AsyncClient, app: App, endpoint: str
 ) -> None:
-    boss = await admin(client, app)
+    boss = await sign_up_admin(client, app)
     buyer = await funded(client, "100.00")
     bob = await sign_up(client)
     widget = await product(client, boss, "10.00", 100)
@@ -232,7 +223,7 @@ async def test_three_concurrent_posts_with_one_idempotency_key_have_one_effect(
 
 
 async def test_a_restock_with_one_key_counts_once(client: httpx.AsyncClient, app: App) -> None:
-    boss = await admin(client, app)
+    boss = await sign_up_admin(client, app)
     widget = await product(client, boss, "1.00", 0)
     headers = {**boss.auth, **key()}
     answers = await asyncio.gather(
@@ -247,7 +238,7 @@ async def test_a_restock_with_one_key_counts_once(client: httpx.AsyncClient, app
 
 
 async def test_a_refusal_is_replayed_too(client: httpx.AsyncClient, app: App) -> None:
-    boss = await admin(client, app)
+    boss = await sign_up_admin(client, app)
     buyer = await funded(client, "5.00")
     widget = await product(client, boss, "10.00", 1)
     headers = {**buyer.auth, **key()}
@@ -263,7 +254,7 @@ async def test_a_refusal_is_replayed_too(client: httpx.AsyncClient, app: App) ->
 
 
 async def test_the_customer_report_counts_recent_paid_orders(client: httpx.AsyncClient, app: App) -> None:
-    boss = await admin(client, app)
+    boss = await sign_up_admin(client, app)
     big, small = await funded(client, "500.00"), await funded(client, "500.00")
     widget = await product(client, boss, "10.00", 100)
     for user, times in ((big, 6), (small, 2)):

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from polysocial.bootstrap import App
+from polysocial.domain.accounts import UserRole
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -39,3 +42,13 @@ async def sign_up(client: httpx.AsyncClient, email: str | None = None, **fields:
     login = await client.post("/auth/login", json={"email": body["email"], "password": PASSWORD})
     assert login.status_code == 200, login.text
     return SignedUser(created.json()["user_id"], str(body["email"]), login.json()["access_token"])
+
+
+async def sign_up_admin(client: httpx.AsyncClient, app: App) -> SignedUser:
+    """An administrator: signed up through the API, promoted in the store (the API cannot), signed in again (the
+    role is read at login)."""
+    user = await sign_up(client)
+    async with app.relational.transaction() as tx:
+        await tx.set_role(user.user_id, UserRole.ADMIN)
+    login = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
+    return SignedUser(user.user_id, user.email, login.json()["access_token"])
