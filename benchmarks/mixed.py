@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import random
+import secrets
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from polysocial.engines.seed_stack import free_port
 from polysocial.services.seeding import load_network
 from polysocial.synthetic import synthetic_network
 
-PASSWORD = "benchmark passphrase"  # noqa: S105 - throwaway accounts in a temporary folder
+PASSWORD = secrets.token_urlsafe(16)  # throwaway accounts in a temporary folder
 MIX = (("home feed", 60), ("user timeline", 30), ("compose", 10))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from polysocial.domain.graph import GraphUser
 from polysocial.events.handlers import Handler
 from polysocial.events.relay import Relay
 
-PASSWORD = "correct horse battery staple"  # noqa: S105 - a benchmark account
+PASSWORD = secrets.token_urlsafe(16)  # benchmark accounts in a temporary folder
 
 
 async def measure(

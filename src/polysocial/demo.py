@@ -5,6 +5,7 @@ seed says it should fails the demo (exit 1)."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from polysocial.services.seeding import load_network
 from polysocial.stores.documents.protocol import POSTS
 from polysocial.synthetic import synthetic_network
 
-PASSWORD = "demo passphrase, not a secret"  # noqa: S105 - the demo's throwaway accounts in a temporary folder
+PASSWORD = secrets.token_urlsafe(16)  # the demo's accounts live in a temporary folder; nobody signs in
 
 
 class ScenarioFailed(Exception):
