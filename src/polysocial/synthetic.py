@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from polysocial.domain.ids import make_id
+
 
 def skewed_follow_graph(users: int, follows_each: int, *, seed: int, skew: float = 1.1) -> list[tuple[int, int]]:
     """``users`` users (ids 1..users) each following ``follows_each`` others; the chance of being followed falls
@@ -41,13 +43,7 @@ AUTHOR_SKEW = 0.6  # popular accounts post more, less steeply than they are foll
 
 def seeded_id(rng: random.Random, ms: int) -> str:
     """A ULID whose random part comes from ``rng``: the same seed gives the same ids."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    value = (ms << 80) | rng.getrandbits(80)
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(alphabet[digit])
-    return "".join(reversed(chars))
+    return make_id(ms, rng.getrandbits(80))
 
 
 @dataclass

@@ -72,7 +72,11 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
     install_error_handlers(api)
     for module in (health, auth, posts, social, feed, users, wallet, shop, seats, analytics, admin):
         api.include_router(module.router)
-    metrics = ProcessMetrics()
+
+    def state_of() -> App | None:
+        return getattr(api.state, "polysocial", None)
+
+    metrics = ProcessMetrics(state_of)
     api.state.metrics = metrics
-    api.add_middleware(RequestMetrics, metrics=metrics, state_of=lambda: getattr(api.state, "polysocial", None))
+    api.add_middleware(RequestMetrics, metrics=metrics, state_of=state_of)
     return api

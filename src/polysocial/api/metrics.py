@@ -5,6 +5,7 @@ one clock read and one dictionary append to a request, and never waits on a stor
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ UNMATCHED = "(unmatched)"  # a path no route knows: its text would be a tag of u
 class ProcessMetrics:
     """One registry per application, so that several apps in one process (tests) do not collide."""
 
-    def __init__(self) -> None:
+    def __init__(self, state_of: Callable[[], Any]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Histogram(
             "polysocial_http_request_duration_seconds",
@@ -28,13 +29,14 @@ class ProcessMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
-        self.analytics_dropped = Gauge(
+        # Read from the buffer when scraped, not written on every request.
+        dropped = Gauge(
             "polysocial_analytics_dropped_total", "analytics events dropped because the buffer was full",
             registry=self.registry,
         )  # fmt: skip
-        self.analytics_pending = Gauge(
-            "polysocial_analytics_pending", "analytics events waiting for a flush", registry=self.registry
-        )
+        dropped.set_function(lambda: float(state.analytics.stats.dropped) if (state := state_of()) else 0.0)
+        pending = Gauge("polysocial_analytics_pending", "analytics events waiting for a flush", registry=self.registry)
+        pending.set_function(lambda: float(state.analytics.pending) if (state := state_of()) else 0.0)
 
 
 class RequestMetrics:
@@ -68,6 +70,3 @@ class RequestMetrics:
             state = self.state_of()
             if state is not None:
                 state.analytics.record_request(request)
-                stats = state.analytics.snapshot()
-                self.metrics.analytics_pending.set(stats.pending)
-                self.metrics.analytics_dropped.set(stats.dropped)

@@ -44,7 +44,12 @@ def new_id(now_ms: int | None = None) -> str:
         else:
             _last_ms = ms
             _last_random = int.from_bytes(os.urandom(10), "big")
-        return _encode(ms, 10) + _encode(_last_random, 16)
+        return make_id(ms, _last_random)
+
+
+def make_id(ms: int, random_bits: int) -> str:
+    """The id of millisecond ``ms`` with the given 80 random bits (seeded data uses a seeded generator)."""
+    return _encode(ms, 10) + _encode(random_bits & ((1 << 80) - 1), 16)
 
 
 def is_id(value: str) -> bool:

@@ -4,10 +4,14 @@ wait for its value; a value computed before an invalidation is never stored afte
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
-from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.redis.protocol import KeyValueStore, TimelineStore
+
+K = TypeVar("K", bound=Hashable)
 
 LOCK_TTL_S = 5.0
 WAIT_S = 2.0
@@ -50,3 +54,29 @@ async def cache_aside(
             return cached
         if time.monotonic() >= deadline:  # the holder is slow or gone: answer from the source, uncached
             return await load()
+
+
+async def cache_aside_many(
+    cache: TimelineStore,
+    items: Sequence[K],
+    key: Callable[[K], str],
+    *,
+    ttl_s: int,
+    load: Callable[[list[K]], Awaitable[dict[K, Any]]],
+) -> dict[K, Any]:
+    """JSON values of ``items``: one MGET, the misses loaded in one batch and stored (unless invalidated meanwhile:
+    generations are read before the load). An item ``load`` does not return is cached as gone and left out."""
+    found: dict[K, Any] = {}
+    missing: list[K] = []
+    for item, raw in zip(items, await cache.cache_get_many([key(i) for i in items]), strict=True):
+        if raw is None:
+            missing.append(item)
+        elif (value := json.loads(raw)) is not None:  # null: cached as gone
+            found[item] = value
+    if missing:
+        generations = await cache.cache_generations([key(i) for i in missing])
+        loaded = await load(missing)
+        found.update(loaded)
+        entries = [(key(i), json.dumps(loaded.get(i)).encode(), g) for i, g in zip(missing, generations, strict=True)]
+        await cache.cache_set_many(entries, ttl_s=ttl_s)
+    return found

@@ -16,7 +16,6 @@ truth: the followees from the graph, their newest posts by one LATERAL query per
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 from polysocial.domain.accounts import UserCard
 from polysocial.domain.errors import StoreUnavailable
 from polysocial.logging import get_logger
+from polysocial.services.cache import cache_aside_many
 from polysocial.services.posts import HIDDEN
 from polysocial.services.profiles import card_key
 from polysocial.stores.base import describe
@@ -180,49 +180,20 @@ class Feeds:
 
     async def _posts(self, tl: TimelineStore, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Post id -> what the feed shows of it, for the posts that exist and are not deleted."""
-        keys = [post_cache_key(i) for i in ids]
-        cached = await tl.cache_get_many(keys)
-        shown: dict[str, dict[str, Any]] = {}
-        missing: list[str] = []
-        for post_id, raw in zip(ids, cached, strict=True):
-            if raw is None:
-                missing.append(post_id)
-            elif (value := json.loads(raw)) is not None:  # null: cached as gone
-                shown[post_id] = value
-        if missing:
-            generations = await tl.cache_generations([post_cache_key(i) for i in missing])
+
+        async def load(missing: list[str]) -> dict[str, Any]:
             docs = await self.documents.get_many(POSTS, missing)
-            entries = []
-            for post_id, generation in zip(missing, generations, strict=True):
-                doc = docs.get(post_id)
-                value = _shown(doc) if doc is not None and not doc.get("deleted") else None
-                if value is not None:
-                    shown[post_id] = value
-                entries.append((post_cache_key(post_id), json.dumps(value).encode(), generation))
-            await tl.cache_set_many(entries, ttl_s=POST_CACHE_TTL_S)
-        return shown
+            return {i: _shown(d) for i, d in docs.items() if not d.get("deleted")}
+
+        return await cache_aside_many(tl, ids, post_cache_key, ttl_s=POST_CACHE_TTL_S, load=load)
 
     async def _cards(self, tl: TimelineStore, user_ids: list[int]) -> dict[int, UserCard]:
-        cached = await tl.cache_get_many([card_key(u) for u in user_ids])
-        cards: dict[int, UserCard] = {}
-        missing = []
-        for user_id, raw in zip(user_ids, cached, strict=True):
-            if raw is None:
-                missing.append(user_id)
-            else:
-                data = json.loads(raw)
-                cards[user_id] = UserCard(user_id, data["name"], data["avatar_url"])
-        if missing:
-            generations = await tl.cache_generations([card_key(u) for u in missing])
-            loaded = await self.relational.user_cards(missing)
-            cards.update(loaded)
-            entries = [
-                (card_key(u), json.dumps({"name": c.name, "avatar_url": c.avatar_url}).encode(), g)
-                for u, g in zip(missing, generations, strict=True)
-                if (c := loaded.get(u)) is not None
-            ]
-            await tl.cache_set_many(entries, ttl_s=CARD_CACHE_TTL_S)
-        return cards
+        async def load(missing: list[int]) -> dict[int, Any]:
+            cards = await self.relational.user_cards(missing)
+            return {u: {"name": c.name, "avatar_url": c.avatar_url} for u, c in cards.items()}
+
+        found = await cache_aside_many(tl, user_ids, card_key, ttl_s=CARD_CACHE_TTL_S, load=load)
+        return {u: UserCard(u, v["name"], v["avatar_url"]) for u, v in found.items()}
 
     # -- rebuild ------------------------------------------------------------------------------------------------------
 

@@ -58,10 +58,6 @@ def _ns(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
-def _time(moment: datetime) -> str:
-    return f"{_ns(moment)}"
-
-
 def _from_ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
 
@@ -185,7 +181,7 @@ class InfluxTimeSeriesStore(Adapter):
 
     @staticmethod
     def _range(start: datetime, end: datetime) -> str:
-        return f"time >= {_time(start)} AND time < {_time(end)}"
+        return f"time >= {_ns(start)} AND time < {_ns(end)}"
 
     @guard
     async def trending(self, start: datetime, end: datetime, *, limit: int) -> list[Trending]:
