@@ -189,7 +189,7 @@ async def test_a_stampede_on_a_cold_profile_reads_postgres_once(app: App, client
 
 async def test_an_unknown_email_costs_a_full_password_verification(client: httpx.AsyncClient, app: App) -> None:
     """No user enumeration by timing: the unknown email is verified against a dummy hash, the same argon2 work
-    (benchmarks/signup_to_graph.py prints both failure times side by side)."""
+    (src/polysocial/bench/signup_to_graph.py prints both failure times side by side)."""
     verified: list[str | None] = []
     real_verify = app.passwords.verify
 

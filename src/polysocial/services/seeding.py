@@ -6,7 +6,7 @@ result is what the relay would have built. For seeding and benchmarks, never for
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -30,6 +30,12 @@ class Loaded:
     posts: int
     comments: int
     products: int
+    user_ids: list[int] = field(default_factory=list, repr=False, compare=False)  # user number n is user_ids[n - 1]
+
+
+def account_email(seed: int, number: int) -> str:
+    """The seeded account of user number ``number`` (1-based)."""
+    return f"seed{seed}-user{number}@example.com"
 
 
 def _mapped(doc: dict[str, Any], ids: Sequence[int]) -> dict[str, Any]:
@@ -52,7 +58,7 @@ async def load_network(
     step: Step,
 ) -> Loaded:
     ids: list[int] = []
-    accounts = [(f"seed{seed}-user{i}@example.com", f"User {i}") for i in range(1, network.users + 1)]
+    accounts = [(account_email(seed, i), f"User {i}") for i in range(1, network.users + 1)]
     for start in range(0, len(accounts), ACCOUNTS_CHUNK):
         ids += await relational.bulk_load_accounts(
             accounts[start : start + ACCOUNTS_CHUNK], password_hash=password_hash, birthdate=BIRTHDATE,
@@ -74,4 +80,6 @@ async def load_network(
             chunk = docs[start : start + DOCUMENTS_CHUNK]
             await documents.bulk_insert(collection, [_mapped(d, ids) for d in chunk])
             step(kind, start + len(chunk), len(docs))
-    return Loaded(network.users, len(network.edges), len(network.posts), len(network.comments), len(network.products))
+    return Loaded(
+        network.users, len(network.edges), len(network.posts), len(network.comments), len(network.products), ids
+    )

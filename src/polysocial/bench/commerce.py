@@ -1,7 +1,7 @@
 """Money under load on PostgreSQL (the embedded profile's engine), through the services, with the invariants checked
 afterwards: orders on one hot product, orders across 1,000 products, and transfers.
 
-    python -m benchmarks.commerce [--clients 32] [--orders 6000] [--transfers 20000] [--accounts 1000]
+    python -m polysocial.bench.commerce [--clients 32] [--orders 6000] [--transfers 20000] [--accounts 1000]
 
 Each workload runs ``--clients`` concurrent clients (tasks, each with its own connection). Latency is per operation
 (p50/p99 over all of them); throughput is operations over wall time. Refusals (out of stock, insufficient funds)
@@ -21,7 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from benchmarks.common import console, print_table, profile_settings, summary
+from polysocial.bench.common import console, print_table, profile_settings, summary
 from polysocial.bootstrap import App, bootstrap
 from polysocial.domain.accounts import NewAccount
 from polysocial.domain.consistency import Operation
@@ -51,6 +51,11 @@ async def drive(jobs: list[Job], clients: int) -> tuple[dict[str, float], Counte
     await asyncio.gather(*(client() for _ in range(clients)))
     seconds = time.perf_counter() - started
     return {**summary(timings), "ops_per_s": len(jobs) / seconds}, outcomes
+
+
+def pair(rng: random.Random, users: list[int]) -> tuple[int, int]:
+    a, b = rng.sample(users, 2)
+    return a, b
 
 
 async def make_accounts(app: App, n: int, funds: Decimal) -> list[int]:
@@ -113,7 +118,7 @@ async def run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             ("orders, one hot product", [order(rng.choice(buyers), hot) for _ in range(args.orders)]),
             ("orders across 1,000 products", [order(rng.choice(buyers), rng.choice(products))
                                               for _ in range(args.orders)]),
-            ("transfers", [transfer(*rng.sample(buyers, 2), Decimal(rng.randrange(1, 10_000)) / 100)
+            ("transfers", [transfer(*pair(rng, buyers), Decimal(rng.randrange(1, 10_000)) / 100)
                            for _ in range(args.transfers)]),
         ]  # fmt: skip
         for name, jobs in workloads:

@@ -1,7 +1,7 @@
 """Analytics under load: ingest through the buffer into each time-series store, then trending and a post's hourly
 series with 10,000,000 view events stored (embedded profile: PostgreSQL raw events + hourly rollups).
 
-    python -m benchmarks.analytics [--ingest 500000] [--stored 10000000] [--posts 100000] [--samples 200]
+    python -m polysocial.bench.analytics [--ingest 500000] [--stored 10000000] [--posts 100000] [--samples 200]
 
 Ingest: ``--ingest`` views recorded into the buffer (as the API does, one call per view) and flushed in batches of
 10,000; events per second over the whole (record + flush). Then ``--stored`` views spread over the last 7 days with
@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import console, print_table, profile_settings, summary
+from polysocial.bench.common import console, print_table, profile_settings, summary
 from polysocial.config import Role, Settings, StoreURL
 from polysocial.domain.analytics import PostView, last_hours
 from polysocial.engines.seed_stack import start_influxdb
@@ -97,7 +97,7 @@ async def run(args: argparse.Namespace, settings: Settings, influx_url: str) -> 
                 20, lambda s=store, a=start, b=end: s.trending(a, b, limit=20)
             )
         finally:
-            await store.close()  # type: ignore[attr-defined]
+            await store.close()
             await pools.close()
 
     store, pools = await open_store(settings.store_url(Role.TIMESERIES))
@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace, settings: Settings, influx_url: str) -> 
             args.samples, lambda: store.views_per_hour("post0000001", week_start, week_end)
         )
     finally:
-        await store.close()  # type: ignore[attr-defined]
+        await store.close()
         await pools.close()
     return results
 

@@ -13,7 +13,7 @@ Then the write side: fan-out throughput (timeline inserts per second), the time 
 timeline for an author with 10,000 followers (through the outbox relay), the same fan-out into (d)'s feed
 documents, and Redis memory per timeline entry.
 
-    python -m benchmarks.home_feed [--users 100000] [--follows-each 20] [--posts 1000000] [--samples 400]
+    python -m polysocial.bench.home_feed [--users 100000] [--follows-each 20] [--posts 1000000] [--samples 400]
 
 Data: users follow ``follows-each`` others with power-law popularity (synthetic.skewed_follow_graph); authors of
 posts are drawn with a milder power law over the same ranking (popular accounts post more); likes and comments on
@@ -35,7 +35,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import console, print_table, profile_settings, summary
+from polysocial.bench.common import console, print_table, profile_settings, summary
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Role, Settings
 from polysocial.domain.graph import GraphUser

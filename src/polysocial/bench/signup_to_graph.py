@@ -1,7 +1,7 @@
 """Sign-up to graph node: how long after a sign-up answers until the user's node is in the graph (the outbox, the
 relay woken by NOTIFY, the handler's MERGE), and the login time with the argon2 parameters in use.
 
-    python -m benchmarks.signup_to_graph [--profiles embedded,postgres-only,seed] [--users 400] [--concurrency 8]
+    python -m polysocial.bench.signup_to_graph [--profiles embedded,postgres-only,seed] [--users 400] [--concurrency 8]
 
 Each profile runs on engines started for the run. Sign-ups go through the real HTTP stack in process (ASGI), with
 the relay running in the same process as it does inside `polysocial serve`. The delay is measured from the moment
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from benchmarks.common import console, print_table, profile_settings, summary
 from polysocial.api.app import create_app
+from polysocial.bench.common import console, print_table, profile_settings, summary
 from polysocial.bootstrap import bootstrap
 from polysocial.config import Settings
 from polysocial.domain.events import USER_REGISTERED, Event

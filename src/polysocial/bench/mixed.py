@@ -1,7 +1,7 @@
 """DeathStarBench's social-network mix over HTTP: 60% home feed, 30% user timeline, 10% compose, sent at a constant
 rate by this process to `polysocial serve` running in another, and reported as latency percentiles.
 
-    python -m benchmarks.mixed [--profile embedded] [--rate 200] [--seconds 30] [--users 2000] [--readers 50]
+    python -m polysocial.bench.mixed [--profile embedded] [--rate 200] [--seconds 30] [--users 2000] [--readers 50]
 
 Open loop: requests leave on a fixed schedule whether or not earlier ones have returned, and each latency is measured
 from the moment the request was due, so a server that falls behind shows it (no coordinated omission).
@@ -19,31 +19,34 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from benchmarks.common import console, print_table, profile_settings, summary
+from polysocial.bench.common import console, print_table, profile_settings, summary
 from polysocial.bootstrap import bootstrap
 from polysocial.config import Role, Settings
 from polysocial.engines.seed_stack import free_port
-from polysocial.services.seeding import load_network
+from polysocial.services.seeding import account_email, load_network
 from polysocial.synthetic import synthetic_network
 
 PASSWORD = secrets.token_urlsafe(16)  # throwaway accounts in a temporary folder
 MIX = (("home feed", 60), ("user timeline", 30), ("compose", 10))
 
 
-async def seed(settings: Settings, users: int) -> None:
+async def seed(settings: Settings, users: int) -> list[tuple[int, str]]:
+    """Load a network of ``users``; their (user id, email)."""
     app = await bootstrap(settings)
     try:
         network = synthetic_network(users, 20, users * 10, seed=3, products=10)
-        await load_network(
+        loaded = await load_network(
             network, seed=3, password_hash=await app.passwords.hash(PASSWORD), relational=app.relational,
             graph=app.graph, documents=app.documents, step=lambda *_: None,
         )  # fmt: skip
     finally:
         await app.aclose()
+    return [(user, account_email(3, n)) for n, user in enumerate(loaded.user_ids, start=1)]
 
 
 def serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
@@ -56,26 +59,31 @@ def serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-async def drive(base: str, args: argparse.Namespace) -> dict[str, Any]:
+async def wait_healthy(client: httpx.AsyncClient, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if (await client.get("/health")).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not come up within {timeout_s:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+async def drive(
+    base: str, accounts: Sequence[tuple[int, str]], password: str, *, rate: float, seconds: float, readers: int
+) -> dict[str, Any]:
+    """Log ``readers`` of ``accounts`` (user id, email) in, warm their timelines, then send the mix at ``rate``
+    requests per second for ``seconds``."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if (await client.get("/health")).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not come up within 60 s")
-            await asyncio.sleep(0.2)
+        await wait_healthy(client)
         rng = random.Random(9)  # noqa: S311 - a reproducible mix
-        readers = rng.sample(range(1, args.users + 1), args.readers)
         tokens = []
-        for user in readers:
-            login = await client.post(
-                "/auth/login", json={"email": f"seed3-user{user}@example.com", "password": PASSWORD}
-            )
+        for _, email in rng.sample(list(accounts), min(readers, len(accounts))):
+            login = await client.post("/auth/login", json={"email": email, "password": password})
             login.raise_for_status()
             tokens.append({"Authorization": f"Bearer {login.json()['access_token']}"})
         for headers in tokens:  # warm the timelines (each reader's first read rebuilds theirs)
@@ -90,8 +98,8 @@ async def drive(base: str, args: argparse.Namespace) -> dict[str, Any]:
             if kind == "home feed":
                 call = client.get("/feed", params={"limit": 20}, headers=headers)
             elif kind == "user timeline":
-                call = client.get(f"/users/{rng.randrange(1, args.users + 1)}/posts", params={"limit": 20},
-                                  headers=headers)  # fmt: skip
+                author = rng.choice(accounts)[0]
+                call = client.get(f"/users/{author}/posts", params={"limit": 20}, headers=headers)
             else:
                 call = client.post("/posts", json={"text": "a post from the mixed workload"}, headers=headers)
             response = await call
@@ -99,11 +107,11 @@ async def drive(base: str, args: argparse.Namespace) -> dict[str, Any]:
             if response.status_code >= 400:
                 errors[kind] += 1
 
-        total = int(args.rate * args.seconds)
+        total = int(rate * seconds)
         start = time.perf_counter()
         tasks = []
         for i in range(total):
-            due = start + i / args.rate
+            due = start + i / rate
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -113,7 +121,27 @@ async def drive(base: str, args: argparse.Namespace) -> dict[str, Any]:
     everything = [t for ts in timings.values() for t in ts]
     rows = {kind: {**summary(ts), "errors": errors[kind]} for kind, ts in timings.items()}
     rows["all"] = {**summary(everything), "errors": sum(errors.values())}
-    return {"rows": rows, "offered_per_s": args.rate, "achieved_per_s": total / elapsed}
+    return {"rows": rows, "offered_per_s": rate, "achieved_per_s": total / elapsed}
+
+
+async def against_server(
+    settings: Settings,
+    accounts: Sequence[tuple[int, str]],
+    password: str,
+    *,
+    rate: float,
+    seconds: float,
+    readers: int,
+) -> dict[str, Any]:
+    """Start `polysocial serve` on ``settings`` in another process, drive the mix at it, stop it."""
+    port = free_port()
+    server = serve(settings, port)
+    try:
+        return await drive(f"http://127.0.0.1:{port}", accounts, password, rate=rate, seconds=seconds,
+                           readers=readers)  # fmt: skip
+    finally:
+        server.terminate()
+        await asyncio.to_thread(server.wait, 30)
 
 
 def main() -> None:
@@ -126,14 +154,9 @@ def main() -> None:
     args = parser.parse_args()
     with profile_settings(args.profile) as settings:
         with console.status(f"seeding {args.users:,} users and {args.users * 10:,} posts ..."):
-            asyncio.run(seed(settings, args.users))
-        port = free_port()
-        server = serve(settings, port)
-        try:
-            result = asyncio.run(drive(f"http://127.0.0.1:{port}", args))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            accounts = asyncio.run(seed(settings, args.users))
+        result = asyncio.run(against_server(settings, accounts, PASSWORD, rate=args.rate, seconds=args.seconds,
+                                            readers=args.readers))  # fmt: skip
     print_table(
         f"mixed workload on {args.profile}: {args.rate:.0f} requests/s offered, {result['achieved_per_s']:.0f} sent "
         "(ms, from when each request was due)",

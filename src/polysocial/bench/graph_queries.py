@@ -1,7 +1,7 @@
 """Graph queries at scale, side by side on FalkorDB (embedded), PostgreSQL (postgres-only) and Neo4j (seed):
 friends-of-friends suggestions, users within 3 hops, and the shortest follow path.
 
-    python -m benchmarks.graph_queries [--users 100000] [--follows-each 20] [--samples 400]
+    python -m polysocial.bench.graph_queries [--users 100000] [--follows-each 20] [--samples 400]
                                        [--profiles embedded,postgres-only,seed]
 
 The same generated network (skewed popularity, deterministic seed) is bulk-loaded into each engine, then each query
@@ -17,7 +17,7 @@ import json
 import random
 import time
 
-from benchmarks.common import console, print_table, profile_settings, summary
+from polysocial.bench.common import console, print_table, profile_settings, summary
 from polysocial.config import Role, Settings
 from polysocial.domain.graph import GraphUser
 from polysocial.stores.factory import make_store

@@ -3,7 +3,7 @@
 (embedded) and on the MongoDB wire protocol (seed; served here by FerretDB 1.24 on SQLite, which is NOT MongoDB's
 engine: its figures say nothing about MongoDB's speed).
 
-    python -m benchmarks.document_feed [--users 100000] [--follows-each 20] [--posts-per-user 2] [--samples 400]
+    python -m polysocial.bench.document_feed [--users 100000] [--follows-each 20] [--posts-per-user 2] [--samples 400]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import random
 import time
 from collections import defaultdict
 
-from benchmarks.common import console, print_table, profile_settings, summary
+from polysocial.bench.common import console, print_table, profile_settings, summary
 from polysocial.config import Role, Settings
 from polysocial.domain.ids import new_id
 from polysocial.stores.documents.protocol import POSTS, DocumentStore
