@@ -196,7 +196,10 @@ def serve(
     out.print(
         f"polysocial {__version__}: profile {settings.profile.value}, http://{settings.host}:{settings.port}/docs"
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    # In-flight requests get 10 s after SIGTERM, then the lifespan's shutdown (relay, analytics flush) runs: well
+    # inside the 30 s a process manager usually waits before SIGKILL.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+                timeout_graceful_shutdown=10)  # fmt: skip
 
 
 async def _check_startable(settings: Settings, bootstrap: Any) -> None:
@@ -370,6 +373,59 @@ def demo(
     out.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} scenarios as expected in {seconds:.1f} s")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    users: Annotated[int | None, typer.Option(min=100, max=10_000_000, help="accounts [20,000]")] = None,
+    avg_follows: Annotated[int | None, typer.Option(min=1, max=1_000, help="follows per user [20]")] = None,
+    posts: Annotated[int | None, typer.Option(min=100, max=100_000_000, help="posts [200,000]")] = None,
+    seed: Annotated[int | None, typer.Option(help="the same seed gives the same data set [1]")] = None,
+    mixed_rate: Annotated[float | None, typer.Option(min=1, max=10_000, help="mixed: requests/s offered [200]")] = None,
+    variants: Annotated[str, typer.Option(help="comma-separated, of: embedded, seed, postgres-only, naive")] = (
+        "embedded,seed,postgres-only,naive"
+    ),
+    quick: Annotated[bool, typer.Option(help="a tiny data set and few samples: the report's shape, not figures")] = (
+        False
+    ),
+    output_dir: Annotated[Path, typer.Option(help="where BENCHMARKS.md and benchmarks/ are written")] = Path("."),
+) -> None:
+    """Run every workload (feed, suggestions, fanout, signup_to_graph, orders, transfers, ingest, trending, mixed)
+    on one generated data set for each variant; write BENCHMARKS.md, benchmarks/results.json and the charts."""
+    from polysocial.bench.suite import VARIANTS, Sizes, run_bench
+
+    chosen = [v.strip() for v in variants.split(",") if v.strip()]
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown or not chosen:
+        raise fail(f"--variants: unknown {unknown or 'none given'}; choose from {', '.join(VARIANTS)}")
+    given = {"users": users, "avg_follows": avg_follows, "posts": posts, "seed": seed, "mixed_rate": mixed_rate}
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    sizes = Sizes.quick(**overrides) if quick else Sizes(**overrides)
+    if sizes.avg_follows >= sizes.users:
+        raise fail(f"--avg-follows must be below --users ({sizes.users})")
+    try:
+        import matplotlib  # noqa: F401 - checked before the run, not after it
+    except ImportError:
+        raise fail("the charts need matplotlib: pip install 'polysocial[bench]'") from None
+    if "seed" in chosen:
+        from polysocial.engines.seed_stack import missing_tools
+
+        missing = missing_tools()
+        if missing:
+            raise fail(f"the seed variant needs the seed stack: {missing}; run `polysocial seed-stack build`, or "
+                       "leave it out with --variants embedded,postgres-only,naive")  # fmt: skip
+    words = ["polysocial bench", *(["--quick"] if quick else [])]
+    words += [f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+              for k, v in overrides.items()]  # fmt: skip
+    if chosen != list(VARIANTS):
+        words.append(f"--variants {','.join(chosen)}")
+    from polysocial.bench import report
+
+    run = guarded(lambda: run_bench(sizes, chosen))
+    written = report.write(run, output_dir, " ".join(words))
+    for path in written[:2]:
+        out.print(f"wrote {path}")
+    out.print(f"wrote {len(written) - 3} charts in {output_dir / 'benchmarks' / 'charts'}")
 
 
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the relational store.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -73,12 +74,19 @@ async def wait_healthy(client: httpx.AsyncClient, timeout_s: float = 60) -> None
 
 
 async def drive(
-    base: str, accounts: Sequence[tuple[int, str]], password: str, *, rate: float, seconds: float, readers: int
+    base: str,
+    accounts: Sequence[tuple[int, str]],
+    password: str,
+    *,
+    rate: float,
+    seconds: float,
+    readers: int,
+    timeout_s: float = 30,
 ) -> dict[str, Any]:
     """Log ``readers`` of ``accounts`` (user id, email) in, warm their timelines, then send the mix at ``rate``
-    requests per second for ``seconds``."""
+    requests per second for ``seconds``. A request not answered within ``timeout_s`` counts as an error."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=timeout_s, limits=limits) as client:
         await wait_healthy(client)
         rng = random.Random(9)  # noqa: S311 - a reproducible mix
         tokens = []
@@ -87,7 +95,8 @@ async def drive(
             login.raise_for_status()
             tokens.append({"Authorization": f"Bearer {login.json()['access_token']}"})
         for headers in tokens:  # warm the timelines (each reader's first read rebuilds theirs)
-            await client.get("/feed", headers=headers)
+            with contextlib.suppress(httpx.TimeoutException):
+                await client.get("/feed", headers=headers)
 
         timings: dict[str, list[float]] = defaultdict(list)
         errors: dict[str, int] = defaultdict(int)
@@ -102,9 +111,12 @@ async def drive(
                 call = client.get(f"/users/{author}/posts", params={"limit": 20}, headers=headers)
             else:
                 call = client.post("/posts", json={"text": "a post from the mixed workload"}, headers=headers)
-            response = await call
+            try:
+                failed = (await call).status_code >= 400
+            except httpx.TimeoutException:  # counted as an error, at the time it was given up on
+                failed = True
             timings[kind].append((time.perf_counter() - due) * 1000)
-            if response.status_code >= 400:
+            if failed:
                 errors[kind] += 1
 
         total = int(rate * seconds)
@@ -132,16 +144,21 @@ async def against_server(
     rate: float,
     seconds: float,
     readers: int,
+    timeout_s: float = 30,
 ) -> dict[str, Any]:
     """Start `polysocial serve` on ``settings`` in another process, drive the mix at it, stop it."""
     port = free_port()
     server = serve(settings, port)
     try:
         return await drive(f"http://127.0.0.1:{port}", accounts, password, rate=rate, seconds=seconds,
-                           readers=readers)  # fmt: skip
+                           readers=readers, timeout_s=timeout_s)  # fmt: skip
     finally:
         server.terminate()
-        await asyncio.to_thread(server.wait, 30)
+        try:
+            await asyncio.to_thread(server.wait, 30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            await asyncio.to_thread(server.wait, 10)
 
 
 def main() -> None:

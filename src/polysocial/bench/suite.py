@@ -1,0 +1,466 @@
+"""`polysocial bench`: the capability benchmarks' workloads on one generated network, for each variant, side by side.
+
+Variants: ``embedded`` (PostgreSQL + Redis/FalkorDB started here), ``seed`` (the article's stack: FerretDB for the
+MongoDB protocol, Neo4j, InfluxDB, with PostgreSQL and Redis), ``postgres-only``, and ``naive`` (the seed's own
+queries, polysocial.bench.naive, on the embedded variant's engines and data). Each of the first three gets fresh
+engines and the same network (synthetic.synthetic_network, deterministic in the seed), loaded in bulk; then every
+workload runs through the same services the API uses.
+
+Every figure is ``p50_ms``, ``p99_ms`` (over all operations timed) and ``ops_per_s``; what one operation is, and
+what ops/s counts, is in WORKLOADS. A cell with no figure has a reason (GAPS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import platform
+import random
+import secrets
+import statistics
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psutil
+
+from polysocial.bench import naive
+from polysocial.bench.commerce import drive
+from polysocial.bench.common import console, percentile, profile_settings
+from polysocial.bench.mixed import against_server
+from polysocial.bench.signup_to_graph import measure as measure_signups
+from polysocial.bootstrap import App, bootstrap
+from polysocial.config import Settings
+from polysocial.domain.analytics import PostView, last_hours
+from polysocial.domain.consistency import Operation
+from polysocial.domain.ids import new_id
+from polysocial.services import commerce
+from polysocial.services.seeding import account_email, load_network
+from polysocial.stores.graph.falkordb import FalkorGraphStore
+from polysocial.stores.redis.protocol import TimelineKind
+from polysocial.stores.relational.postgres import PostgresRelationalStore
+from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
+from polysocial.synthetic import Network, synthetic_network
+
+VARIANTS = ("embedded", "seed", "postgres-only", "naive")
+
+# Sampled workloads time up to Sizes.samples operations or BUDGET_S seconds, whichever comes first.
+WORKLOADS: dict[str, str] = {
+    "feed": "one home-feed page of 20 posts (with authors, like and comment counts, whether the reader liked "
+    "each), one reader at a time; ops/s is that one client's rate",
+    "suggestions": "friends of friends not yet followed, top 10, one user at a time",
+    "fanout": "one post by one of the most followed non-celebrity authors pushed into every follower's live home "
+    "timeline (every timeline live: the worst case); ops/s counts timeline inserts",
+    "signup_to_graph": "from a sign-up's HTTP response to the user's node in the graph (outbox, relay woken by "
+    "NOTIFY, MERGE); ops/s counts sign-ups, 8 at a time",
+    "orders": "one order of one item (stock checked and reduced, order, payment: one transaction), 32 clients "
+    "over the whole catalogue; refusals (out of stock, not enough money) are answers and count",
+    "transfers": "one transfer between two random wallets, 32 clients",
+    "ingest": "10,000 post views recorded into the buffer and flushed to the time-series store; ops/s counts views",
+    "trending": "the 20 most viewed posts of the current hour, after the ingest",
+    "mixed": "DeathStarBench's social-network mix (60% home feed, 30% user timeline, 10% compose) sent over HTTP at a "
+    "constant rate from this process to `polysocial serve` in another; latency from when each request was due "
+    "(open loop); ops/s is the requests sent over the time until the last was answered",
+}
+
+GAPS: dict[tuple[str, str], str] = {
+    ("fanout", "postgres-only"): "no timelines to fan out into: the feed is read from the posts' index",
+    ("fanout", "naive"): "the seed invalidates instead (`DEL feed:{id}:*`), and DEL takes no patterns: it deletes "
+    "nothing",
+    ("signup_to_graph", "naive"): "the seed writes the graph inside the sign-up request: no delay, and a crash "
+    "between the two writes loses the node",
+    ("mixed", "naive"): "the seed sketches no API to send requests to",
+}
+
+ENGINES = {
+    "embedded": "PostgreSQL 18 (accounts, money, posts as JSONB, time series), Redis 8 + FalkorDB (feeds, sessions, "
+    "caches, graph)",
+    "seed": "PostgreSQL 18 (accounts, money), Redis 8 (feeds, sessions, caches), FerretDB 1.24 on SQLite "
+    "(posts and comments over the MongoDB protocol: not MongoDB's engine), Neo4j 5 (graph), InfluxDB 1.6 (time "
+    "series)",
+    "postgres-only": "PostgreSQL 18 for every role",
+    "naive": "the seed's own queries (polysocial.bench.naive) on the embedded variant's engines and data",
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    users: int = 20_000
+    avg_follows: int = 20
+    posts: int = 200_000
+    products: int = 1_000
+    seed: int = 1
+    samples: int = 300
+    naive_samples: int = 50
+    clients: int = 32
+    orders: int = 3_000
+    transfers: int = 5_000
+    ingest: int = 200_000
+    signups: int = 200
+    fanout_posts: int = 20
+    mixed_rate: float = 200
+    mixed_seconds: float = 20
+    mixed_readers: int = 50
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> Sizes:
+        """A run of about a minute per variant: the shape of the report, not figures to quote."""
+        small = {"users": 300, "avg_follows": 10, "posts": 3_000, "products": 50, "samples": 40, "naive_samples": 10,
+                 "clients": 8, "orders": 200, "transfers": 200, "ingest": 20_000, "signups": 60, "fanout_posts": 5,
+                 "mixed_rate": 50, "mixed_seconds": 3, "mixed_readers": 10}  # fmt: skip
+        return cls(**{**small, **overrides})
+
+
+@dataclass
+class Cell:
+    p50_ms: float
+    p99_ms: float
+    ops_per_s: float
+    note: str = ""
+
+    def figures(self) -> dict[str, float]:
+        return {"p50_ms": round(self.p50_ms, 4), "p99_ms": round(self.p99_ms, 4), "ops_per_s": round(self.ops_per_s, 1)}
+
+
+@dataclass
+class Run:
+    sizes: Sizes
+    variants: tuple[str, ...]
+    cells: dict[str, dict[str, Cell]] = field(default_factory=lambda: {w: {} for w in WORKLOADS})
+    loads: dict[str, float] = field(default_factory=dict)  # variant -> seconds to load the network
+    gave_up: dict[str, dict[str, str]] = field(default_factory=dict)  # workload -> variant -> why
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    seconds: float = 0.0
+    machine: dict[str, str] = field(default_factory=dict)
+
+    def results(self) -> dict[str, dict[str, dict[str, float]]]:
+        """benchmarks/results.json: ``{workload: {variant: {p50_ms, p99_ms, ops_per_s}}}``, measured cells only."""
+        return {w: {v: c.figures() for v, c in by.items()} for w, by in self.cells.items() if by}
+
+    def gap(self, workload: str, variant: str) -> str:
+        return self.gave_up.get(workload, {}).get(variant) or GAPS.get((workload, variant), "not run")
+
+    def meta(self) -> dict[str, Any]:
+        return {"sizes": asdict(self.sizes), "variants": self.variants, "loads_s": self.loads, "gave_up": self.gave_up,
+                "started": self.started, "seconds": self.seconds, "machine": self.machine}  # fmt: skip
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": str(psutil.cpu_count(logical=True)),
+        "memory": f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def seeded(seed: int | str) -> random.Random:
+    """A generator for synthetic load: the same seed, the same samples in every variant."""
+    return random.Random(seed)  # noqa: S311 - reproducible synthetic load, not secrets
+
+
+# -- timing helpers ---------------------------------------------------------------------------------------------------
+
+
+MIXED_TIMEOUT_S = 10.0
+BUDGET_S = 60.0  # per sampled workload and variant: a slow engine gives fewer samples, not an endless run
+MIN_SAMPLES = 5
+CALL_TIMEOUT_S = 30.0  # one operation slower than this: the workload is given up for the variant, with the reason
+
+
+class GaveUp(Exception):
+    """A workload abandoned for one variant; the message is the reason shown in its cell."""
+
+
+async def time_each(call: Callable[[], Awaitable[Any]], n: int, budget_s: float = BUDGET_S) -> list[float]:
+    """Time ``n`` calls one after another, or as many as fit in ``budget_s`` (at least MIN_SAMPLES)."""
+    timings: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for _ in range(n):
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(call(), CALL_TIMEOUT_S)
+        except TimeoutError:
+            raise GaveUp(f"given up: one operation took over {CALL_TIMEOUT_S:.0f} s") from None
+        timings.append((time.perf_counter() - started) * 1000)
+        if started > deadline and len(timings) >= MIN_SAMPLES:
+            break
+    return timings
+
+
+def sequential(timings: Sequence[float], note: str = "") -> Cell:
+    """One client, one operation after another: ops/s is the inverse of the mean."""
+    counted = f"{len(timings):,} timed"
+    return Cell(statistics.median(timings), percentile(timings, 99), 1000 * len(timings) / sum(timings),
+                f"{note}; {counted}" if note else counted)  # fmt: skip
+
+
+def concurrent(numbers: dict[str, float], outcomes: dict[str, int]) -> Cell:
+    shown = ", ".join(f"{k}: {v:,}" for k, v in sorted(outcomes.items()))
+    return Cell(numbers["p50_ms"], numbers["p99_ms"], numbers["ops_per_s"], shown)
+
+
+def views(post_ids: Sequence[str], n: int, seed: int) -> list[PostView]:
+    """``n`` views over the last two hours, popularity skewed over the first 100,000 posts."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible synthetic load
+    ids = list(post_ids[:100_000])
+    weights = list(itertools.accumulate(1 / (r + 1) ** 0.9 for r in range(len(ids))))
+    now = datetime.now(UTC)
+    return [PostView(post, rng.randrange(1, 100_000), now - timedelta(seconds=rng.random() * 7200))
+            for post in rng.choices(ids, cum_weights=weights, k=n)]  # fmt: skip
+
+
+# -- one variant ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    app: App
+    settings: Settings
+    network: Network
+    ids: list[int]
+    sizes: Sizes
+    password: str
+    rng: random.Random
+
+    def sample(self, n: int) -> list[int]:
+        return self.rng.sample(self.ids, min(n, len(self.ids)))
+
+    def follower_counts(self) -> Counter[int]:
+        return Counter(self.ids[b - 1] for _, b in self.network.edges)
+
+
+async def feed(ctx: Context) -> Cell:
+    readers = ctx.sample(ctx.sizes.samples)
+
+    async def read(reader: int) -> None:
+        await ctx.app.feeds.home(reader, before=None, limit=20)
+
+    # Each reader's first read builds what the variant builds (a timeline, caches); only warmed readers are timed.
+    it = iter(readers)
+    warmed = len(await time_each(lambda: read(next(it)), len(readers)))
+    readers = readers[:warmed]
+    it = iter(readers)
+    return sequential(await time_each(lambda: read(next(it)), len(readers)))
+
+
+async def suggestions(ctx: Context) -> Cell:
+    users = ctx.sample(ctx.sizes.samples)
+    for user in users[:30]:  # warm plans and caches
+        await ctx.app.graph.suggestions(user, limit=10)
+    it = iter(users)
+    return sequential(await time_each(lambda: ctx.app.graph.suggestions(next(it), limit=10), len(users)))
+
+
+async def fanout(ctx: Context) -> Cell | None:
+    feeds = ctx.app.feeds
+    timelines = feeds.timelines
+    if timelines is None:
+        return None
+    for user in ctx.ids:
+        if await timelines.timeline_begin_rebuild(TimelineKind.HOME, user):
+            await timelines.timeline_finish_rebuild(TimelineKind.HOME, user, [])
+    counts = ctx.follower_counts()
+    authors = [a for a, n in counts.most_common() if n <= feeds.celebrity_followers][: ctx.sizes.fanout_posts]
+    await feeds.post_created(new_id(), authors[-1])  # warm
+    timings, inserts = [], 0
+    for author in authors:
+        before = feeds.stats.fanned_out
+        started = time.perf_counter()
+        await feeds.post_created(new_id(), author)
+        timings.append((time.perf_counter() - started) * 1000)
+        inserts += feeds.stats.fanned_out - before
+    cell = sequential(timings, f"{inserts:,} inserts from {len(authors)} posts (authors with "
+                               f"{counts[authors[-1]]:,} to {counts[authors[0]]:,} followers)")  # fmt: skip
+    cell.ops_per_s = inserts / (sum(timings) / 1000)
+    return cell
+
+
+async def signup_to_graph(ctx: Context) -> Cell:
+    found = await measure_signups(ctx.settings, ctx.sizes.signups, 8, logins=5, failures=5)
+    delays = found["signup_to_graph"]
+    return Cell(delays["p50_ms"], delays["p99_ms"], delays["signups_per_s"])
+
+
+async def product_ids(ctx: Context) -> list[int]:
+    relational = ctx.app.relational
+    assert isinstance(relational, PostgresRelationalStore)
+    async with relational.pool.connection() as conn:
+        return [int(r[0]) for r in await (await conn.execute("SELECT product_id FROM products")).fetchall()]
+
+
+async def orders(ctx: Context) -> Cell:
+    products = await product_ids(ctx)
+    buyers = ctx.sample(1_000)
+    rng = random.Random(ctx.sizes.seed)  # noqa: S311 - the same orders in every variant
+
+    def order(user: int, product: int) -> Callable[[], Awaitable[Any]]:
+        work = commerce.order_work(user, [(product, 1)])
+        return lambda: commerce.run(ctx.app.relational, Operation.PLACE_ORDER, work)
+
+    jobs = [order(rng.choice(buyers), rng.choice(products)) for _ in range(ctx.sizes.orders)]
+    return concurrent(*await drive(jobs, ctx.sizes.clients))
+
+
+async def transfers(ctx: Context) -> Cell:
+    users = ctx.sample(1_000)
+    rng = random.Random(ctx.sizes.seed)  # noqa: S311 - the same transfers in every variant
+    jobs: list[Callable[[], Awaitable[Any]]] = []
+    for _ in range(ctx.sizes.transfers):
+        a, b = rng.sample(users, 2)
+        work = commerce.transfer_work(a, b, Decimal(rng.randrange(1, 10_000)) / 100)
+        jobs.append(functools.partial(commerce.run, ctx.app.relational, Operation.TRANSFER, work))
+    return concurrent(*await drive(jobs, ctx.sizes.clients))
+
+
+async def ingest(ctx: Context) -> Cell:
+    buffer = ctx.app.analytics
+    batch = buffer.config.batch_size
+    events = views([p["id"] for p in ctx.network.posts], ctx.sizes.ingest, ctx.sizes.seed)
+    timings = []
+    for start in range(0, len(events), batch):
+        t0 = time.perf_counter()
+        for view in events[start : start + batch]:
+            buffer.record_view(view)
+        await buffer.flush()
+        timings.append((time.perf_counter() - t0) * 1000)
+    if buffer.stats.dropped:
+        raise RuntimeError(f"the buffer dropped {buffer.stats.dropped} views")
+    cell = sequential(timings, f"{len(events):,} views in batches of {batch:,}")
+    cell.ops_per_s = len(events) / (sum(timings) / 1000)
+    return cell
+
+
+async def trending(ctx: Context) -> Cell:
+    start, end = last_hours(1, datetime.now(UTC))
+    store = ctx.app.timeseries
+    await store.trending(start, end, limit=20)
+    return sequential(await time_each(lambda: store.trending(start, end, limit=20), max(20, ctx.sizes.samples // 3)))
+
+
+async def mixed(ctx: Context) -> Cell:
+    accounts = [(user, account_email(ctx.sizes.seed, n)) for n, user in enumerate(ctx.ids, start=1)]
+    s = ctx.sizes
+    found = await against_server(ctx.settings, accounts, ctx.password, rate=s.mixed_rate, seconds=s.mixed_seconds,
+                                 readers=s.mixed_readers, timeout_s=MIXED_TIMEOUT_S)  # fmt: skip
+    every = found["rows"]["all"]
+    note = (f"{s.mixed_rate:.0f} requests/s offered for {s.mixed_seconds:.0f} s; {int(every['n']):,} requests, "
+            f"{int(every['errors']):,} errors (a request unanswered after {MIXED_TIMEOUT_S:.0f} s is one)")  # fmt: skip
+    return Cell(every["p50_ms"], every["p99_ms"], found["achieved_per_s"], note)
+
+
+MEASURES: dict[str, Callable[[Context], Awaitable[Cell | None]]] = {
+    "feed": feed, "suggestions": suggestions, "fanout": fanout, "signup_to_graph": signup_to_graph,
+    "orders": orders, "transfers": transfers, "ingest": ingest, "trending": trending, "mixed": mixed,
+}  # fmt: skip
+
+
+async def naive_cells(ctx: Context) -> dict[str, Cell]:
+    """The seed's own code on the embedded variant's engines and data (polysocial.bench.naive)."""
+    relational = ctx.app.relational
+    graph = ctx.app.graph
+    timeseries = ctx.app.timeseries
+    assert isinstance(relational, PostgresRelationalStore)
+    assert isinstance(timeseries, PostgresTimeSeriesStore)
+    pool, s = relational.pool, ctx.sizes
+    cells: dict[str, Cell] = {}
+    async with pool.connection() as conn:
+        await naive.load_feed_tables(conn, ctx.network, ctx.ids)
+    readers = ctx.sample(s.naive_samples)
+    await naive.feed(pool, readers[:5], time_each)  # warm the buffer cache a little
+    cells["feed"] = sequential(await naive.feed(pool, readers, time_each), "the 6-table join, grouped per read")
+    if isinstance(graph, FalkorGraphStore):
+        users = ctx.sample(s.samples)
+        read = graph._read  # the adapter's raw read: the seed's query text, as it is
+        await naive.suggestions(read, users[:30], time_each)
+        cells["suggestions"] = sequential(
+            await naive.suggestions(read, users, time_each),
+            "the article's `[:FOLLOWS*2..2]` with COUNT(*), on FalkorDB",
+        )
+    await naive.prepare_commerce(pool)
+    numbers, outcomes = await naive.orders(pool, ctx.sample(1_000), await product_ids(ctx), s.orders, s.clients,
+                                           s.seed)  # fmt: skip
+    cells["orders"] = concurrent(numbers, outcomes)
+    numbers, outcomes = await naive.transfers(pool, ctx.sample(1_000), s.transfers, s.clients, s.seed)
+    cells["transfers"] = concurrent(numbers, outcomes)
+    timings, rate = await naive.ingest(pool, [p["id"] for p in ctx.network.posts], max(200, s.ingest // 100), s.seed)
+    cells["ingest"] = sequential(timings, "one synchronous write per view; p50/p99 are per view, not per 10,000")
+    cells["ingest"].ops_per_s = rate
+    start, end = last_hours(1, datetime.now(UTC))
+    async with timeseries.pool.connection() as conn:
+        await conn.execute("ANALYZE ts_post_views")
+    timings = await naive.trending(pool, start, end, max(20, s.samples // 3), time_each)
+    cells["trending"] = sequential(timings, "count per post over the raw events, no rollup")
+    return cells
+
+
+async def measure_variant(profile: str, settings: Settings, network: Network, run: Run, password: str) -> None:
+    sizes = run.sizes
+    app = await bootstrap(settings.model_copy(update={"postgres_pool_size": sizes.clients + 4}))
+    try:
+        started = time.perf_counter()
+        with console.status(f"{profile}: loading the network ..."):
+            loaded = await load_network(
+                network, seed=sizes.seed, password_hash=await app.passwords.hash(password), relational=app.relational,
+                graph=app.graph, documents=app.documents, step=lambda *_: None,
+            )  # fmt: skip
+        run.loads[profile] = time.perf_counter() - started
+        console.print(f"{profile}: loaded in {run.loads[profile]:.1f} s")
+        ctx = Context(app, settings, network, loaded.user_ids, sizes, password, seeded(sizes.seed))
+        if profile in run.variants:
+            for workload, measure in MEASURES.items():
+                ctx.rng = seeded(f"{sizes.seed}-{workload}")  # the same samples in every variant
+                with console.status(f"{profile}: {workload} ..."):
+                    try:
+                        cell = await measure(ctx)
+                    except GaveUp as exc:
+                        run.gave_up.setdefault(workload, {})[profile] = str(exc)
+                        console.print(f"{profile:>13} {workload:<16} {exc}")
+                        continue
+                if cell is not None:
+                    run.cells[workload][profile] = cell
+                    console.print(f"{profile:>13} {workload:<16} p50 {cell.p50_ms:9.3f} ms  p99 {cell.p99_ms:9.3f} ms"
+                                f"  {cell.ops_per_s:12,.1f}/s")  # fmt: skip
+        if profile == "embedded" and "naive" in run.variants:
+            ctx.rng = seeded(f"{sizes.seed}-naive")
+            with console.status("naive: the seed's queries ..."):
+                for workload, cell in (await naive_cells(ctx)).items():
+                    run.cells[workload]["naive"] = cell
+                    console.print(f"{'naive':>13} {workload:<16} p50 {cell.p50_ms:9.3f} ms  p99 {cell.p99_ms:9.3f} ms"
+                                f"  {cell.ops_per_s:12,.1f}/s")  # fmt: skip
+    finally:
+        await app.aclose()
+
+
+def run_bench(sizes: Sizes, variants: Sequence[str]) -> Run:
+    """Run every workload for ``variants`` (naive rides on the embedded variant's engines)."""
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown variants {sorted(unknown)}: choose from {', '.join(VARIANTS)}")
+    run = Run(sizes, tuple(v for v in VARIANTS if v in variants), machine=machine())
+    started = time.perf_counter()
+    with console.status(f"generating {sizes.users:,} users, ~{sizes.users * sizes.avg_follows:,} follows, "
+                        f"{sizes.posts:,} posts ..."):  # fmt: skip
+        network = synthetic_network(sizes.users, sizes.avg_follows, sizes.posts, seed=sizes.seed,
+                                    products=sizes.products)  # fmt: skip
+    password = secrets.token_urlsafe(16)  # throwaway accounts on engines that are deleted after the run
+    profiles = [p for p in ("embedded", "seed", "postgres-only") if p in run.variants]
+    if "naive" in run.variants and "embedded" not in profiles:
+        profiles.insert(0, "embedded")
+    for profile in profiles:
+        with profile_settings(profile) as settings:
+            asyncio.run(measure_variant(profile, settings, network, run, password))
+    run.seconds = time.perf_counter() - started
+    return run

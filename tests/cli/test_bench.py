@@ -1,0 +1,60 @@
+"""`polysocial bench`: every workload on one data set per variant, written as BENCHMARKS.md, benchmarks/results.json
+and one chart per workload. Run here with --quick (the report's shape; its figures are not ones to quote)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from polysocial.bench.suite import GAPS, WORKLOADS
+from tests.support.cli import run_cli
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_bench_measures_every_workload_per_variant_and_writes_the_report(tmp_path: Path) -> None:
+    variants = ("embedded", "postgres-only", "naive")
+    result = run_cli("bench", "--quick", "--variants", ",".join(variants), "--output-dir", str(tmp_path), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    results = json.loads((tmp_path / "benchmarks" / "results.json").read_text())
+    assert set(results) == set(WORKLOADS)
+    for workload in WORKLOADS:
+        expected = {v for v in variants if (workload, v) not in GAPS}
+        assert set(results[workload]) == expected, workload
+        for variant, figures in results[workload].items():
+            assert set(figures) == {"p50_ms", "p99_ms", "ops_per_s"}, (workload, variant)
+            assert all(math.isfinite(v) and v > 0 for v in figures.values()), (workload, variant, figures)
+            assert figures["p99_ms"] >= figures["p50_ms"], (workload, variant, figures)
+
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    for workload in WORKLOADS:
+        assert f"## {workload}\n" in report
+        chart = tmp_path / "benchmarks" / "charts" / f"{workload}.png"
+        assert chart.read_bytes().startswith(PNG), workload
+        assert f"](benchmarks/charts/{workload}.png)" in report
+    # A cell without a figure says why, in the table.
+    assert GAPS[("fanout", "postgres-only")] in report
+    assert "polysocial bench --quick --variants embedded,postgres-only,naive" in report
+    # The seed's feed join is slower than the embedded feed even on a tiny network.
+    assert results["feed"]["naive"]["p50_ms"] > results["feed"]["embedded"]["p50_ms"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--variants", "embedded,mongo"], "--variants: unknown ['mongo']"),
+        (["--variants", ","], "--variants: unknown none given"),
+        (["--users", "100", "--avg-follows", "100"], "--avg-follows must be below --users (100)"),
+        (["--users", "5"], "Invalid value for '--users'"),
+    ],
+)
+def test_bench_refuses_bad_options_before_starting_anything(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run_cli("bench", *args, "--output-dir", str(tmp_path), timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "benchmarks").exists()
