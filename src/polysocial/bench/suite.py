@@ -134,6 +134,7 @@ class Run:
     cells: dict[str, dict[str, Cell]] = field(default_factory=lambda: {w: {} for w in WORKLOADS})
     loads: dict[str, float] = field(default_factory=dict)  # variant -> seconds to load the network
     gave_up: dict[str, dict[str, str]] = field(default_factory=dict)  # workload -> variant -> why
+    network: dict[str, int] = field(default_factory=dict)  # what was generated: follows, likes, comments, ...
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     seconds: float = 0.0
     machine: dict[str, str] = field(default_factory=dict)
@@ -146,8 +147,9 @@ class Run:
         return self.gave_up.get(workload, {}).get(variant) or GAPS.get((workload, variant), "not run")
 
     def meta(self) -> dict[str, Any]:
-        return {"sizes": asdict(self.sizes), "variants": self.variants, "loads_s": self.loads, "gave_up": self.gave_up,
-                "started": self.started, "seconds": self.seconds, "machine": self.machine}  # fmt: skip
+        return {"sizes": asdict(self.sizes), "variants": self.variants, "loads_s": self.loads,
+                "gave_up": self.gave_up, "network": self.network, "started": self.started, "seconds": self.seconds,
+                "machine": self.machine}  # fmt: skip
 
 
 def machine() -> dict[str, str]:
@@ -455,6 +457,15 @@ def run_bench(sizes: Sizes, variants: Sequence[str]) -> Run:
                         f"{sizes.posts:,} posts ..."):  # fmt: skip
         network = synthetic_network(sizes.users, sizes.avg_follows, sizes.posts, seed=sizes.seed,
                                     products=sizes.products)  # fmt: skip
+    followers = Counter(b for _, b in network.edges)
+    threshold = Settings.model_fields["feed_celebrity_followers"].default
+    run.network = {
+        "follows": len(network.edges),
+        "max_followers": max(followers.values(), default=0),
+        "celebrities": sum(1 for n in followers.values() if n > threshold),
+        "likes": sum(len(p["likers"]) for p in network.posts),
+        "comments": len(network.comments),
+    }
     password = secrets.token_urlsafe(16)  # throwaway accounts on engines that are deleted after the run
     profiles = [p for p in ("embedded", "seed", "postgres-only") if p in run.variants]
     if "naive" in run.variants and "embedded" not in profiles:
