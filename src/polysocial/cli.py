@@ -426,6 +426,8 @@ def bench(
     for path in written[:2]:
         out.print(f"wrote {path}")
     out.print(f"wrote {len(written) - 3} charts in {output_dir / 'benchmarks' / 'charts'}")
+    if run.failures:
+        raise fail("\n".join(["some workloads failed (their cells say so):", *run.failures]), code=1)
 
 
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the relational store.")

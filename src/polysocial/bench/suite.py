@@ -134,6 +134,7 @@ class Run:
     cells: dict[str, dict[str, Cell]] = field(default_factory=lambda: {w: {} for w in WORKLOADS})
     loads: dict[str, float] = field(default_factory=dict)  # variant -> seconds to load the network
     gave_up: dict[str, dict[str, str]] = field(default_factory=dict)  # workload -> variant -> why
+    failures: list[str] = field(default_factory=list)  # workloads that raised: the command exits 1
     network: dict[str, int] = field(default_factory=dict)  # what was generated: follows, likes, comments, ...
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     seconds: float = 0.0
@@ -430,6 +431,12 @@ async def measure_variant(profile: str, settings: Settings, network: Network, ru
                     except GaveUp as exc:
                         run.gave_up.setdefault(workload, {})[profile] = str(exc)
                         console.print(f"{profile:>13} {workload:<16} {exc}")
+                        continue
+                    except Exception as exc:  # a broken workload: reported (and the command fails), the rest runs
+                        reason = f"failed: {type(exc).__name__}: {exc}"
+                        run.gave_up.setdefault(workload, {})[profile] = reason
+                        run.failures.append(f"{profile} {workload}: {reason}")
+                        console.print_exception(max_frames=8)
                         continue
                 if cell is not None:
                     run.cells[workload][profile] = cell
