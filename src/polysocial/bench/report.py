@@ -159,8 +159,9 @@ def claims(run: Run) -> list[str]:
             "concurrency. Outcomes per run: "
             + "; ".join(money)
             + ". The seed's SERIALIZABLE order has no retry, so a serialization failure reaches the customer as an "
-            "error; its transfer locks the two rows in call order (deadlocks) and checks no balance (balances go "
-            "negative). Ours retry 40001/40P01, lock in id order and keep every rule in the database."
+            "error; its transfer locks the two rows in call order (two opposite transfers can deadlock) and "
+            "checks no balance (balances go negative). Ours retry 40001/40P01, lock in id order and keep every "
+            "rule in the database."
         )
     return out
 

@@ -210,9 +210,9 @@ def sequential(timings: Sequence[float], note: str = "") -> Cell:
                 f"{note}; {counted}" if note else counted)  # fmt: skip
 
 
-def concurrent(numbers: dict[str, float], outcomes: dict[str, int]) -> Cell:
+def concurrent(numbers: dict[str, float], outcomes: dict[str, int], what: str = "") -> Cell:
     shown = ", ".join(f"{k}: {v:,}" for k, v in sorted(outcomes.items()))
-    return Cell(numbers["p50_ms"], numbers["p99_ms"], numbers["ops_per_s"], shown)
+    return Cell(numbers["p50_ms"], numbers["p99_ms"], numbers["ops_per_s"], f"{what}; {shown}" if what else shown)
 
 
 def views(post_ids: Sequence[str], n: int, seed: int) -> list[PostView]:
@@ -395,9 +395,9 @@ async def naive_cells(ctx: Context) -> dict[str, Cell]:
     await naive.prepare_commerce(pool)
     numbers, outcomes = await naive.orders(pool, ctx.sample(1_000), await product_ids(ctx), s.orders, s.clients,
                                            s.seed)  # fmt: skip
-    cells["orders"] = concurrent(numbers, outcomes)
+    cells["orders"] = concurrent(numbers, outcomes, "stock and order only: no payment, no retry")
     numbers, outcomes = await naive.transfers(pool, ctx.sample(1_000), s.transfers, s.clients, s.seed)
-    cells["transfers"] = concurrent(numbers, outcomes)
+    cells["transfers"] = concurrent(numbers, outcomes, "two UPDATEs: no balance check, no lock order, no retry")
     timings, rate = await naive.ingest(pool, [p["id"] for p in ctx.network.posts], max(200, s.ingest // 100), s.seed)
     cells["ingest"] = sequential(timings, "one synchronous write per view; p50/p99 are per view, not per 10,000")
     cells["ingest"].ops_per_s = rate
