@@ -333,6 +333,7 @@ def demo(
     from polysocial.demo import Demo
     from polysocial.engines.embedded import EmbeddedEngines
 
+    _interrupt_on_sigterm()
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="polysocial-demo-"))
     settings = Settings(data_dir=folder / "data")
@@ -421,6 +422,7 @@ def bench(
         words.append(f"--variants {','.join(chosen)}")
     from polysocial.bench import report
 
+    _interrupt_on_sigterm()
     run = guarded(lambda: run_bench(sizes, chosen))
     written = report.write(run, output_dir, " ".join(words))
     for path in written[:2]:
@@ -556,6 +558,16 @@ def seed_up(
                 engines.down()
 
     guarded(run)
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM stops a command that starts its own engines the way Ctrl-C does: through its cleanup, so that the
+    engines and servers it started are stopped on the way out (the default SIGTERM ends Python without it)."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _wait_for_signal() -> None:
