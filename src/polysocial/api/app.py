@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -19,23 +19,15 @@ from polysocial.config import Settings
 
 
 @asynccontextmanager
-async def running_relay(state: App) -> AsyncIterator[None]:
+async def in_background(
+    run_forever: Callable[[asyncio.Event], Coroutine[None, None, None]], name: str
+) -> AsyncIterator[None]:
+    """Run a ``run_forever(stop)`` loop (the relay, the analytics flush) for the life of the block. At the end it is
+    asked to stop and given 10 s; a loop stuck on a slow store (FerretDB scanning a large collection) is then
+    cancelled rather than holding the shutdown: both are built to be interrupted (claims are leased, handlers
+    idempotent, an unflushed batch stays in the buffer)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(state.relay.run_forever(stop), name="outbox-relay")
-    try:
-        yield
-    finally:
-        stop.set()
-        # A delivery stuck on a slow store (FerretDB scanning a large collection) is cancelled after 10 s rather
-        # than holding the shutdown: the relay is built to be interrupted (claims are leased, handlers idempotent).
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, timeout=10)
-
-
-@asynccontextmanager
-async def flushing_analytics(state: App) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(state.analytics.run_forever(stop), name="analytics-flush")
+    task = asyncio.create_task(run_forever(stop), name=name)
     try:
         yield
     finally:
@@ -55,9 +47,9 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
         run_relay = relay if relay is not None else (app_state is None and state.settings.relay_in_process)
         try:
             async with contextlib.AsyncExitStack() as stack:
-                await stack.enter_async_context(flushing_analytics(state))
+                await stack.enter_async_context(in_background(state.analytics.run_forever, "analytics-flush"))
                 if run_relay:
-                    await stack.enter_async_context(running_relay(state))
+                    await stack.enter_async_context(in_background(state.relay.run_forever, "outbox-relay"))
                 yield
         finally:
             if app_state is None:

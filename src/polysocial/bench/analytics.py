@@ -18,6 +18,7 @@ import json
 import random
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,14 @@ from polysocial.stores.timeseries.protocol import TimeSeriesStore
 BATCH = 10_000
 
 
-def views(n: int, posts: int, seed: int, *, spread: timedelta) -> list[PostView]:
+def post_ids(posts: int) -> list[str]:
+    return [f"post{p:07d}" for p in range(posts)]
+
+
+def views(n: int, ids: Sequence[str], seed: int, *, spread: timedelta) -> list[PostView]:
+    """``n`` views of ``ids`` over the last ``spread``, popularity falling with the position in ``ids``."""
     rng = random.Random(seed)  # noqa: S311 - reproducible synthetic load
-    weights = list(itertools.accumulate(1 / (r + 1) ** 0.9 for r in range(posts)))
-    ids = [f"post{p:07d}" for p in range(posts)]
+    weights = list(itertools.accumulate(1 / (r + 1) ** 0.9 for r in range(len(ids))))
     now = datetime.now(UTC)
     chosen = rng.choices(ids, cum_weights=weights, k=n)
     seconds = spread.total_seconds()
@@ -85,7 +90,7 @@ async def open_store(url: StoreURL) -> tuple[TimeSeriesStore, PostgresPools]:
 
 async def run(args: argparse.Namespace, settings: Settings, influx_url: str) -> dict[str, Any]:
     results: dict[str, Any] = {"ingest": {}, "queries": {}}
-    sample = views(args.ingest, args.posts, 1, spread=timedelta(hours=2))
+    sample = views(args.ingest, post_ids(args.posts), 1, spread=timedelta(hours=2))
     for name, url in (("PostgreSQL (embedded)", settings.store_url(Role.TIMESERIES)),
                       ("InfluxDB 1.6 (seed)", StoreURL(Role.TIMESERIES, influx_url))):  # fmt: skip
         store, pools = await open_store(url)
@@ -103,11 +108,12 @@ async def run(args: argparse.Namespace, settings: Settings, influx_url: str) -> 
     store, pools = await open_store(settings.store_url(Role.TIMESERIES))
     try:
         loaded = args.ingest
+        ids = post_ids(args.posts)
         started = time.perf_counter()
         with console.status(f"loading {args.stored:,} views over 7 days into PostgreSQL ..."):
             chunk = 500_000
             for part in range(0, args.stored - loaded, chunk):
-                batch = views(min(chunk, args.stored - loaded - part), args.posts, 100 + part, spread=timedelta(days=7))
+                batch = views(min(chunk, args.stored - loaded - part), ids, 100 + part, spread=timedelta(days=7))
                 for at in range(0, len(batch), 50_000):
                     await store.write_views(batch[at : at + 50_000])
         results["load"] = {"events": args.stored - loaded, "seconds": time.perf_counter() - started}

@@ -29,7 +29,7 @@ import json
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -256,12 +256,12 @@ async def reads(
 # -- writes -----------------------------------------------------------------------------------------------------------
 
 
-async def make_all_timelines_live(app: App, users: int) -> None:
+async def make_all_timelines_live(app: App, users: Iterable[int]) -> None:
     """Every user gets a ready (empty) home timeline, as if all had read their feed recently: the worst case for
     fan-out, which writes only to live timelines."""
     timelines = app.feeds.timelines
     assert timelines is not None
-    for user in range(1, users + 1):
+    for user in users:
         if await timelines.timeline_begin_rebuild(TimelineKind.HOME, user):
             await timelines.timeline_finish_rebuild(TimelineKind.HOME, user, [])
 
@@ -358,7 +358,7 @@ async def run(args: argparse.Namespace, embedded: Settings, postgres_only: Setti
                                    args.naive_samples)  # fmt: skip
         memory = await memory_per_entry(timelines_app, samples)
         console.print("[bold]writes[/]")
-        await make_all_timelines_live(timelines_app, args.users)
+        await make_all_timelines_live(timelines_app, range(1, args.users + 1))
         throughput = await fan_out_throughput(data, timelines_app)
         latency = await post_to_last_follower(data, timelines_app, args.rounds)
         documents = await feed_document_fan_out(timelines_app)

@@ -39,7 +39,8 @@ SUGGESTIONS_CYPHER = (  # the article's query; only the property is ours (``id``
     "RETURN suggestion.id as user_id, strength"
 )
 
-SHOP_SCHEMA = """
+# The sketches' own tables (and the table their one-write-per-view goes to), filled from ours.
+SEED_TABLES = """
 DROP SCHEMA IF EXISTS seed_shop CASCADE;
 CREATE SCHEMA seed_shop;
 CREATE TABLE seed_shop.inventory (product_id bigint PRIMARY KEY, quantity int NOT NULL);
@@ -107,9 +108,9 @@ async def suggestions(read: Callable[[str, dict[str, object]], Awaitable[Any]], 
     return await time_each(lambda: read(SUGGESTIONS_CYPHER, {"id": next(it), "limit": 10}), len(users))
 
 
-async def prepare_commerce(pool: AsyncConnectionPool[Any]) -> None:
+async def create_seed_tables(pool: AsyncConnectionPool[Any]) -> None:
     async with pool.connection() as conn:
-        await conn.execute(SHOP_SCHEMA)
+        await conn.execute(SEED_TABLES)
 
 
 async def orders(

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import platform
 import random
 import secrets
-import statistics
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,19 +28,20 @@ from typing import Any
 import psutil
 
 from polysocial.bench import naive
+from polysocial.bench.analytics import views
 from polysocial.bench.commerce import drive
-from polysocial.bench.common import console, percentile, profile_settings
+from polysocial.bench.common import console, profile_settings, summary
+from polysocial.bench.home_feed import make_all_timelines_live
 from polysocial.bench.mixed import against_server
 from polysocial.bench.signup_to_graph import measure as measure_signups
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
-from polysocial.domain.analytics import PostView, last_hours
+from polysocial.domain.analytics import last_hours
 from polysocial.domain.consistency import Operation
 from polysocial.domain.ids import new_id
 from polysocial.services import commerce
 from polysocial.services.seeding import account_email, load_network
 from polysocial.stores.graph.falkordb import FalkorGraphStore
-from polysocial.stores.redis.protocol import TimelineKind
 from polysocial.stores.relational.postgres import PostgresRelationalStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
 from polysocial.synthetic import Network, synthetic_network
@@ -206,23 +205,14 @@ async def time_each(call: Callable[[], Awaitable[Any]], n: int, budget_s: float 
 def sequential(timings: Sequence[float], note: str = "") -> Cell:
     """One client, one operation after another: ops/s is the inverse of the mean."""
     counted = f"{len(timings):,} timed"
-    return Cell(statistics.median(timings), percentile(timings, 99), 1000 * len(timings) / sum(timings),
+    found = summary(timings)
+    return Cell(found["p50_ms"], found["p99_ms"], 1000 * len(timings) / sum(timings),
                 f"{note}; {counted}" if note else counted)  # fmt: skip
 
 
 def concurrent(numbers: dict[str, float], outcomes: dict[str, int], what: str = "") -> Cell:
     shown = ", ".join(f"{k}: {v:,}" for k, v in sorted(outcomes.items()))
     return Cell(numbers["p50_ms"], numbers["p99_ms"], numbers["ops_per_s"], f"{what}; {shown}" if what else shown)
-
-
-def views(post_ids: Sequence[str], n: int, seed: int) -> list[PostView]:
-    """``n`` views over the last two hours, popularity skewed over the first 100,000 posts."""
-    rng = random.Random(seed)  # noqa: S311 - reproducible synthetic load
-    ids = list(post_ids[:100_000])
-    weights = list(itertools.accumulate(1 / (r + 1) ** 0.9 for r in range(len(ids))))
-    now = datetime.now(UTC)
-    return [PostView(post, rng.randrange(1, 100_000), now - timedelta(seconds=rng.random() * 7200))
-            for post in rng.choices(ids, cum_weights=weights, k=n)]  # fmt: skip
 
 
 # -- one variant ------------------------------------------------------------------------------------------------------
@@ -272,9 +262,7 @@ async def fanout(ctx: Context) -> Cell | None:
     timelines = feeds.timelines
     if timelines is None:
         return None
-    for user in ctx.ids:
-        if await timelines.timeline_begin_rebuild(TimelineKind.HOME, user):
-            await timelines.timeline_finish_rebuild(TimelineKind.HOME, user, [])
+    await make_all_timelines_live(ctx.app, ctx.ids)
     counts = ctx.follower_counts()
     authors = [a for a, n in counts.most_common() if n <= feeds.celebrity_followers][: ctx.sizes.fanout_posts]
     await feeds.post_created(new_id(), authors[-1])  # warm
@@ -331,7 +319,8 @@ async def transfers(ctx: Context) -> Cell:
 async def ingest(ctx: Context) -> Cell:
     buffer = ctx.app.analytics
     batch = buffer.config.batch_size
-    events = views([p["id"] for p in ctx.network.posts], ctx.sizes.ingest, ctx.sizes.seed)
+    ids = [p["id"] for p in ctx.network.posts[:100_000]]  # popularity skewed over the first 100,000 posts
+    events = views(ctx.sizes.ingest, ids, ctx.sizes.seed, spread=timedelta(hours=2))
     timings = []
     for start in range(0, len(events), batch):
         t0 = time.perf_counter()
@@ -392,7 +381,7 @@ async def naive_cells(ctx: Context) -> dict[str, Cell]:
             await naive.suggestions(read, users, time_each),
             "the article's `[:FOLLOWS*2..2]` with COUNT(*), on FalkorDB",
         )
-    await naive.prepare_commerce(pool)
+    await naive.create_seed_tables(pool)
     numbers, outcomes = await naive.orders(pool, ctx.sample(1_000), await product_ids(ctx), s.orders, s.clients,
                                            s.seed)  # fmt: skip
     cells["orders"] = concurrent(numbers, outcomes, "stock and order only: no payment, no retry")
@@ -465,7 +454,7 @@ def run_bench(sizes: Sizes, variants: Sequence[str]) -> Run:
         network = synthetic_network(sizes.users, sizes.avg_follows, sizes.posts, seed=sizes.seed,
                                     products=sizes.products)  # fmt: skip
     followers = Counter(b for _, b in network.edges)
-    threshold = Settings.model_fields["feed_celebrity_followers"].default
+    threshold = Settings().feed_celebrity_followers  # as the variants' settings read it
     run.network = {
         "follows": len(network.edges),
         "max_followers": max(followers.values(), default=0),
