@@ -67,7 +67,7 @@ def seed_settings(seed_servers: seed_stack.SeedStack, embedded_engines: Embedded
         relational_url=embedded_engines.postgres.url,
         documents_url=seed_servers.urls["ferretdb"],
         graph_url=seed_servers.urls["neo4j"],
-        redis_url=embedded_engines.redis.url,
+        keyvalue_url=embedded_engines.redis.url,
         timeseries_url=seed_servers.urls["influxdb"],
     )
 
@@ -85,7 +85,7 @@ def isolated_settings(engines: EmbeddedEngines, name: str) -> Settings:
         documents_url=postgres,
         timeseries_url=postgres,
         graph_url=engines.layout.redis_url(graph=name),
-        redis_url=engines.layout.redis_url(),
+        keyvalue_url=engines.layout.redis_url(),
     )
 
 

@@ -1,5 +1,6 @@
-"""The composition root: settings in, a ready App out (stores open, engines started when the profile needs them,
-services wired).
+"""The composition root: settings in, a ready App out (engines started when the profile needs them, stores open,
+services and the relay wired). Routes, web pages, the CLI, the demo and the bench all reach the platform through
+``App.services``; nothing else builds a service.
 
 Tests and tools override any store by passing it in: ``await bootstrap(settings, graph=my_graph_store)``.
 """
@@ -7,12 +8,9 @@ Tests and tools override any store by passing it in: ``await bootstrap(settings,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import cast
 
-from polysocial.config import Role, Settings
-from polysocial.domain.errors import StoresUnavailable, StoreUnavailable
+from polysocial.config import Settings
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.events.handlers import (
     Handler,
@@ -23,94 +21,66 @@ from polysocial.events.handlers import (
     post_handlers,
 )
 from polysocial.events.relay import Relay, RelayConfig
+from polysocial.events.retry import RetryPolicy
+from polysocial.events.sources import DocumentOutbox, RelationalOutbox
+from polysocial.services.accounts import Accounts
 from polysocial.services.analytics import AnalyticsBuffer
+from polysocial.services.carts import Carts
 from polysocial.services.feed import Feeds
+from polysocial.services.idempotency import Idempotency
+from polysocial.services.insights import Analytics
+from polysocial.services.operations import Operations
 from polysocial.services.passwords import Argon2Parameters, Passwords
-from polysocial.services.sessions import SessionPolicy
-from polysocial.stores.base import Store
+from polysocial.services.posts import Posts
+from polysocial.services.seats import Seats
+from polysocial.services.sessions import SessionPolicy, Sessions
+from polysocial.services.shop import Shop
+from polysocial.services.social import Social
+from polysocial.services.wallet import Wallet
 from polysocial.stores.documents.protocol import ARTICLES, POSTS, DocumentStore
-from polysocial.stores.factory import make_store
+from polysocial.stores.factory import Stores, make_stores
 from polysocial.stores.graph.protocol import GraphStore
-from polysocial.stores.postgres_common import PostgresBackedStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.postgres_pool import PostgresPools
-from polysocial.stores.redis.protocol import KeyValueStore
 from polysocial.stores.relational.protocol import RelationalStore
 from polysocial.stores.timeseries.protocol import TimeSeriesStore
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Every use case of the platform, one object per capability."""
+
+    sessions: Sessions
+    accounts: Accounts
+    posts: Posts
+    social: Social
+    feeds: Feeds
+    wallet: Wallet
+    shop: Shop
+    carts: Carts
+    seats: Seats
+    analytics: Analytics
+    operations: Operations
 
 
 @dataclass
 class App:
     settings: Settings
-    stores: dict[Role, Store]
+    stores: Stores
     pools: PostgresPools
     passwords: Passwords
-    session_policy: SessionPolicy
+    services: Services
     relay: Relay
-    feeds: Feeds
-    analytics: AnalyticsBuffer
+    analytics_buffer: AnalyticsBuffer
     _closed: bool = field(default=False, repr=False)
-
-    @property
-    def relational(self) -> RelationalStore:
-        return cast(RelationalStore, self.stores[Role.RELATIONAL])
-
-    @property
-    def documents(self) -> DocumentStore:
-        return cast(DocumentStore, self.stores[Role.DOCUMENTS])
-
-    @property
-    def graph(self) -> GraphStore:
-        return cast(GraphStore, self.stores[Role.GRAPH])
-
-    @property
-    def kv(self) -> KeyValueStore:
-        return cast(KeyValueStore, self.stores[Role.REDIS])
-
-    @property
-    def session_backup(self) -> RelationalStore | None:
-        """Where sessions live in Redis, PostgreSQL keeps a copy for Redis outages (services/sessions.py)."""
-        return None if isinstance(self.kv, PostgresBackedStore) else self.relational
-
-    @property
-    def timeseries(self) -> TimeSeriesStore:
-        return cast(TimeSeriesStore, self.stores[Role.TIMESERIES])
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        await close_stores(self.stores.values())
+        await self.stores.close()
         await self.pools.close()
         self.passwords.close()
-
-
-def build_stores(settings: Settings, pools: PostgresPools, **overrides: Store) -> dict[Role, Store]:
-    """Construct (without connecting) one adapter per role."""
-    unknown = set(overrides) - {r.value for r in Role}
-    if unknown:
-        raise TypeError(f"unknown store roles: {sorted(unknown)}")
-    return {
-        role: overrides.get(role.value)
-        or make_store(settings.store_url(role), pools, connect_timeout_s=settings.connect_timeout_s)
-        for role in Role
-    }
-
-
-async def open_stores(stores: dict[Role, Store]) -> None:
-    """Open every store concurrently; if any fails, close them all and report every failing role."""
-    results = await asyncio.gather(*(s.open() for s in stores.values()), return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        await close_stores(stores.values())
-        unexpected = [f for f in failures if not isinstance(f, StoreUnavailable)]
-        if unexpected:
-            raise unexpected[0]
-        raise StoresUnavailable([f for f in failures if isinstance(f, StoreUnavailable)])
-
-
-async def close_stores(stores: Iterable[Store]) -> None:
-    for store in list(stores):
-        await store.close()
 
 
 async def start_engines(settings: Settings) -> None:
@@ -119,61 +89,98 @@ async def start_engines(settings: Settings) -> None:
         await asyncio.to_thread(EmbeddedEngines(settings).up)
 
 
-def make_feeds(settings: Settings, stores: dict[Role, Store]) -> Feeds:
+def make_feeds(settings: Settings, stores: Stores) -> Feeds:
     return Feeds(
-        relational=cast(RelationalStore, stores[Role.RELATIONAL]),
-        documents=cast(DocumentStore, stores[Role.DOCUMENTS]),
-        graph=cast(GraphStore, stores[Role.GRAPH]),
-        kv=cast(KeyValueStore, stores[Role.REDIS]),
+        relational=stores.relational,
+        documents=stores.documents,
+        graph=stores.graph,
+        keyvalue=stores.keyvalue,
+        timelines=stores.timelines,
         celebrity_followers=settings.feed_celebrity_followers,
     )
 
 
-def handlers_for(stores: dict[Role, Store], feeds: Feeds) -> list[Handler]:
-    graph = cast(GraphStore, stores[Role.GRAPH])
-    documents = cast(DocumentStore, stores[Role.DOCUMENTS])
+def make_handlers(stores: Stores, feeds: Feeds) -> list[Handler]:
     return [
-        *account_handlers(graph, cast(KeyValueStore, stores[Role.REDIS])),
-        *follow_handlers(graph),
-        *post_handlers(documents),
+        *account_handlers(stores.graph, stores.keyvalue),
+        *follow_handlers(stores.graph),
+        *post_handlers(stores.documents),
         *feed_handlers(feeds),
-        *cart_handlers(cast(RelationalStore, stores[Role.RELATIONAL])),
+        *cart_handlers(stores.relational),
     ]
 
 
-async def bootstrap(settings: Settings | None = None, *, engines: bool = True, **overrides: Store) -> App:
+def make_relay(settings: Settings, stores: Stores, feeds: Feeds) -> Relay:
+    config = RelayConfig(batch_size=settings.relay_batch_size)
+    return Relay(
+        sources=[
+            RelationalOutbox(stores.relational),
+            DocumentOutbox(stores.documents, stores.relational, (POSTS, ARTICLES), lease_s=config.lease_s),
+        ],
+        handlers=make_handlers(stores, feeds),
+        tracking=stores.relational,
+        retry=RetryPolicy(max_attempts=settings.relay_max_attempts),
+        config=config,
+    )
+
+
+def make_services(
+    settings: Settings, stores: Stores, passwords: Passwords, relay: Relay, feeds: Feeds, buffer: AnalyticsBuffer
+) -> Services:
+    sessions = Sessions(
+        stores.keyvalue,
+        SessionPolicy(settings.session_idle_s, settings.session_absolute_s),
+        backup=stores.session_backup,
+    )
+    idempotency = Idempotency(stores.relational)
+    return Services(
+        sessions=sessions,
+        accounts=Accounts(stores.relational, stores.keyvalue, passwords, sessions),
+        posts=Posts(stores.documents, stores.relational, buffer),
+        social=Social(stores.relational, stores.graph),
+        feeds=feeds,
+        wallet=Wallet(stores.relational, idempotency),
+        shop=Shop(stores.relational, idempotency),
+        carts=Carts(stores.relational, stores.keyvalue, idempotency),
+        seats=Seats(stores.relational, idempotency),
+        analytics=Analytics(stores.timeseries, stores.keyvalue, stores.documents, buffer),
+        operations=Operations(stores, relay, passwords),
+    )
+
+
+async def bootstrap(
+    settings: Settings | None = None,
+    *,
+    engines: bool = True,
+    relational: RelationalStore | None = None,
+    documents: DocumentStore | None = None,
+    graph: GraphStore | None = None,
+    keyvalue: KeyValueStore | None = None,
+    timeseries: TimeSeriesStore | None = None,
+) -> App:
     settings = settings or Settings()
     if engines:
         await start_engines(settings)
     pools = PostgresPools(connect_timeout_s=settings.connect_timeout_s, max_size=settings.postgres_pool_size)
-    stores = build_stores(settings, pools, **overrides)
+    stores = make_stores(
+        settings,
+        pools,
+        relational=relational,
+        documents=documents,
+        graph=graph,
+        keyvalue=keyvalue,
+        timeseries=timeseries,
+    )
     try:
-        await open_stores(stores)
+        await stores.open()
     except BaseException:
         await pools.close()
         raise
+    passwords = Passwords(
+        Argon2Parameters(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+    )
     feeds = make_feeds(settings, stores)
-    relay = Relay(
-        cast(RelationalStore, stores[Role.RELATIONAL]),
-        cast(DocumentStore, stores[Role.DOCUMENTS]),
-        handlers_for(stores, feeds),
-        RelayConfig(
-            batch_size=settings.relay_batch_size,
-            max_attempts=settings.relay_max_attempts,
-            document_collections=(POSTS, ARTICLES),
-        ),
-    )
-    return App(
-        settings=settings,
-        stores=stores,
-        pools=pools,
-        passwords=Passwords(
-            Argon2Parameters(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
-        ),
-        session_policy=SessionPolicy(settings.session_idle_s, settings.session_absolute_s),
-        relay=relay,
-        feeds=feeds,
-        analytics=AnalyticsBuffer(
-            cast(TimeSeriesStore, stores[Role.TIMESERIES]), cast(KeyValueStore, stores[Role.REDIS])
-        ),
-    )
+    relay = make_relay(settings, stores, feeds)
+    buffer = AnalyticsBuffer(stores.timeseries, stores.keyvalue)
+    services = make_services(settings, stores, passwords, relay, feeds, buffer)
+    return App(settings, stores, pools, passwords, services, relay, buffer)

@@ -145,8 +145,9 @@ def doctor(
 
     Exits non-zero if any role is down.
     """
-    from polysocial.bootstrap import build_stores, close_stores, start_engines
+    from polysocial.bootstrap import start_engines
     from polysocial.services.health import open_and_check
+    from polysocial.stores.factory import make_stores
     from polysocial.stores.postgres_pool import PostgresPools
 
     settings = load_settings(profile=profile)
@@ -155,11 +156,11 @@ def doctor(
         if start:
             await start_engines(settings)
         pools = PostgresPools(connect_timeout_s=settings.connect_timeout_s)
-        stores = build_stores(settings, pools)
+        stores = make_stores(settings, pools)
         try:
-            return await open_and_check(stores.values())
+            return await open_and_check(stores.all())
         finally:
-            await close_stores(stores.values())
+            await stores.close()
             await pools.close()
 
     results = guarded(lambda: asyncio.run(run()))
@@ -198,8 +199,9 @@ def serve(
     )
     # In-flight requests get 10 s after SIGTERM, then the lifespan's shutdown (relay, analytics flush) runs: well
     # inside the 30 s a process manager usually waits before SIGKILL.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
-                timeout_graceful_shutdown=10)  # fmt: skip
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10
+    )
 
 
 async def _check_startable(settings: Settings, bootstrap: Any) -> None:
@@ -236,10 +238,9 @@ def reconcile(
     repair: Annotated[bool, typer.Option("--repair/--dry-run", help="fix what is found, or only report it")] = True,
 ) -> None:
     """Compare the projections with their sources of truth (users in the graph) and repair the drift."""
-    from polysocial.services.reconcile import reconcile_user_nodes
 
     async def run(state: Any) -> Any:
-        report = await reconcile_user_nodes(state.relational, state.graph, repair=repair)
+        report = await state.services.operations.reconcile(repair=repair)
         return report, await state.relay.status()
 
     report, status = with_app(load_settings(), run)
@@ -281,7 +282,6 @@ def seed_data(
 
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from polysocial.services.seeding import load_network
     from polysocial.synthetic import synthetic_network
 
     if avg_follows >= users:
@@ -302,10 +302,7 @@ def seed_data(
         progress.update(generating, completed=1)
 
         async def load(state: Any) -> Any:
-            return await load_network(
-                network, seed=seed, password_hash=await state.passwords.hash(password), relational=state.relational,
-                graph=state.graph, documents=state.documents, step=step,
-            )  # fmt: skip
+            return await state.services.operations.load_network(network, seed=seed, password=password, step=step)
 
         loaded = with_app(load_settings(), load)
     seconds = time.perf_counter() - started
@@ -413,11 +410,15 @@ def bench(
 
         missing = missing_tools()
         if missing:
-            raise fail(f"the seed variant needs the seed stack: {missing}; run `polysocial seed-stack build`, or "
-                       "leave it out with --variants embedded,postgres-only,naive")  # fmt: skip
+            raise fail(
+                f"the seed variant needs the seed stack: {missing}; run `polysocial seed-stack build`, or "
+                "leave it out with --variants embedded,postgres-only,naive"
+            )
     words = ["polysocial bench", *(["--quick"] if quick else [])]
-    words += [f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
-              for k, v in overrides.items()]  # fmt: skip
+    words += [
+        f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+        for k, v in overrides.items()
+    ]
     if chosen != list(VARIANTS):
         words.append(f"--variants {','.join(chosen)}")
     from polysocial.bench import report
@@ -443,11 +444,9 @@ def report_customers(
 ) -> None:
     """The seed's customer report: orders, total spent and average order value per customer (cancelled orders do
     not count), read from one consistent snapshot."""
-    from polysocial.domain.consistency import ISOLATION, Operation
 
     async def run(state: Any) -> Any:
-        async with state.relational.transaction(ISOLATION[Operation.REPORT]) as tx:
-            return await tx.customer_report(days=days, min_orders=min_orders)
+        return await state.services.shop.customer_report(days=days, min_orders=min_orders)
 
     rows = with_app(load_settings(), run)
     table = Table(title=f"customers with more than {min_orders} orders in the last {days} days")
@@ -474,17 +473,18 @@ def admin_create(
     standard input with --password-stdin). The API can never make anyone an administrator."""
     from datetime import date
 
-    from polysocial.domain.accounts import UserRole, normalise_email
+    from polysocial.domain.accounts import normalise_email
+    from polysocial.domain.errors import NotFound
     from polysocial.services import accounts
 
     settings = load_settings()
 
     async def promote(state: Any) -> int | None:
-        async with state.relational.transaction() as tx:
-            user_id: int | None = await tx.user_id_by_email(normalise_email(email))
-            if user_id is not None:
-                await tx.set_role(user_id, UserRole.ADMIN)
-            return user_id
+        try:
+            user_id: int = await state.services.accounts.make_admin(email)
+        except NotFound:
+            return None
+        return user_id
 
     user_id = with_app(settings, promote)
     if user_id is not None:
@@ -500,11 +500,8 @@ def admin_create(
         password = typer.prompt("password for the new account", hide_input=True, confirmation_prompt=True)
 
     async def create(state: Any) -> int:
-        registration = accounts.Registration(email, password, name, born)
-        account = await accounts.prepare_account(state.passwords, registration, today=date.today())
-        async with state.relational.transaction() as tx:
-            new_id = await accounts.register(tx, account)
-            await tx.set_role(new_id, UserRole.ADMIN)
+        me = await state.services.accounts.register(accounts.Registration(email, password, name, born))
+        new_id: int = await state.services.accounts.make_admin(me.email)
         return new_id
 
     created = with_app(settings, create)
@@ -547,7 +544,7 @@ def seed_up(
                     "POLYSOCIAL_RELATIONAL_URL": engines.postgres.url,
                     "POLYSOCIAL_DOCUMENTS_URL": seed.urls["ferretdb"],
                     "POLYSOCIAL_GRAPH_URL": seed.urls["neo4j"],
-                    "POLYSOCIAL_REDIS_URL": engines.redis.url,
+                    "POLYSOCIAL_KEYVALUE_URL": engines.redis.url,
                     "POLYSOCIAL_TIMESERIES_URL": seed.urls["influxdb"],
                 }
                 for key, value in env.items():

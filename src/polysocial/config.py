@@ -1,6 +1,6 @@
 """Settings: one URL per store role, and named profiles that fill in the ones left unset.
 
-Every role (relational, documents, graph, redis, timeseries) takes a URL; the URL's scheme picks the adapter, so any
+Every role (relational, documents, graph, keyvalue, timeseries) takes a URL; the URL's scheme picks the adapter, so any
 mix works. A profile is only a preset for the URLs not given:
 
 - ``embedded`` (default): PostgreSQL and Redis+FalkorDB that the program starts itself under ``data_dir``;
@@ -11,6 +11,7 @@ mix works. A profile is only a preset for the URLs not given:
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -32,7 +33,9 @@ class Role(enum.StrEnum):
     RELATIONAL = "relational"
     DOCUMENTS = "documents"
     GRAPH = "graph"
-    REDIS = "redis"
+    # Named for what it holds (sessions, limits, caches, leaderboards, carts, timelines), not for an engine: Redis
+    # serves it in `embedded` and `seed`, PostgreSQL tables in `postgres-only`.
+    KEYVALUE = "keyvalue"
     TIMESERIES = "timeseries"
 
 
@@ -43,12 +46,12 @@ class EmbeddedEngine(enum.StrEnum):
 
 Environment = Literal["development", "test", "production"]
 
-# The seed stack's servers on their customary local ports (DESIGN.md section 2, `seed` column).
+# The seed stack's servers on their customary local ports (docs/ARCHITECTURE.md, the `seed` column).
 SEED_DEFAULTS: dict[Role, str] = {
     Role.RELATIONAL: "postgresql://postgres@localhost:5432/polysocial",
     Role.DOCUMENTS: "mongodb://localhost:27017/polysocial",
     Role.GRAPH: "bolt://localhost:7687",
-    Role.REDIS: "redis://localhost:6379/0",
+    Role.KEYVALUE: "redis://localhost:6379/0",
     Role.TIMESERIES: "http://localhost:8086/polysocial",
 }
 
@@ -61,11 +64,23 @@ ROLE_SCHEMES: dict[Role, frozenset[str]] = {
     Role.GRAPH: POSTGRES_SCHEMES
     | REDIS_SCHEMES
     | {"falkor", "falkors", "bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"},
-    Role.REDIS: POSTGRES_SCHEMES | REDIS_SCHEMES,
+    Role.KEYVALUE: POSTGRES_SCHEMES | REDIS_SCHEMES,
     Role.TIMESERIES: POSTGRES_SCHEMES | {"http", "https"},
 }
 
 EMBEDDED_DATABASE = "polysocial"
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """One line on standard error per process, not a Python warning (tests run with warnings as errors, and a
+    deprecation an operator must act on belongs in the output they read)."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+
 GRAPH_NAME = "social"
 
 
@@ -130,7 +145,9 @@ class Settings(BaseSettings):
     relational_url: SecretStr | None = None
     documents_url: SecretStr | None = None
     graph_url: SecretStr | None = None
-    redis_url: SecretStr | None = None
+    keyvalue_url: SecretStr | None = None
+    # The keyvalue role's URL under its old name: still read, with one deprecation line (see _deprecated_names).
+    redis_url: SecretStr | None = Field(default=None, description="deprecated: use keyvalue_url")
     timeseries_url: SecretStr | None = None
 
     host: str = "127.0.0.1"
@@ -139,7 +156,7 @@ class Settings(BaseSettings):
     # Connections per PostgreSQL URL in this process (the embedded server allows 200 in all).
     postgres_pool_size: int = Field(default=20, ge=2, le=150)
     # Redis shares one server with the FalkorDB graph in `embedded`: the graph must never be evicted, so the policy is
-    # volatile-lru (only keys with a TTL go) under this limit (DESIGN.md section 2).
+    # volatile-lru (only keys with a TTL go) under this limit (docs/ARCHITECTURE.md).
     embedded_redis_maxmemory_mb: int = Field(default=512, ge=16)
 
     # Passwords: argon2id, OWASP's first recommendation by default (services/passwords.py).
@@ -176,8 +193,21 @@ class Settings(BaseSettings):
 
     # -- resolution --------------------------------------------------------------------------------------------
 
+    @model_validator(mode="after")
+    def _deprecated_names(self) -> Settings:
+        if self.redis_url is not None:
+            if self.keyvalue_url is not None:
+                raise ValueError("give POLYSOCIAL_KEYVALUE_URL only (POLYSOCIAL_REDIS_URL is its deprecated name)")
+            warn_once(
+                "POLYSOCIAL_REDIS_URL is deprecated: use POLYSOCIAL_KEYVALUE_URL (the role is named for what it "
+                "holds); the old name is still read"
+            )
+        return self
+
     def role_url_setting(self, role: Role) -> str | None:
         secret: SecretStr | None = getattr(self, f"{role.value}_url")
+        if role is Role.KEYVALUE and secret is None:
+            secret = self.redis_url
         return secret.get_secret_value() if secret is not None else None
 
     @property
@@ -198,7 +228,7 @@ class Settings(BaseSettings):
             return StoreURL(role, self.embedded_postgres_url(), EmbeddedEngine.POSTGRES)
         # embedded
         layout = EngineLayout(self.data_path)
-        if role in (Role.GRAPH, Role.REDIS):
+        if role in (Role.GRAPH, Role.KEYVALUE):
             url = layout.redis_url(graph=GRAPH_NAME if role is Role.GRAPH else None)
             return StoreURL(role, url, EmbeddedEngine.REDIS)
         return StoreURL(role, self.embedded_postgres_url(), EmbeddedEngine.POSTGRES)

@@ -74,21 +74,35 @@ def synthetic_network(users: int, avg_follows: int, posts: int, *, seed: int, pr
         mine: list[dict[str, Any]] = []
         for _ in range(rng.choice((0, 0, 0, 1, 1, 2, 4))):
             commenter = rng.randrange(1, users + 1)
-            mine.append({
-                "id": seeded_id(rng, ms + rng.randrange(1, 86_400_000)), "post_id": post_id, "author_id": commenter,
-                "text": rng.choice(COMMENTS), "created_at": _iso(ms),
-            })  # fmt: skip
+            mine.append(
+                {
+                    "id": seeded_id(rng, ms + rng.randrange(1, 86_400_000)),
+                    "post_id": post_id,
+                    "author_id": commenter,
+                    "text": rng.choice(COMMENTS),
+                    "created_at": _iso(ms),
+                }
+            )
         mine.sort(key=lambda c: c["id"])
         comments.extend(mine)
-        made.append({
-            "id": post_id, "author_id": author, "text": rng.choice(TEXTS), "media": [],
-            "stats": {"likes": len(likers), "comments": len(mine), "shares": 0}, "likers": likers,
-            "latest_comments": [{k: c[k] for k in ("id", "post_id", "author_id", "text", "created_at")}
-                                for c in mine[-20:]],
-            "created_at": _iso(ms), "deleted": False,
-        })  # fmt: skip
-    catalogue = [(f"Product {i + 1}", Decimal(rng.randrange(100, 20_000)) / 100, rng.randrange(0, 500))
-                 for i in range(products)]  # fmt: skip
+        made.append(
+            {
+                "id": post_id,
+                "author_id": author,
+                "text": rng.choice(TEXTS),
+                "media": [],
+                "stats": {"likes": len(likers), "comments": len(mine), "shares": 0},
+                "likers": likers,
+                "latest_comments": [
+                    {k: c[k] for k in ("id", "post_id", "author_id", "text", "created_at")} for c in mine[-20:]
+                ],
+                "created_at": _iso(ms),
+                "deleted": False,
+            }
+        )
+    catalogue = [
+        (f"Product {i + 1}", Decimal(rng.randrange(100, 20_000)) / 100, rng.randrange(0, 500)) for i in range(products)
+    ]
     deposits = [Decimal(rng.randrange(100, 1_000)) for _ in range(users)]
     return Network(users, edges, made, comments, catalogue, deposits)
 

@@ -8,7 +8,7 @@ import pytest
 from polysocial.api.app import create_app
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
-from tests.support.reset import reset_store
+from tests.support.apps import fresh_app
 
 PROFILES = ["embedded", "postgres-only", pytest.param("seed", marks=pytest.mark.seed_stack)]
 
@@ -31,11 +31,8 @@ def profile_settings(request: pytest.FixtureRequest) -> Settings:
 @pytest.fixture
 async def app(profile_settings: Settings) -> AsyncIterator[App]:
     """An App on empty stores. The relay is driven by the test (``await app.relay.drain()``)."""
-    state = await bootstrap(profile_settings)
-    for store in state.stores.values():
-        await reset_store(store)
-    yield state
-    await state.aclose()
+    async with fresh_app(profile_settings) as state:
+        yield state
 
 
 @pytest.fixture

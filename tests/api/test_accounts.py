@@ -28,7 +28,7 @@ async def test_sign_up_then_read_my_account_and_the_graph_node(client: httpx.Asy
     assert "argon2" not in created.text
 
     await app.relay.drain()
-    assert await app.graph.missing_users([me["user_id"]]) == []
+    assert await app.stores.graph.missing_users([me["user_id"]]) == []
 
 
 async def test_an_email_registers_once_whatever_its_case(client: httpx.AsyncClient) -> None:
@@ -118,23 +118,24 @@ async def test_failed_logins_are_limited_per_client_address(client: httpx.AsyncC
 
 async def test_a_changed_password_hash_is_upgraded_at_login(client: httpx.AsyncClient, app: App) -> None:
     user = await sign_up(client)
-    async with app.relational.transaction() as tx:
-        credentials = await tx.credentials_by_email(user.email)
+    async with app.stores.relational.transaction() as tx:
+        credentials = await tx.accounts.credentials_by_email(user.email)
     assert credentials is not None
     assert "m=19456,t=2,p=1" in credentials.password_hash
 
     from polysocial.services.passwords import Argon2Parameters, Passwords
 
     stronger = Passwords(Argon2Parameters(time_cost=3, memory_kib=32_768, parallelism=1))
-    app.passwords, original = stronger, app.passwords
+    accounts = app.services.accounts  # as if the operator raised the argon2 settings and restarted
+    accounts.passwords, original = stronger, accounts.passwords
     try:
         response = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
     finally:
-        app.passwords = original
+        accounts.passwords = original
         stronger.close()
     assert response.status_code == 200
-    async with app.relational.transaction() as tx:
-        upgraded = await tx.credentials_by_email(user.email)
+    async with app.stores.relational.transaction() as tx:
+        upgraded = await tx.accounts.credentials_by_email(user.email)
     assert upgraded is not None
     assert "m=32768,t=3,p=1" in upgraded.password_hash
 
@@ -147,7 +148,7 @@ async def test_profile_reads_are_cached_and_a_change_shows_at_once(client: httpx
     assert first.json()["name"] == "Ada Lovelace"
     assert "email" not in first.json()
     assert "birthdate" not in first.json()
-    assert await app.kv.cache_get(f"profile:{ada.user_id}") is not None
+    assert await app.stores.keyvalue.cache_get(f"profile:{ada.user_id}") is not None
 
     changed = await client.patch(f"/users/{ada.user_id}/profile", json={"name": "Ada King"}, headers=ada.auth)
     assert changed.status_code == 200
@@ -155,7 +156,7 @@ async def test_profile_reads_are_cached_and_a_change_shows_at_once(client: httpx
     assert (await client.get(f"/users/{ada.user_id}", headers=bob.auth)).json()["name"] == "Ada King"
 
     await app.relay.drain()  # ProfileUpdated renames the graph node too
-    assert await app.graph.missing_users([ada.user_id]) == []
+    assert await app.stores.graph.missing_users([ada.user_id]) == []
 
 
 async def test_profile_updates_refuse_unknown_and_server_owned_fields(client: httpx.AsyncClient) -> None:
@@ -182,7 +183,9 @@ async def test_a_stampede_on_a_cold_profile_reads_postgres_once(app: App, client
         await asyncio.sleep(0.05)  # a slow query: everyone else arrives while it runs
         return b"profile"
 
-    results = await asyncio.gather(*(cache_aside(app.kv, "stampede", ttl_s=60, load=load) for _ in range(50)))
+    results = await asyncio.gather(
+        *(cache_aside(app.stores.keyvalue, "stampede", ttl_s=60, load=load) for _ in range(50))
+    )
     assert results == [b"profile"] * 50
     assert loads == 1
 

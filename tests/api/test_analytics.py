@@ -17,7 +17,7 @@ async def test_views_make_trending_the_top_posts_board_and_the_authors_stats(
     for post_id, views in zip(ids, (2, 5, 3), strict=True):
         for _ in range(views):
             assert (await client.get(f"/posts/{post_id}", headers=reader.auth)).status_code == 200
-    assert await app.analytics.flush() >= 10
+    assert await app.analytics_buffer.flush() >= 10
     trending = (await client.get("/trending", params={"limit": 2}, headers=reader.auth)).json()
     assert trending == [{"post_id": ids[1], "views": 5}, {"post_id": ids[2], "views": 3}]
     board = (await client.get("/leaderboards/top-posts-today", headers=reader.auth)).json()
@@ -37,7 +37,7 @@ async def test_api_metrics_are_per_endpoint_template_for_administrators(client: 
     for _ in range(3):
         await client.get(f"/posts/{post}", headers=user.auth)
     await client.get("/no/such/path")
-    await app.analytics.flush()
+    await app.analytics_buffer.flush()
     metrics = await client.get("/admin/metrics/api", headers=boss.auth)
     assert metrics.status_code == 200, metrics.text
     body = metrics.json()
@@ -92,7 +92,7 @@ async def test_generic_measurements_are_written_and_averaged_per_window(client: 
     ]
     accepted = await client.post("/admin/measurements", json=readings, headers=boss.auth)
     assert accepted.status_code == 202, accepted.text
-    await app.analytics.flush()
+    await app.analytics_buffer.flush()
     means = await client.get(
         "/admin/measurements/sensor_readings/mean",
         params={"field": "temperature", "hours": 1, "window_s": 3600, "tag": "sensor=s1"},
@@ -100,8 +100,11 @@ async def test_generic_measurements_are_written_and_averaged_per_window(client: 
     )
     assert means.status_code == 200, means.text
     assert [w["mean"] for w in means.json() if w["mean"] is not None] == [22.0]
-    for bad in ([{"measurement": "bad name", "fields": {"x": 1}}], [{"measurement": "m", "fields": {}}],
-                [{"measurement": "m", "tags": {"t": "a b"}, "fields": {"x": 1}}]):  # fmt: skip
+    for bad in (
+        [{"measurement": "bad name", "fields": {"x": 1}}],
+        [{"measurement": "m", "fields": {}}],
+        [{"measurement": "m", "tags": {"t": "a b"}, "fields": {"x": 1}}],
+    ):
         refused = await client.post("/admin/measurements", json=bad, headers=boss.auth)
         assert refused.status_code == 422, refused.text
     assert (await client.post("/admin/measurements", json=readings, headers=user.auth)).status_code == 403

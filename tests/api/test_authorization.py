@@ -1,102 +1,57 @@
-"""Every endpoint that needs a session, tried with none, with a bad one, and with another user's."""
+"""Every endpoint that needs a session, tried with none, with a bad one, and with another user's; every endpoint
+for administrators, tried by a user. Both lists come from the app's own routes (tests/support/routes.py)."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
+from polysocial.api.app import create_app
 from polysocial.bootstrap import App
+from polysocial.config import Settings
 from polysocial.domain.accounts import UserRole
 from tests.support.accounts import PASSWORD, SignedUser, sign_up
+from tests.support.apps import fresh_app
+from tests.support.routes import PUBLIC, concrete, everything, for_administrators, in_the_schema, needing_a_session
 
-PROTECTED = [
-    ("GET", "/users/me", None),
-    ("GET", "/users/{owner}", None),
-    ("PATCH", "/users/{owner}/profile", {"bio": "changed"}),
-    ("POST", "/auth/logout", None),
-    ("GET", "/admin/relay", None),
-    ("POST", "/users/{owner}/follow", None),
-    ("DELETE", "/users/{owner}/follow", None),
-    ("GET", "/users/{owner}/followers", None),
-    ("GET", "/users/{owner}/following", None),
-    ("GET", "/users/{owner}/follow-counts", None),
-    ("GET", "/users/{owner}/relationship", None),
-    ("GET", "/users/{owner}/mutuals", None),
-    ("GET", "/users/{owner}/separation", None),
-    ("GET", "/users/me/suggestions", None),
-    ("GET", "/users/me/nearby", None),
-    ("POST", "/posts", {"text": "hello"}),
-    ("GET", "/posts/{post}", None),
-    ("PATCH", "/posts/{post}", {"text": "changed"}),
-    ("DELETE", "/posts/{post}", None),
-    ("GET", "/users/{owner}/posts", None),
-    ("POST", "/posts/{post}/comments", {"text": "hi"}),
-    ("GET", "/posts/{post}/comments", None),
-    ("PUT", "/posts/{post}/like", None),
-    ("DELETE", "/posts/{post}/like", None),
-    ("POST", "/articles", {"slug": "a-b", "title": "t", "content": "c"}),
-    ("GET", "/articles/{slug}", None),
-    ("PATCH", "/articles/{slug}", {"title": "t2"}),
-    ("GET", "/feed", None),
-    ("GET", "/wallet", None),
-    ("GET", "/wallet/ledger", None),
-    ("POST", "/wallet/deposits", {"amount": "1.00"}),
-    ("POST", "/transfers", {"to_user_id": 1, "amount": "1.00"}),
-    ("POST", "/products", {"name": "n", "price": "1.00", "stock": 1}),
-    ("GET", "/products", None),
-    ("GET", "/products/1", None),
-    ("POST", "/products/1/restock", {"quantity": 1}),
-    ("POST", "/orders", {"items": [{"product_id": 1, "quantity": 1}]}),
-    ("GET", "/orders", None),
-    ("GET", "/orders/1", None),
-    ("POST", "/orders/1/cancel", None),
-    ("POST", "/orders/1/ship", None),
-    ("GET", "/cart", None),
-    ("POST", "/cart/items", {"product_id": 1, "quantity": 1}),
-    ("POST", "/cart/checkout", None),
-    ("GET", "/admin/reports/customers", None),
-    ("POST", "/ticketed-events", {"name": "e", "starts_at": "2027-01-01T00:00:00Z", "seats": 1}),
-    ("GET", "/ticketed-events/1", None),
-    ("GET", "/ticketed-events/1/seats", None),
-    ("POST", "/ticketed-events/1/seats/1/booking", None),
-    ("GET", "/trending", None),
-    ("GET", "/posts/{post}/stats", None),
-    ("GET", "/admin/metrics/api", None),
-    ("GET", "/leaderboards/arcade", None),
-    ("GET", "/leaderboards/arcade/me", None),
-    ("POST", "/leaderboards/arcade/scores", {"score": 1}),
-    ("POST", "/admin/measurements", [{"measurement": "m", "fields": {"x": 1}}]),
-    ("GET", "/admin/measurements/m/mean?field=x", None),
-]
-
-ADMIN_ONLY = [
-    ("GET", "/admin/metrics/api", None),
-    ("POST", "/admin/measurements", [{"measurement": "m", "fields": {"x": 1}}]),
-    ("GET", "/admin/measurements/m/mean?field=x", None),
-    ("POST", "/products", {"name": "n", "price": "1.00", "stock": 1}),
-    ("POST", "/products/{product}/restock", {"quantity": 1}),
-    ("POST", "/orders/{order}/ship", None),
-    ("GET", "/admin/reports/customers", None),
-    ("POST", "/ticketed-events", {"name": "e", "starts_at": "2027-01-01T00:00:00Z", "seats": 1}),
-]
+SESSION_ROUTES = needing_a_session()
+ADMIN_ROUTES = for_administrators()
 
 
-@pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
+def test_every_operation_is_either_public_or_needs_a_session() -> None:
+    """Derived from the app's routes: a new route is in the 401 matrix below unless it is made public here."""
+    assert everything() == in_the_schema()  # the walk sees exactly what the app serves
+    assert set(everything()) == set(SESSION_ROUTES) | PUBLIC
+    assert not set(SESSION_ROUTES) & PUBLIC
+    assert set(ADMIN_ROUTES) <= set(SESSION_ROUTES)
+    assert len(SESSION_ROUTES) >= 57  # the API's size when this test was written: a sanity check on the walk
+    assert ("POST", "/products") in ADMIN_ROUTES  # and on the admin detection
+
+
+@pytest.fixture(scope="module")
+async def anyone(embedded_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, SignedUser]]:
+    """One app for the whole matrix: refusing a request without a valid session is decided before any code that
+    depends on the profile runs, so the matrix runs once, not once per profile."""
+    async with fresh_app(embedded_settings) as app:
+        transport = httpx.ASGITransport(app=create_app(app_state=app), client=("203.0.113.9", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, await sign_up(client)
+
+
+@pytest.mark.parametrize(("method", "path"), SESSION_ROUTES)
 @pytest.mark.parametrize("credentials", ["none", "garbage", "wrong-scheme"])
 async def test_no_valid_session_gets_401(
-    client: httpx.AsyncClient, method: str, path: str, body: object, credentials: str
+    anyone: tuple[httpx.AsyncClient, SignedUser], method: str, path: str, credentials: str
 ) -> None:
-    owner = await sign_up(client)
+    client, user = anyone
     headers = {
         "none": {},
         "garbage": {"Authorization": "Bearer not-a-token"},
-        "wrong-scheme": {"Authorization": f"Basic {owner.token}"},
+        "wrong-scheme": {"Authorization": f"Basic {user.token}"},  # a real token, in the wrong scheme
     }[credentials]
-    post = (await client.post("/posts", json={"text": "mine"}, headers=owner.auth)).json()["id"]
-    slug = f"article-{owner.user_id}"
-    await client.post("/articles", json={"slug": slug, "title": "t", "content": "c"}, headers=owner.auth)
-    target = path.format(owner=owner.user_id, post=post, slug=slug)
-    response = await client.request(method, target, json=body, headers=headers)
+    response = await client.request(method, concrete(path, user_id=user.user_id), headers=headers)
     assert response.status_code == 401, response.text
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -156,8 +111,8 @@ async def test_a_feed_is_always_the_callers_own(client: httpx.AsyncClient, app: 
 async def _shop(client: httpx.AsyncClient, app: App) -> tuple[SignedUser, SignedUser, int, int]:
     """An administrator with a product, and an owner who bought it; (owner, intruder, product, order)."""
     boss = await sign_up(client)
-    async with app.relational.transaction() as tx:
-        await tx.set_role(boss.user_id, UserRole.ADMIN)
+    async with app.stores.relational.transaction() as tx:
+        await tx.accounts.set_role(boss.user_id, UserRole.ADMIN)
     login = await client.post("/auth/login", json={"email": boss.email, "password": PASSWORD})
     boss_auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
     product = (
@@ -166,8 +121,9 @@ async def _shop(client: httpx.AsyncClient, app: App) -> tuple[SignedUser, Signed
     owner, intruder = await sign_up(client), await sign_up(client)
     for user in (owner, intruder):
         await client.post("/wallet/deposits", json={"amount": "50.00"}, headers=user.auth)
-    order = await client.post("/orders", json={"items": [{"product_id": product["product_id"], "quantity": 1}]},
-                              headers=owner.auth)  # fmt: skip
+    order = await client.post(
+        "/orders", json={"items": [{"product_id": product["product_id"], "quantity": 1}]}, headers=owner.auth
+    )
     return owner, intruder, product["product_id"], order.json()["order_id"]
 
 
@@ -182,8 +138,10 @@ async def test_another_user_cannot_see_or_move_my_money_or_orders(client: httpx.
     forged = {"from_user_id": owner.user_id, "to_user_id": intruder.user_id, "amount": "10.00"}
     assert (await client.post("/transfers", json=forged, headers=intruder.auth)).status_code == 422
     assert (await client.get("/wallet", headers=owner.auth)).json()["balance"] == "45.00"
-    assert (await client.get("/wallet", headers=intruder.auth)).json() == {"user_id": intruder.user_id,
-                                                                            "balance": "50.00"}  # fmt: skip
+    assert (await client.get("/wallet", headers=intruder.auth)).json() == {
+        "user_id": intruder.user_id,
+        "balance": "50.00",
+    }
     mine = (await client.get("/wallet/ledger", headers=intruder.auth)).json()["items"]
     assert [e["kind"] for e in mine] == ["deposit"]
     # Carts and seats are the caller's own too.
@@ -192,12 +150,13 @@ async def test_another_user_cannot_see_or_move_my_money_or_orders(client: httpx.
     assert (await client.post("/cart/checkout", headers=intruder.auth)).status_code == 409  # their cart is empty
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ONLY)
-async def test_the_shop_and_events_are_administered_by_administrators(
-    client: httpx.AsyncClient, app: App, method: str, path: str, body: object
+@pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
+async def test_administrators_only_routes_refuse_a_user(
+    client: httpx.AsyncClient, app: App, method: str, path: str
 ) -> None:
     owner, _intruder, product, order = await _shop(client, app)
-    response = await client.request(method, path.format(product=product, order=order), json=body, headers=owner.auth)
+    target = concrete(path, product_id=product, order_id=order)
+    response = await client.request(method, target, headers=owner.auth)
     assert response.status_code == 403, response.text
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -213,8 +172,8 @@ async def test_the_relay_view_is_for_administrators(client: httpx.AsyncClient, a
     user = await sign_up(client)
     assert (await client.get("/admin/relay", headers=user.auth)).status_code == 403
     admin = await sign_up(client)
-    async with app.relational.transaction() as tx:
-        await tx.set_role(admin.user_id, UserRole.ADMIN)
+    async with app.stores.relational.transaction() as tx:
+        await tx.accounts.set_role(admin.user_id, UserRole.ADMIN)
     stale = await client.get("/admin/relay", headers=admin.auth)
     assert stale.status_code == 403  # the role is read at login: sign in again to get it
     fresh = await client.post("/auth/login", json={"email": admin.email, "password": PASSWORD})

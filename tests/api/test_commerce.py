@@ -12,7 +12,6 @@ import pytest
 
 from polysocial.bootstrap import App
 from tests.support.accounts import PASSWORD, SignedUser, sign_up, sign_up_admin
-from tests.support.reset import wipe_key_value
 
 PROBLEM = "application/problem+json"
 
@@ -71,9 +70,10 @@ async def test_an_order_takes_stock_and_money_at_once_or_not_at_all(client: http
     buyer = await funded(client, "50.00")
     widget, gadget = await product(client, boss, "10.00", 3), await product(client, boss, "25.00", 1)
     placed = await client.post(
-        "/orders", json={"items": [{"product_id": widget, "quantity": 2}, {"product_id": gadget, "quantity": 1}]},
+        "/orders",
+        json={"items": [{"product_id": widget, "quantity": 2}, {"product_id": gadget, "quantity": 1}]},
         headers=buyer.auth,
-    )  # fmt: skip
+    )
     assert placed.status_code == 201, placed.text
     order = placed.json()
     assert (order["status"], order["total"]) == ("paid", "45.00")
@@ -99,8 +99,9 @@ async def test_an_order_takes_stock_and_money_at_once_or_not_at_all(client: http
     again = await client.post(f"/orders/{order['order_id']}/cancel", headers=buyer.auth)
     assert again.status_code == 409
 
-    second = (await client.post("/orders", json={"items": [{"product_id": gadget, "quantity": 1}]},
-                                headers=buyer.auth)).json()  # fmt: skip
+    second = (
+        await client.post("/orders", json={"items": [{"product_id": gadget, "quantity": 1}]}, headers=buyer.auth)
+    ).json()
     shipped = await client.post(f"/orders/{second['order_id']}/ship", headers=boss.auth)
     assert shipped.json()["status"] == "shipped"
     assert (await client.post(f"/orders/{second['order_id']}/cancel", headers=buyer.auth)).status_code == 409
@@ -109,9 +110,10 @@ async def test_an_order_takes_stock_and_money_at_once_or_not_at_all(client: http
 async def test_a_seat_goes_to_one_booker(client: httpx.AsyncClient, app: App) -> None:
     boss = await sign_up_admin(client, app)
     created = await client.post(
-        "/ticketed-events", json={"name": "Keynote", "starts_at": "2027-01-15T10:00:00Z", "seats": 3},
+        "/ticketed-events",
+        json={"name": "Keynote", "starts_at": "2027-01-15T10:00:00Z", "seats": 3},
         headers=boss.auth,
-    )  # fmt: skip
+    )
     assert created.status_code == 201, created.text
     event = created.json()["ticketed_event_id"]
     ada, bob = await sign_up(client), await sign_up(client)
@@ -121,12 +123,16 @@ async def test_a_seat_goes_to_one_booker(client: httpx.AsyncClient, app: App) ->
     assert "booked already" in taken.json()["detail"]
     assert (await client.post(f"/ticketed-events/{event}/seats/9/booking", headers=bob.auth)).status_code == 404
     mine = (await client.get(f"/ticketed-events/{event}/seats", headers=ada.auth)).json()
-    assert [(s["seat_no"], s["booked"], s["booked_by_me"]) for s in mine] == [(1, False, False), (2, True, True),
-                                                                               (3, False, False)]  # fmt: skip
+    assert [(s["seat_no"], s["booked"], s["booked_by_me"]) for s in mine] == [
+        (1, False, False),
+        (2, True, True),
+        (3, False, False),
+    ]
     assert (await client.get(f"/ticketed-events/{event}", headers=bob.auth)).json()["free"] == 2
     for starts_at in ("0001-01-01T00:01:01+01:00", "2027-01-15T10:00:00"):
-        bad = await client.post("/ticketed-events", json={"name": "x", "starts_at": starts_at, "seats": 1},
-                                headers=boss.auth)  # fmt: skip
+        bad = await client.post(
+            "/ticketed-events", json={"name": "x", "starts_at": starts_at, "seats": 1}, headers=boss.auth
+        )
         assert bad.status_code == 422, bad.text
 
 
@@ -135,17 +141,18 @@ async def test_a_cart_survives_losing_its_live_copy_and_checks_out(client: httpx
     buyer = await funded(client, "100.00")
     widget, gadget = await product(client, boss, "10.00", 5), await product(client, boss, "1.50", 5)
     for product_id, quantity in ((widget, 2), (gadget, 3), (widget, 1), (gadget, -3)):
-        changed = await client.post("/cart/items", json={"product_id": product_id, "quantity": quantity},
-                                    headers=buyer.auth)  # fmt: skip
+        changed = await client.post(
+            "/cart/items", json={"product_id": product_id, "quantity": quantity}, headers=buyer.auth
+        )
         assert changed.status_code == 200, changed.text
     assert changed.json()["items"] == [{"product_id": widget, "quantity": 3}]
-    await wipe_key_value(app.kv)  # Redis restarted empty (in postgres-only, its tables emptied): sessions go too
+    await app.stores.keyvalue.wipe()  # Redis restarted empty (in postgres-only, its tables emptied): sessions go too
     login = await client.post("/auth/login", json={"email": buyer.email, "password": PASSWORD})
     buyer = SignedUser(buyer.user_id, buyer.email, login.json()["access_token"])
     assert (await client.get("/cart", headers=buyer.auth)).json()["items"] == [{"product_id": widget, "quantity": 3}]
     await app.relay.drain()  # the durable copy catches up: the same cart
-    assert (await app.relational.outbox_stats()).pending == 0  # every change applied, none failing
-    await wipe_key_value(app.kv)
+    assert (await app.stores.relational.outbox_stats()).pending == 0  # every change applied, none failing
+    await app.stores.keyvalue.wipe()
     login = await client.post("/auth/login", json={"email": buyer.email, "password": PASSWORD})
     buyer = SignedUser(buyer.user_id, buyer.email, login.json()["access_token"])
     assert (await client.get("/cart", headers=buyer.auth)).json()["items"] == [{"product_id": widget, "quantity": 3}]
@@ -158,9 +165,9 @@ async def test_a_cart_survives_losing_its_live_copy_and_checks_out(client: httpx
     assert empty.status_code == 409
     assert await balance(client, buyer) == Decimal("70.00")
     await app.relay.drain()
-    assert (await app.relational.outbox_stats()).pending == 0
-    async with app.relational.transaction() as tx:
-        assert await tx.cart_snapshot(buyer.user_id) == {}
+    assert (await app.stores.relational.outbox_stats()).pending == 0
+    async with app.stores.relational.transaction() as tx:
+        assert await tx.carts.cart_snapshot(buyer.user_id) == {}
     unknown = await client.post("/cart/items", json={"product_id": 10**9, "quantity": 1}, headers=buyer.auth)
     assert unknown.status_code == 404
 
@@ -173,10 +180,14 @@ async def test_three_concurrent_posts_with_one_idempotency_key_have_one_effect(
     buyer = await funded(client, "100.00")
     bob = await sign_up(client)
     widget = await product(client, boss, "10.00", 100)
-    order = (await client.post("/orders", json={"items": [{"product_id": widget, "quantity": 1}]},
-                               headers=buyer.auth)).json()  # fmt: skip
-    event = (await client.post("/ticketed-events", json={"name": "E", "starts_at": "2027-01-01T00:00:00Z", "seats": 5},
-                               headers=boss.auth)).json()["ticketed_event_id"]  # fmt: skip
+    order = (
+        await client.post("/orders", json={"items": [{"product_id": widget, "quantity": 1}]}, headers=buyer.auth)
+    ).json()
+    event = (
+        await client.post(
+            "/ticketed-events", json={"name": "E", "starts_at": "2027-01-01T00:00:00Z", "seats": 5}, headers=boss.auth
+        )
+    ).json()["ticketed_event_id"]
     await client.post("/cart/items", json={"product_id": widget, "quantity": 2}, headers=buyer.auth)
     path, body = {
         "deposit": ("/wallet/deposits", {"amount": "5.00"}),
@@ -199,8 +210,14 @@ async def test_three_concurrent_posts_with_one_idempotency_key_have_one_effect(
     first = next(a for a in answers if a.status_code in (200, 201))
     assert replay.json() == first.json()
     changed = await balance(client, buyer) - before
-    expected = {"deposit": "5.00", "transfer": "-5.00", "order": "-30.00", "cancel": "10.00", "checkout": "-20.00",
-                "booking": "0"}[endpoint]  # fmt: skip
+    expected = {
+        "deposit": "5.00",
+        "transfer": "-5.00",
+        "order": "-30.00",
+        "cancel": "10.00",
+        "checkout": "-20.00",
+        "booking": "0",
+    }[endpoint]
     assert changed == Decimal(expected)
     if endpoint == "booking":
         seats = (await client.get(f"/ticketed-events/{event}/seats", headers=buyer.auth)).json()

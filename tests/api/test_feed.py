@@ -8,7 +8,7 @@ import asyncio
 import httpx
 
 from polysocial.bootstrap import App
-from polysocial.stores.redis.protocol import TimelineKind
+from polysocial.stores.keyvalue.protocol import TimelineKind
 from tests.support.accounts import SignedUser, sign_up
 
 PROBLEM = "application/problem+json"
@@ -101,4 +101,6 @@ async def test_concurrent_reads_of_a_missing_timeline_rebuild_it_once(client: ht
     pages = await asyncio.gather(*(client.get("/feed", headers=ada.auth) for _ in range(20)))
     assert all([i["id"] for i in p.json()["items"]] == ids[::-1] for p in pages)
     # postgres-only keeps no timelines: every read is SQL, nothing is rebuilt.
-    assert app.feeds.stats.rebuilds[TimelineKind.HOME.value] == (0 if app.feeds.timelines is None else 1)
+    assert app.services.feeds.stats.rebuilds[TimelineKind.HOME.value] == (
+        0 if app.services.feeds.timelines is None else 1
+    )

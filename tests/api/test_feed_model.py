@@ -17,13 +17,10 @@ from datetime import date
 
 import pytest
 
-from polysocial.bootstrap import App, bootstrap
+from polysocial.bootstrap import App
 from polysocial.config import Settings
 from polysocial.domain.accounts import NewAccount
-from polysocial.services import posts, social
-from polysocial.stores.documents.protocol import POSTS
-from polysocial.stores.redis.redis import RedisKeyValueStore
-from tests.support.reset import reset_store
+from tests.support.apps import fresh_app
 
 USERS = 200
 INITIAL_FOLLOWS_EACH = 3
@@ -44,20 +41,17 @@ class Model:
 
 @pytest.fixture
 async def feed_app(profile_settings: Settings) -> AsyncIterator[App]:
-    app = await bootstrap(profile_settings.model_copy(update={"feed_celebrity_followers": CELEBRITY}))
-    for store in app.stores.values():
-        await reset_store(store)
-    yield app
-    await app.aclose()
+    async with fresh_app(profile_settings.model_copy(update={"feed_celebrity_followers": CELEBRITY})) as app:
+        yield app
 
 
 async def make_users(app: App) -> list[int]:
     password_hash = await app.passwords.hash("correct horse battery staple")
     users = []
-    async with app.relational.transaction() as tx:
+    async with app.stores.relational.transaction() as tx:
         for i in range(USERS):
             account = NewAccount(f"model-{i}@example.com", password_hash, f"User {i}", date(1990, 1, 1))
-            users.append(await tx.insert_account(account))
+            users.append(await tx.accounts.insert_account(account))
     await app.relay.drain(timeout_s=120)  # the user nodes
     return users
 
@@ -67,7 +61,7 @@ async def read_all(app: App, reader: int, rng: random.Random) -> list[str]:
     before: str | None = None
     while True:
         limit = rng.randint(1, 30)
-        page = await app.feeds.home(reader, before=before, limit=limit)
+        page = await app.services.feeds.home(reader, before=before, limit=limit)
         assert page.degraded is None
         ids += [item["id"] for item in page.items]
         assert all(item["author"]["name"].startswith("User ") for item in page.items)
@@ -79,8 +73,36 @@ async def read_all(app: App, reader: int, rng: random.Random) -> list[str]:
 async def wipe_redis(app: App) -> None:
     """What Redis restarted empty looks like to the feed: every key gone (the graph, which shares the server in
     `embedded`, is the graph role's and stays)."""
-    if isinstance(app.kv, RedisKeyValueStore):
-        await reset_store(app.kv)
+    if app.stores.timelines is not None:
+        await app.stores.keyvalue.wipe()
+
+
+@dataclass(frozen=True)
+class World:
+    users: list[int]
+    popularity: list[float]  # weights: low ids are followed most
+
+
+async def write(app: App, model: Model, world: World, rng: random.Random, action: str, user: int, step: int) -> None:
+    """One random write through the services, mirrored in the model."""
+    if action == "post":
+        doc = await app.services.posts.create(user, {"text": f"step {step}", "media": []}, {})
+        model.posts.append((doc["id"], user))
+    elif action == "follow":
+        followee = rng.choices(world.users, weights=world.popularity)[0]
+        if followee != user:
+            await app.services.social.follow(user, followee)
+            model.follows[user].add(followee)
+    elif action == "unfollow" and model.follows[user]:
+        followee = rng.choice(sorted(model.follows[user]))
+        await app.services.social.unfollow(user, followee)
+        model.follows[user].discard(followee)
+    elif action == "delete":
+        mine = [pid for pid, author in model.posts if author == user and pid not in model.deleted]
+        if mine:
+            victim = rng.choice(mine)
+            await app.services.posts.delete(victim, user)
+            model.deleted.add(victim)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -95,7 +117,7 @@ async def test_every_feed_read_equals_the_reference(feed_app: App, seed: int) ->
         for followee in rng.choices(users, weights=popularity, k=INITIAL_FOLLOWS_EACH):
             if followee != user:
                 edges.add((user, followee))
-    await app.graph.follow_many(sorted(edges))
+    await app.stores.graph.follow_many(sorted(edges))
     for follower, followee in edges:
         model.follows[follower].add(followee)
 
@@ -106,25 +128,9 @@ async def test_every_feed_read_equals_the_reference(feed_app: App, seed: int) ->
             await wipe_redis(app)
         action = rng.choices(["post", "follow", "unfollow", "delete", "read"], weights=[35, 15, 10, 5, 35])[0]
         user = rng.choice(users)
-        if action == "post":
-            doc = await posts.create(app.documents, POSTS, user, {"text": f"step {step}", "media": []}, {})
-            model.posts.append((doc["id"], user))
-        elif action == "follow":
-            followee = rng.choices(users, weights=popularity)[0]
-            if followee != user:
-                await social.set_following(app.relational, app.graph, user, followee, True)
-                model.follows[user].add(followee)
-        elif action == "unfollow" and model.follows[user]:
-            followee = rng.choice(sorted(model.follows[user]))
-            await social.set_following(app.relational, app.graph, user, followee, False)
-            model.follows[user].discard(followee)
-        elif action == "delete":
-            mine = [pid for pid, author in model.posts if author == user and pid not in model.deleted]
-            if mine:
-                victim = rng.choice(mine)
-                await posts.delete(app.documents, POSTS, victim, user)
-                model.deleted.add(victim)
-        elif action == "read":
+        if action != "read":
+            await write(app, model, World(users, popularity), rng, action, user, step)
+        else:
             # Readers are drawn from those who follow someone, so that most reads have something to compare.
             reader = rng.choice([u for u in users if model.follows[u]] or users)
             await app.relay.drain(timeout_s=120)
@@ -137,8 +143,8 @@ async def test_every_feed_read_equals_the_reference(feed_app: App, seed: int) ->
     for reader in users:
         assert await read_all(app, reader, rng) == model.feed(reader), f"seed {seed}, final, reader {reader}"
     assert reads > STEPS // 4
-    assert (await app.relational.outbox_stats()).dead_letters == 0
-    if app.feeds.timelines is not None:
-        celebrities = await app.feeds.timelines.celebrities_among(users)
+    assert (await app.stores.relational.outbox_stats()).dead_letters == 0
+    if app.services.feeds.timelines is not None:
+        celebrities = await app.services.feeds.timelines.celebrities_among(users)
         assert celebrities, "the run should have made some celebrities"
-        assert app.feeds.stats.rebuilds["home"] >= USERS  # everyone rebuilt after the wipe
+        assert app.services.feeds.stats.rebuilds["home"] >= USERS  # everyone rebuilt after the wipe

@@ -12,7 +12,7 @@ from polysocial.bootstrap import bootstrap
 from polysocial.config import Role, Settings, StoreURL
 from polysocial.engines.embedded import EmbeddedRedis
 from polysocial.engines.layout import EngineLayout
-from polysocial.stores.redis.redis import RedisKeyValueStore
+from polysocial.stores.keyvalue.redis import RedisKeyValueStore
 
 PROBLEM = "application/problem+json"
 
@@ -33,7 +33,7 @@ def test_health_is_green_on_the_embedded_profile_over_http(embedded_server: str)
         "relational": "PostgreSQL",
         "documents": "PostgreSQL",
         "graph": "FalkorDB",
-        "redis": "Redis",
+        "keyvalue": "Redis",
         "timeseries": "PostgreSQL",
     }
     assert all(r["ok"] and r["rtt_ms"] > 0 for r in body["roles"])
@@ -55,7 +55,7 @@ async def test_health_is_green_on_the_seed_profile(seed_settings: Settings) -> N
         "relational": "PostgreSQL",
         "documents": "FerretDB",
         "graph": "Neo4j",
-        "redis": "Redis",
+        "keyvalue": "Redis",
         "timeseries": "InfluxDB",
     }
 
@@ -76,8 +76,8 @@ async def test_health_is_503_and_names_the_role_when_its_engine_stops(
 ) -> None:
     doomed = EmbeddedRedis(EngineLayout(tmp_path))
     doomed.up()
-    redis_store = RedisKeyValueStore(StoreURL(Role.REDIS, doomed.url), connect_timeout_s=1)
-    app = await bootstrap(embedded_settings, redis=redis_store)
+    redis_store = RedisKeyValueStore(StoreURL(Role.KEYVALUE, doomed.url), connect_timeout_s=1)
+    app = await bootstrap(embedded_settings, keyvalue=redis_store)
     try:
         doomed.down()
         async with in_process(app) as client:
@@ -89,8 +89,8 @@ async def test_health_is_503_and_names_the_role_when_its_engine_stops(
     body = response.json()
     assert body["status"] == "degraded"
     by_role = {r["role"]: r for r in body["roles"]}
-    assert by_role["redis"]["ok"] is False
-    assert by_role["redis"]["error"] == "unreachable"
+    assert by_role["keyvalue"]["ok"] is False
+    assert by_role["keyvalue"]["error"] == "unreachable"
     assert all(by_role[r]["ok"] for r in ("relational", "documents", "graph", "timeseries"))
 
 

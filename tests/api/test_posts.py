@@ -9,7 +9,6 @@ import pytest
 
 from polysocial.bootstrap import App
 from polysocial.domain.ids import is_id
-from polysocial.services import posts
 from polysocial.stores.documents.protocol import POSTS
 from tests.support.accounts import sign_up
 
@@ -120,10 +119,10 @@ async def test_100_parallel_likes_and_50_parallel_comments_are_exact(client: htt
     ada = await sign_up(client)
     post = (await client.post("/posts", json={"text": "viral"}, headers=ada.auth)).json()
     await asyncio.gather(
-        *(posts.set_like(app.documents, post["id"], user, True) for user in range(1, 101)),
-        *(posts.add_comment(app.documents, post["id"], ada.user_id, f"c{i}") for i in range(50)),
+        *(app.services.posts.like(post["id"], user) for user in range(1, 101)),
+        *(app.services.posts.add_comment(post["id"], ada.user_id, f"c{i}") for i in range(50)),
     )
-    stored = await app.documents.get(POSTS, post["id"])
+    stored = await app.stores.documents.get(POSTS, post["id"])
     assert stored is not None
     assert stored["stats"]["likes"] == 100
     assert stored["stats"]["comments"] == 50
@@ -133,8 +132,12 @@ async def test_100_parallel_likes_and_50_parallel_comments_are_exact(client: htt
 async def test_articles_by_slug_grow_new_fields_without_a_migration(client: httpx.AsyncClient) -> None:
     ada = await sign_up(client)
     bob = await sign_up(client)
-    body = {"slug": "database-design-patterns", "title": "Database Design Patterns", "content": "Today...",
-            "tags": ["databases", "system-design"]}  # fmt: skip
+    body = {
+        "slug": "database-design-patterns",
+        "title": "Database Design Patterns",
+        "content": "Today...",
+        "tags": ["databases", "system-design"],
+    }
     assert (await client.post("/articles", json=body, headers=ada.auth)).status_code == 201
     taken = await client.post("/articles", json=body, headers=bob.auth)
     assert taken.status_code == 409
@@ -147,8 +150,10 @@ async def test_articles_by_slug_grow_new_fields_without_a_migration(client: http
     assert grown.status_code == 200
     read = (await client.get("/articles/database-design-patterns", headers=bob.auth)).json()
     assert (read["video_url"], read["reading_time"], read["tags"]) == (
-        "https://youtube.com/watch?v=x", 15, ["databases", "system-design"],
-    )  # fmt: skip
+        "https://youtube.com/watch?v=x",
+        15,
+        ["databases", "system-design"],
+    )
     assert (
         await client.patch("/articles/database-design-patterns", json={"title": "x"}, headers=bob.auth)
     ).status_code == 403

@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -30,10 +30,9 @@ from schemathesis.core.result import Err, Ok
 
 from polysocial.config import Role, Settings
 from polysocial.domain.accounts import UserRole
-from polysocial.services.sessions import SessionPolicy, open_session
-from polysocial.stores.factory import make_store
+from polysocial.services.sessions import SessionPolicy, Sessions
+from polysocial.stores.factory import make_keyvalue
 from polysocial.stores.postgres_pool import PostgresPools
-from polysocial.stores.redis.protocol import KeyValueStore
 from tests.support.live import live_server
 
 EXAMPLES_PER_OPERATION = 60
@@ -58,13 +57,15 @@ def new_session(settings: Settings, user_id: int, role: UserRole = UserRole.USER
     address's failed-login allowance (the limiter at work), and each fuzzed logout ends the session it is given."""
 
     async def run() -> str:
-        kv = make_store(settings.store_url(Role.REDIS), PostgresPools())
-        await kv.open()
+        pools = PostgresPools()
+        keyvalue = make_keyvalue(settings.store_url(Role.KEYVALUE), pools)
+        await keyvalue.open()
         try:
             policy = SessionPolicy(settings.session_idle_s, settings.session_absolute_s)
-            return await open_session(cast(KeyValueStore, kv), policy, user_id, role)
+            return await Sessions(keyvalue, policy, backup=None).open(user_id, role)
         finally:
-            await kv.close()
+            await keyvalue.close()
+            await pools.close()
 
     return asyncio.run(run())
 

@@ -26,7 +26,7 @@ async def test_200_concurrent_sign_ups_with_20_duplicates(client: httpx.AsyncCli
         r.json()["detail"] == "an account with this email already exists" for r in responses if r.status_code == 409
     )
 
-    relational = app.relational
+    relational = app.stores.relational
     assert isinstance(relational, PostgresBackedStore)
     async with relational.pool.connection() as conn:
         users = await (await conn.execute("SELECT count(*) FROM users")).fetchone()
@@ -45,5 +45,5 @@ async def test_200_concurrent_sign_ups_with_20_duplicates(client: httpx.AsyncCli
     assert (users, profiles, orphans, events) == ((180,), (180,), (0,), (180,))
 
     await app.relay.drain(timeout_s=120)
-    assert await app.graph.count_users() == 180
-    assert await app.graph.duplicate_user_ids() == []
+    assert await app.stores.graph.count_users() == 180
+    assert await app.stores.graph.duplicate_user_ids() == []

@@ -26,11 +26,11 @@ async def test_follow_is_idempotent_and_unfollow_undoes_it(client: httpx.AsyncCl
     assert relation.json() == {"user_id": ada.user_id, "i_follow": False, "follows_me": True}
 
     await app.relay.drain()  # the Followed events, applied again from the outbox: still one edge
-    assert (await app.graph.follow_counts(bob.user_id)) == (1, 0)
+    assert (await app.stores.graph.follow_counts(bob.user_id)) == (1, 0)
 
     assert (await client.delete(f"/users/{bob.user_id}/follow", headers=ada.auth)).json()["following"] is False
     await app.relay.drain()
-    assert (await app.graph.follow_counts(bob.user_id)) == (0, 0)
+    assert (await app.stores.graph.follow_counts(bob.user_id)) == (0, 0)
 
 
 async def test_following_yourself_or_nobody_is_refused(client: httpx.AsyncClient) -> None:

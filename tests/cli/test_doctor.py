@@ -13,7 +13,7 @@ from tests.support.cli import run_cli
 def test_doctor_is_green_on_the_embedded_profile(engines_dir: Path, embedded_settings: Settings) -> None:
     result = run_cli("doctor", env={"POLYSOCIAL_DATA_DIR": str(engines_dir)})
     assert result.returncode == 0, result.stderr
-    for role, engine in [("relational", "PostgreSQL"), ("graph", "FalkorDB"), ("redis", "Redis")]:
+    for role, engine in [("relational", "PostgreSQL"), ("graph", "FalkorDB"), ("keyvalue", "Redis")]:
         assert role in result.stdout
         assert engine in result.stdout
     assert " ms" in result.stdout
@@ -52,7 +52,10 @@ def test_doctor_fails_naming_the_role_and_masked_url_when_a_store_is_down(
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"POLYSOCIAL_REDIS_URL": "http://u:sup3rsecret@x/"}, "error: redis URL http://u:***@x/ has scheme 'http'"),
+        (
+            {"POLYSOCIAL_KEYVALUE_URL": "http://u:sup3rsecret@x/"},
+            "error: keyvalue URL http://u:***@x/ has scheme 'http'",
+        ),
         ({"POLYSOCIAL_PROFILE": "mysql"}, "error: POLYSOCIAL_PROFILE: Input should be"),
     ],
 )

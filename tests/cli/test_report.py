@@ -8,12 +8,9 @@ from decimal import Decimal
 from polysocial.bootstrap import bootstrap
 from polysocial.config import Role, Settings
 from polysocial.domain.accounts import NewAccount
-from polysocial.domain.consistency import Operation
 from polysocial.engines.embedded import EmbeddedEngines
-from polysocial.services import commerce
 from tests.conftest import isolated_settings
 from tests.support.cli import run_cli
-from tests.support.reset import reset_store
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -24,19 +21,17 @@ async def test_the_customer_report_lists_customers_with_more_than_n_orders(embed
     settings = isolated_settings(embedded_engines, "report")
     app = await bootstrap(settings)
     try:
-        for store in app.stores.values():
-            await reset_store(store)
+        await app.stores.wipe()
         hashed = await app.passwords.hash("correct horse battery staple")
-        async with app.relational.transaction() as tx:
-            big = await tx.insert_account(NewAccount("big@example.com", hashed, "Big", date(1980, 1, 1)))
-            small = await tx.insert_account(NewAccount("small@example.com", hashed, "Small", date(1980, 1, 1)))
+        async with app.stores.relational.transaction() as tx:
+            big = await tx.accounts.insert_account(NewAccount("big@example.com", hashed, "Big", date(1980, 1, 1)))
+            small = await tx.accounts.insert_account(NewAccount("small@example.com", hashed, "Small", date(1980, 1, 1)))
             for user in (big, small):
-                await tx.deposit(user, Decimal("500.00"))
-            widget = await tx.create_product("Widget", Decimal("12.50"), 100)
+                await tx.wallet.deposit(user, Decimal("500.00"))
+            widget = await tx.shop.create_product("Widget", Decimal("12.50"), 100)
         for user, times in ((big, 6), (small, 3)):
             for _ in range(times):
-                work = commerce.order_work(user, [(widget.product_id, 1)])
-                await commerce.run(app.relational, Operation.PLACE_ORDER, work)
+                await app.services.shop.place_order(user, [(widget.product_id, 1)])
     finally:
         await app.aclose()
     result = run_cli("report", "customers", env=env_for(settings))

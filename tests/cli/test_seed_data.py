@@ -9,15 +9,13 @@ from polysocial.stores.relational.postgres import PostgresRelationalStore
 from tests.cli.test_report import env_for
 from tests.conftest import isolated_settings
 from tests.support.cli import run_cli
-from tests.support.reset import reset_store
 
 
 async def test_seed_data_loads_a_consistent_network_once(embedded_engines: EmbeddedEngines) -> None:
     settings = isolated_settings(embedded_engines, "seeddata")
     app = await bootstrap(settings)
     try:
-        for store in app.stores.values():
-            await reset_store(store)
+        await app.stores.wipe()
     finally:
         await app.aclose()
     args = ["seed-data", "--users", "300", "--avg-follows", "8", "--posts", "900", "--products", "12", "--seed", "5"]
@@ -28,22 +26,27 @@ async def test_seed_data_loads_a_consistent_network_once(embedded_engines: Embed
 
     app = await bootstrap(settings)
     try:
-        assert await app.graph.count_users() == 300
-        assert sorted(await app.graph.follower_ids(1)) == await app.graph.followers(1, after=0, limit=10_000)
-        page = await app.documents.find_page(POSTS, equals={"deleted": False}, before_id=None, limit=5)
+        assert await app.stores.graph.count_users() == 300
+        assert sorted(await app.stores.graph.follower_ids(1)) == await app.stores.graph.followers(
+            1, after=0, limit=10_000
+        )
+        page = await app.stores.documents.find_page(POSTS, equals={"deleted": False}, before_id=None, limit=5)
         assert len(page) == 5
         assert all(p["author_id"] >= 1 for p in page)
-        relational = app.relational
+        relational = app.stores.relational
         assert isinstance(relational, PostgresRelationalStore)
         async with relational.pool.connection() as conn:
-            users, drift, ledger, products = await (await conn.execute(
-                "SELECT (SELECT count(*) FROM users), "
-                "(SELECT count(*) FROM users u WHERE balance <> (SELECT coalesce(sum(amount), 0) FROM ledger_entries l "
-                " WHERE l.user_id = u.user_id)), (SELECT sum(amount) FROM ledger_entries), "
-                "(SELECT count(*) FROM products)"
-            )).fetchone() or (0, -1, -1, 0)  # fmt: skip
+            users, drift, ledger, products = await (
+                await conn.execute(
+                    "SELECT (SELECT count(*) FROM users), "
+                    "(SELECT count(*) FROM users u WHERE balance <> "
+                    "(SELECT coalesce(sum(amount), 0) FROM ledger_entries l WHERE l.user_id = u.user_id)), "
+                    "(SELECT sum(amount) FROM ledger_entries), "
+                    "(SELECT count(*) FROM products)"
+                )
+            ).fetchone() or (0, -1, -1, 0)
         assert (users, drift, ledger, products) == (300, 0, 0, 12)
-        comments = await app.documents.find_page(COMMENTS, equals={}, before_id=None, limit=10_000)
+        comments = await app.stores.documents.find_page(COMMENTS, equals={}, before_id=None, limit=10_000)
         assert len(comments) > 100
     finally:
         await app.aclose()

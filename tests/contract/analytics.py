@@ -4,13 +4,11 @@ window means on InfluxDB and on PostgreSQL; leaderboards answer alike on Redis a
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
 import pytest
 
 from polysocial.domain.analytics import ApiRequest, HourCount, InvalidMeasurement, Point, PostView, Trending
-from polysocial.stores.base import Store
-from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.timeseries.protocol import TimeSeriesStore
 
 
@@ -20,8 +18,8 @@ def hours_ago(n: int, minute: int = 0) -> datetime:
 
 
 class TimeSeriesOperations:
-    async def test_trending_and_hourly_counts_come_from_the_views(self, store: Store) -> None:
-        ts = cast(TimeSeriesStore, store)
+    async def test_trending_and_hourly_counts_come_from_the_views(self, store: TimeSeriesStore) -> None:
+        ts = store
         views = (
             [PostView("A", v, hours_ago(0, 5)) for v in range(3)]
             + [PostView("B", v, hours_ago(0, 10)) for v in range(5)]
@@ -36,12 +34,14 @@ class TimeSeriesOperations:
         assert await ts.trending(start, end, limit=2) == [Trending("A", 7), Trending("B", 5)]
         assert await ts.trending(hours_ago(0), end, limit=10) == [Trending("B", 5), Trending("A", 3)]
         assert await ts.views_per_hour("A", hours_ago(2), hours_ago(-1)) == [
-            HourCount(hours_ago(2), 0), HourCount(hours_ago(1), 4), HourCount(hours_ago(0), 3),
-        ]  # fmt: skip
+            HourCount(hours_ago(2), 0),
+            HourCount(hours_ago(1), 4),
+            HourCount(hours_ago(0), 3),
+        ]
         assert await ts.views_per_hour("nobody", hours_ago(1), hours_ago(0)) == [HourCount(hours_ago(1), 0)]
 
-    async def test_api_latency_and_status_classes_per_hour(self, store: Store) -> None:
-        ts = cast(TimeSeriesStore, store)
+    async def test_api_latency_and_status_classes_per_hour(self, store: TimeSeriesStore) -> None:
+        ts = store
         requests = [ApiRequest("/posts/{post_id}", "GET", 200, float(ms), hours_ago(1, ms)) for ms in range(1, 21)]
         requests += [ApiRequest("/feed", "GET", 503 if i == 0 else 200, 2.0, hours_ago(1, 30)) for i in range(4)]
         requests += [ApiRequest("/feed", "GET", 404, 4.0, hours_ago(0, 1))]
@@ -55,8 +55,8 @@ class TimeSeriesOperations:
         assert await ts.status_counts(hours_ago(1), hours_ago(-1)) == {"2xx": 23, "4xx": 1, "5xx": 1}
         assert await ts.status_counts(hours_ago(0), hours_ago(-1)) == {"4xx": 1}
 
-    async def test_generic_measurements_average_per_window(self, store: Store) -> None:
-        ts = cast(TimeSeriesStore, store)
+    async def test_generic_measurements_average_per_window(self, store: TimeSeriesStore) -> None:
+        ts = store
         base = hours_ago(2)
         points = [
             Point("sensor_readings", {"sensor": "s1", "room": "lab"}, {"temperature": t}, base + timedelta(minutes=m))
@@ -68,8 +68,10 @@ class TimeSeriesOperations:
             "sensor_readings", "temperature", {"sensor": "s1"}, base, base + timedelta(minutes=45), window_s=900
         )
         assert [(w.start, w.mean) for w in windows] == [
-            (base, 24.0), (base + timedelta(minutes=15), None), (base + timedelta(minutes=30), 10.0),
-        ]  # fmt: skip
+            (base, 24.0),
+            (base + timedelta(minutes=15), None),
+            (base + timedelta(minutes=30), 10.0),
+        ]
         with pytest.raises(InvalidMeasurement):
             Point("bad name", {}, {"x": 1.0}, base)
         with pytest.raises(InvalidMeasurement):
@@ -77,19 +79,19 @@ class TimeSeriesOperations:
 
 
 class LeaderboardContract:
-    async def test_scores_keep_the_best_or_add_up_and_rank_alike(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
-        assert await kv.board_submit("arcade", "ada", 50, keep_best=True) == 50
-        assert await kv.board_submit("arcade", "ada", 20, keep_best=True) == 50
-        assert await kv.board_submit("arcade", "bob", 70, keep_best=True) == 70
-        assert await kv.board_submit("arcade", "cy", 50, keep_best=True) == 50
-        top = await kv.board_top("arcade", limit=10)
+    async def test_scores_keep_the_best_or_add_up_and_rank_alike(self, store: KeyValueStore) -> None:
+        keyvalue = store
+        assert await keyvalue.board_submit("arcade", "ada", 50, keep_best=True) == 50
+        assert await keyvalue.board_submit("arcade", "ada", 20, keep_best=True) == 50
+        assert await keyvalue.board_submit("arcade", "bob", 70, keep_best=True) == 70
+        assert await keyvalue.board_submit("arcade", "cy", 50, keep_best=True) == 50
+        top = await keyvalue.board_top("arcade", limit=10)
         assert [(r.member, r.score, r.rank) for r in top] == [("bob", 70, 1), ("cy", 50, 2), ("ada", 50, 3)]
-        assert await kv.board_rank("arcade", "ada") == top[2]
-        assert await kv.board_rank("arcade", "nobody") is None
-        assert await kv.board_submit("marathon", "ada", 5, keep_best=False) == 5
-        assert await kv.board_submit("marathon", "ada", 7.5, keep_best=False) == 12.5
-        await kv.board_add("views", {"p1": 3, "p2": 1}, ttl_s=60)
-        await kv.board_add("views", {"p2": 5})
-        assert [(r.member, r.score) for r in await kv.board_top("views", limit=1)] == [("p2", 6)]
-        assert await kv.board_top("empty", limit=5) == []
+        assert await keyvalue.board_rank("arcade", "ada") == top[2]
+        assert await keyvalue.board_rank("arcade", "nobody") is None
+        assert await keyvalue.board_submit("marathon", "ada", 5, keep_best=False) == 5
+        assert await keyvalue.board_submit("marathon", "ada", 7.5, keep_best=False) == 12.5
+        await keyvalue.board_add("views", {"p1": 3, "p2": 1}, ttl_s=60)
+        await keyvalue.board_add("views", {"p2": 5})
+        assert [(r.member, r.score) for r in await keyvalue.board_top("views", limit=1)] == [("p2", 6)]
+        assert await keyvalue.board_top("empty", limit=5) == []

@@ -14,13 +14,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pytest
 import pytest_asyncio
 
 from polysocial.config import Role, StoreURL
 from polysocial.domain.accounts import EmailTaken, NewAccount, Session, TooYoung, UserRole
+from polysocial.domain.analytics import Point
 from polysocial.domain.errors import Conflict, StoreUnavailable
 from polysocial.domain.events import Event, user_registered
 from polysocial.domain.graph import GraphUser
@@ -28,14 +29,14 @@ from polysocial.domain.ids import new_id
 from polysocial.domain.limits import RateLimit
 from polysocial.stores.base import Store, timed_ping
 from polysocial.stores.documents.protocol import ARTICLES, POSTS, DocumentStore
-from polysocial.stores.factory import make_store
+from polysocial.stores.factory import make_documents, make_graph, make_keyvalue, make_relational, make_timeseries
 from polysocial.stores.graph.protocol import GraphStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.postgres_pool import PostgresPools
-from polysocial.stores.redis.protocol import KeyValueStore
 from polysocial.stores.relational.protocol import RelationalStore
+from polysocial.stores.timeseries.protocol import TimeSeriesStore
 from polysocial.synthetic import skewed_follow_graph
 from tests.support.graphs import ReferenceGraph
-from tests.support.reset import count_items, put_marker, reset_store
 
 BIG_USERS = 2_000
 BIG_FOLLOWS_EACH = 20
@@ -43,7 +44,13 @@ BIG_FOLLOWS_EACH = 20
 SECRET = "hunter2-not-for-logs"
 
 
-class StoreContract:
+S = TypeVar("S", bound=Store)
+
+
+class StoreContract(Generic[S]):
+    """What every adapter of every role must do; a role's contract binds ``S`` to its protocol and says how to build
+    an adapter of it (``build``) and how to write one item through the role's own verbs (``put_marker``)."""
+
     role: ClassVar[Role]
     adapter: ClassVar[type]
     engine: ClassVar[str]
@@ -55,32 +62,38 @@ class StoreContract:
     def url(cls) -> str:
         raise NotImplementedError("each adapter's test class provides the url fixture")
 
+    def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> S:
+        raise NotImplementedError("each role's contract builds its adapter")
+
+    async def put_marker(self, store: S) -> None:
+        raise NotImplementedError("each role's contract writes one item")
+
     @pytest.fixture
-    async def store(self, url: str) -> AsyncIterator[Store]:
+    async def store(self, url: str) -> AsyncIterator[S]:
         pools = PostgresPools(connect_timeout_s=5)
-        store = make_store(StoreURL(self.role, url), pools)
+        store = self.build(url, pools)
         await store.open()
-        await reset_store(store)
+        await store.wipe()
         try:
             yield store
         finally:
             await store.close()
             await pools.close()
 
-    async def test_factory_picks_this_adapter_for_the_url(self, store: Store) -> None:
+    async def test_factory_picks_this_adapter_for_the_url(self, store: S) -> None:
         assert type(store) is self.adapter
         assert store.role is self.role
 
-    async def test_ping_round_trip(self, store: Store) -> None:
+    async def test_ping_round_trip(self, store: S) -> None:
         rtt_ms = await timed_ping(store)
         assert 0 < rtt_ms < 5_000
 
-    async def test_reports_engine_and_version(self, store: Store) -> None:
+    async def test_reports_engine_and_version(self, store: S) -> None:
         info = await store.engine_info()
         assert info.engine == self.engine
         assert re.match(r"v?\d+\.\d+", info.version), info.version
 
-    async def test_close_twice_then_ping_says_unavailable(self, store: Store) -> None:
+    async def test_close_twice_then_ping_says_unavailable(self, store: S) -> None:
         await store.close()
         await store.close()
         with pytest.raises(StoreUnavailable) as caught:
@@ -89,7 +102,7 @@ class StoreContract:
 
     async def test_unreachable_engine_gives_one_clear_line_without_the_password(self) -> None:
         pools = PostgresPools(connect_timeout_s=2)
-        store = make_store(StoreURL(self.role, self.unreachable_url), pools, connect_timeout_s=2)
+        store = self.build(self.unreachable_url, pools, timeout_s=2)
         with pytest.raises(StoreUnavailable) as caught:
             await store.open()
         await store.close()
@@ -100,24 +113,31 @@ class StoreContract:
         assert message.startswith(f"{self.role.value} store unreachable at ")
         assert "***" in message
 
-    async def test_reset_between_tests_empties_the_store(self, store: Store) -> None:
-        await put_marker(store)
-        assert await count_items(store) >= 1
-        await reset_store(store)
-        assert await count_items(store) == 0
+    async def test_wipe_empties_the_store(self, store: S) -> None:
+        await self.put_marker(store)
+        assert await store.item_count() >= 1
+        await store.wipe()
+        assert await store.item_count() == 0
 
 
-class RelationalContract(StoreContract):
+class RelationalContract(StoreContract[RelationalStore]):
     role = Role.RELATIONAL
 
-    async def test_an_account_is_a_user_and_a_profile_with_the_seed_get_user(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> RelationalStore:
+        return make_relational(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+
+    async def put_marker(self, store: RelationalStore) -> None:
+        async with store.transaction() as tx:
+            await tx.accounts.insert_account(account("marker@example.com"))
+
+    async def test_an_account_is_a_user_and_a_profile_with_the_seed_get_user(self, store: RelationalStore) -> None:
+        rel = store
         async with rel.transaction() as tx:
-            user_id = await tx.insert_account(account("ada@example.com"))
+            user_id = await tx.accounts.insert_account(account("ada@example.com"))
         async with rel.transaction() as tx:
-            profile = await tx.profile(user_id)
-            me = await tx.me(user_id)
-            credentials = await tx.credentials_by_email("ada@example.com")
+            profile = await tx.accounts.profile(user_id)
+            me = await tx.accounts.me(user_id)
+            credentials = await tx.accounts.credentials_by_email("ada@example.com")
         assert profile is not None
         assert (profile.name, profile.bio, profile.order_count) == ("Ada", "", 0)
         assert me is not None
@@ -125,39 +145,41 @@ class RelationalContract(StoreContract):
         assert credentials is not None
         assert credentials.user_id == user_id
 
-    async def test_a_second_account_for_one_email_is_refused_whatever_its_case(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_a_second_account_for_one_email_is_refused_whatever_its_case(self, store: RelationalStore) -> None:
+        rel = store
         async with rel.transaction() as tx:
-            await tx.insert_account(account("ada@example.com"))
+            await tx.accounts.insert_account(account("ada@example.com"))
         with pytest.raises(EmailTaken):
             async with rel.transaction() as tx:
-                await tx.insert_account(account("ada@example.com"))
+                await tx.accounts.insert_account(account("ada@example.com"))
         async with rel.transaction() as tx:
-            assert await tx.user_id_by_email("ada@example.com") is not None
+            assert await tx.accounts.user_id_by_email("ada@example.com") is not None
 
-    async def test_a_minor_is_refused_by_the_database(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_a_minor_is_refused_by_the_database(self, store: RelationalStore) -> None:
+        rel = store
         with pytest.raises(TooYoung):
             async with rel.transaction() as tx:
-                await tx.insert_account(account("kid@example.com", birthdate=date.today() - timedelta(days=17 * 365)))
+                await tx.accounts.insert_account(
+                    account("kid@example.com", birthdate=date.today() - timedelta(days=17 * 365))
+                )
 
-    async def test_a_rolled_back_transaction_leaves_neither_rows_nor_events(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_a_rolled_back_transaction_leaves_neither_rows_nor_events(self, store: RelationalStore) -> None:
+        rel = store
 
         async def sign_up_then_fail() -> None:
             async with rel.transaction() as tx:
-                user_id = await tx.insert_account(account("ada@example.com"))
-                await tx.add_events([user_registered(user_id, "Ada")])
+                user_id = await tx.accounts.insert_account(account("ada@example.com"))
+                await tx.outbox.add([user_registered(user_id, "Ada")])
                 raise RuntimeError("boom")
 
         with pytest.raises(RuntimeError, match="boom"):
             await sign_up_then_fail()
         async with rel.transaction() as tx:
-            assert await tx.user_id_by_email("ada@example.com") is None
+            assert await tx.accounts.user_id_by_email("ada@example.com") is None
         assert (await rel.outbox_stats()).pending == 0
 
-    async def test_after_commit_callbacks_run_only_after_a_commit(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_after_commit_callbacks_run_only_after_a_commit(self, store: RelationalStore) -> None:
+        rel = store
         ran: list[str] = []
 
         async def note(label: str) -> None:
@@ -174,11 +196,11 @@ class RelationalContract(StoreContract):
             await fail_after_registering()
         assert ran == ["committed"]
 
-    async def test_the_outbox_hands_out_only_the_head_of_each_aggregate(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_the_outbox_hands_out_only_the_head_of_each_aggregate(self, store: RelationalStore) -> None:
+        rel = store
         a1, a2, b1 = event("a", "1"), event("a", "2"), event("b", "1")
         async with rel.transaction() as tx:
-            await tx.add_events([a1, a2, b1])
+            await tx.outbox.add([a1, a2, b1])
         async with rel.claim_outbox(10) as batch:
             assert [i.event.event_id for i in batch.events] == [a1.event_id, b1.event_id]
             await batch.done(batch.events)
@@ -189,10 +211,10 @@ class RelationalContract(StoreContract):
         async with rel.claim_outbox(10) as batch:
             assert batch.events == []
 
-    async def test_concurrent_relays_never_claim_the_same_event(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_concurrent_relays_never_claim_the_same_event(self, store: RelationalStore) -> None:
+        rel = store
         async with rel.transaction() as tx:
-            await tx.add_events([event(str(i), "x") for i in range(20)])
+            await tx.outbox.add([event(str(i), "x") for i in range(20)])
         async with rel.claim_outbox(8) as first, rel.claim_outbox(8) as second:
             ids_first = {i.event.event_id for i in first.events}
             ids_second = {i.event.event_id for i in second.events}
@@ -200,11 +222,13 @@ class RelationalContract(StoreContract):
         assert len(ids_second) == 8
         assert not ids_first & ids_second
 
-    async def test_a_failed_event_waits_for_its_retry_then_goes_to_the_dead_letters(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_a_failed_event_waits_for_its_retry_then_goes_to_the_dead_letters(
+        self, store: RelationalStore
+    ) -> None:
+        rel = store
         e = event("a", "1")
         async with rel.transaction() as tx:
-            await tx.add_events([e])
+            await tx.outbox.add([e])
         async with rel.claim_outbox(10) as batch:
             await batch.failed(batch.events[0], "handler exploded", retry_in_s=60)
         async with rel.claim_outbox(10) as batch:
@@ -213,7 +237,7 @@ class RelationalContract(StoreContract):
 
         e2 = event("b", "1")
         async with rel.transaction() as tx:
-            await tx.add_events([e2])
+            await tx.outbox.add([e2])
         async with rel.claim_outbox(10) as batch:
             (item,) = batch.events
             assert item.event.event_id == e2.event_id
@@ -223,49 +247,56 @@ class RelationalContract(StoreContract):
         (dead,) = await rel.dead_letters()
         assert (dead.event.event_id, dead.error, dead.attempts) == (e2.event_id, "gave up", 1)
 
-    async def test_processed_markers_are_per_handler(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_processed_markers_are_per_handler(self, store: RelationalStore) -> None:
+        rel = store
         e1, e2 = uuid.uuid4(), uuid.uuid4()
         await rel.mark_processed("graph", [e1])
         await rel.mark_processed("graph", [e1])  # idempotent
         assert await rel.processed("graph", [e1, e2]) == {e1}
         assert await rel.processed("feed", [e1, e2]) == set()
 
-    async def test_a_commit_with_events_wakes_a_waiting_relay(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_a_commit_with_events_wakes_a_waiting_relay(self, store: RelationalStore) -> None:
+        rel = store
         async with rel.wait_for_events() as wait:
             waiter = asyncio.ensure_future(wait(10))
             await asyncio.sleep(0.05)
             started = time.perf_counter()
             async with rel.transaction() as tx:
-                await tx.add_events([event("a", "1")])
+                await tx.outbox.add([event("a", "1")])
             await asyncio.wait_for(waiter, 5)
         assert time.perf_counter() - started < 2
 
-    async def test_outbox_lag_is_the_age_of_the_oldest_pending_event(self, store: Store) -> None:
-        rel = cast(RelationalStore, store)
+    async def test_outbox_lag_is_the_age_of_the_oldest_pending_event(self, store: RelationalStore) -> None:
+        rel = store
         old = Event("a", "1", "Test", {}, created_at=datetime.now(UTC) - timedelta(seconds=30))
         async with rel.transaction() as tx:
-            await tx.add_events([old, event("b", "1")])
+            await tx.outbox.add([old, event("b", "1")])
         stats = await rel.outbox_stats()
         assert stats.pending == 2
         assert 29 < stats.oldest_age_s < 120
 
 
-class DocumentContract(StoreContract):
+class DocumentContract(StoreContract[DocumentStore]):
     role = Role.DOCUMENTS
+
+    def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> DocumentStore:
+        return make_documents(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+
+    async def put_marker(self, store: DocumentStore) -> None:
+        await store.insert(POSTS, new_id(), {"text": "marker"})
+
     collections: ClassVar[list[str]] = ["contract_docs"]
 
-    async def test_a_document_round_trips_with_fields_the_code_does_not_know(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_a_document_round_trips_with_fields_the_code_does_not_know(self, store: DocumentStore) -> None:
+        docs = store
         await docs.insert("contract_docs", "d1", {"text": "hi", "extra": {"nested": [1, 2]}}, [event("doc", "d1")])
         assert await docs.get("contract_docs", "d1") == {"id": "d1", "text": "hi", "extra": {"nested": [1, 2]}}
         assert await docs.get("contract_docs", "missing") is None
         with pytest.raises(Conflict):
             await docs.insert("contract_docs", "d1", {"text": "again"})
 
-    async def test_events_ride_in_the_document_and_go_out_in_order(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_events_ride_in_the_document_and_go_out_in_order(self, store: DocumentStore) -> None:
+        docs = store
         first, second, third = event("doc", "d1"), event("doc", "d1"), event("doc", "d1")
         await docs.insert("contract_docs", "d1", {"text": "v1"}, [first])
         assert await docs.update("contract_docs", "d1", {"text": "v2"}, [second, third])
@@ -292,8 +323,8 @@ class DocumentContract(StoreContract):
         assert await docs.pending_count(self.collections) == 0
         assert await docs.get("contract_docs", "d1") == {"id": "d1", "text": "v2"}
 
-    async def test_a_failed_delivery_counts_and_waits_out_its_backoff(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_a_failed_delivery_counts_and_waits_out_its_backoff(self, store: DocumentStore) -> None:
+        docs = store
         e = event("doc", "d1")
         await docs.insert("contract_docs", "d1", {"text": "x"}, [e])
         await docs.claim_pending(self.collections, limit=10, lease_s=30)
@@ -303,8 +334,8 @@ class DocumentContract(StoreContract):
         (claimed,) = await docs.claim_pending(self.collections, limit=10, lease_s=30)
         assert claimed.attempts == [1]
 
-    async def test_concurrent_relays_lease_different_documents(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_concurrent_relays_lease_different_documents(self, store: DocumentStore) -> None:
+        docs = store
         for i in range(10):
             await docs.insert("contract_docs", f"d{i}", {"n": i}, [event("doc", f"d{i}")])
         first, second = await asyncio.gather(
@@ -319,8 +350,8 @@ class DocumentContract(StoreContract):
 class DocumentOperationsContract(DocumentContract):
     """The atomic single-document operations posts are made of, on every document adapter."""
 
-    async def test_pages_of_matching_documents_come_newest_first(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_pages_of_matching_documents_come_newest_first(self, store: DocumentStore) -> None:
+        docs = store
         ids = [new_id() for _ in range(5)]
         for i, doc_id in enumerate(ids):
             await docs.insert(POSTS, doc_id, {"author_id": 1 if i % 2 == 0 else 2, "deleted": False, "n": i})
@@ -331,8 +362,8 @@ class DocumentOperationsContract(DocumentContract):
         assert [d["n"] for d in rest] == [0]
         assert all("_outbox" not in d for d in first + rest)
 
-    async def test_the_feed_query_finds_posts_of_any_of_some_authors_newest_first(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_the_feed_query_finds_posts_of_any_of_some_authors_newest_first(self, store: DocumentStore) -> None:
+        docs = store
         rows: list[dict[str, Any]] = [{"id": new_id(), "author_id": i % 5, "deleted": False, "n": i} for i in range(30)]
         await docs.bulk_insert(POSTS, rows[:20])
         for row in rows[20:]:
@@ -348,8 +379,8 @@ class DocumentOperationsContract(DocumentContract):
         assert [d["n"] for d in first + rest] == expected
         assert await docs.pending_count([POSTS]) == 0  # bulk rows carry no events
 
-    async def test_a_unique_slug_is_found_and_cannot_be_taken_twice(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_a_unique_slug_is_found_and_cannot_be_taken_twice(self, store: DocumentStore) -> None:
+        docs = store
         await docs.insert(ARTICLES, new_id(), {"slug": "database-design-patterns", "title": "DDP"})
         found = await docs.find_one(ARTICLES, {"slug": "database-design-patterns"})
         assert found is not None
@@ -358,14 +389,19 @@ class DocumentOperationsContract(DocumentContract):
         with pytest.raises(Conflict):
             await docs.insert(ARTICLES, new_id(), {"slug": "database-design-patterns", "title": "again"})
 
-    async def test_push_capped_keeps_the_latest_and_counts_all(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_push_capped_keeps_the_latest_and_counts_all(self, store: DocumentStore) -> None:
+        docs = store
         await docs.insert(POSTS, "p1", {"stats": {"comments": 0}, "latest": []})
         for i in range(25):
             assert await docs.push_capped(
-                POSTS, "p1", field="latest", item={"n": i}, keep_last=20, counter="stats.comments",
+                POSTS,
+                "p1",
+                field="latest",
+                item={"n": i},
+                keep_last=20,
+                counter="stats.comments",
                 events=[event("p1", str(i))],
-            )  # fmt: skip
+            )
         post = await docs.get(POSTS, "p1")
         assert post is not None
         assert [c["n"] for c in post["latest"]] == list(range(5, 25))
@@ -373,8 +409,8 @@ class DocumentOperationsContract(DocumentContract):
         assert await docs.pending_count([POSTS]) == 25
         assert not await docs.push_capped(POSTS, "nope", field="latest", item={}, keep_last=20, counter="stats.c")
 
-    async def test_a_member_is_added_once_and_the_counter_follows(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_a_member_is_added_once_and_the_counter_follows(self, store: DocumentStore) -> None:
+        docs = store
         await docs.insert(POSTS, "p1", {"stats": {"likes": 0}, "likers": []})
         assert await docs.add_member(POSTS, "p1", field="likers", member=7, counter="stats.likes")
         assert not await docs.add_member(POSTS, "p1", field="likers", member=7, counter="stats.likes")
@@ -385,8 +421,8 @@ class DocumentOperationsContract(DocumentContract):
         assert post is not None
         assert (post["stats"]["likes"], post["likers"]) == (0, [])
 
-    async def test_many_documents_come_in_one_call_and_members_are_found_among_them(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_many_documents_come_in_one_call_and_members_are_found_among_them(self, store: DocumentStore) -> None:
+        docs = store
         ids = [new_id() for _ in range(4)]
         for i, doc_id in enumerate(ids):
             await docs.insert(POSTS, doc_id, {"n": i, "likers": [7, 9] if i % 2 else [9]}, [event(doc_id, "x")])
@@ -400,8 +436,8 @@ class DocumentOperationsContract(DocumentContract):
         assert await docs.get_many(POSTS, []) == {}
         assert await docs.having_member(POSTS, [], field="likers", member=7) == set()
 
-    async def test_concurrent_adds_and_pushes_are_exact(self, store: Store) -> None:
-        docs = cast(DocumentStore, store)
+    async def test_concurrent_adds_and_pushes_are_exact(self, store: DocumentStore) -> None:
+        docs = store
         await docs.insert(POSTS, "hot", {"stats": {"likes": 0, "comments": 0}, "likers": [], "latest": []})
         await asyncio.gather(
             *(docs.add_member(POSTS, "hot", field="likers", member=u, counter="stats.likes") for u in range(100)),
@@ -419,19 +455,25 @@ class DocumentOperationsContract(DocumentContract):
         assert len(post["latest"]) == 20
 
 
-class GraphContract(StoreContract):
+class GraphContract(StoreContract[GraphStore]):
     role = Role.GRAPH
 
-    async def test_upserting_a_user_twice_makes_one_node_with_the_latest_name(self, store: Store) -> None:
-        graph = cast(GraphStore, store)
+    def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> GraphStore:
+        return make_graph(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+
+    async def put_marker(self, store: GraphStore) -> None:
+        await store.upsert_users([GraphUser(1, "marker")])
+
+    async def test_upserting_a_user_twice_makes_one_node_with_the_latest_name(self, store: GraphStore) -> None:
+        graph = store
         await graph.upsert_users([GraphUser(1, "Ada"), GraphUser(2, "Bob")])
         await graph.upsert_users([GraphUser(1, "Ada L."), GraphUser(1, "Ada Lovelace")])
         assert await graph.count_users() == 2
         assert await graph.duplicate_user_ids() == []
         assert await graph.missing_users([3, 1, 2, 4]) == [3, 4]
 
-    async def test_concurrent_upserts_of_one_user_make_one_node(self, store: Store) -> None:
-        graph = cast(GraphStore, store)
+    async def test_concurrent_upserts_of_one_user_make_one_node(self, store: GraphStore) -> None:
+        graph = store
         await asyncio.gather(*(graph.upsert_users([GraphUser(7, f"n{i}")]) for i in range(10)))
         assert await graph.count_users() == 1
         assert await graph.duplicate_user_ids() == []
@@ -440,8 +482,8 @@ class GraphContract(StoreContract):
 class FollowGraphContract(GraphContract):
     """Follows and the queries over them: small graphs with known answers first."""
 
-    async def test_following_twice_makes_one_edge_and_unfollowing_removes_it(self, store: Store) -> None:
-        graph = cast(GraphStore, store)
+    async def test_following_twice_makes_one_edge_and_unfollowing_removes_it(self, store: GraphStore) -> None:
+        graph = store
         await graph.follow_many([(1, 2), (1, 2)])
         await graph.follow_many([(1, 2)])
         assert await graph.follows(1, 2)
@@ -453,8 +495,8 @@ class FollowGraphContract(GraphContract):
         assert await graph.follow_counts(2) == (0, 0)
         assert await graph.duplicate_user_ids() == []
 
-    async def test_lists_are_paged_by_id(self, store: Store) -> None:
-        graph = cast(GraphStore, store)
+    async def test_lists_are_paged_by_id(self, store: GraphStore) -> None:
+        graph = store
         await graph.follow_many([(f, 100) for f in range(1, 26)] + [(100, f) for f in range(30, 35)])
         first = await graph.followers(100, after=0, limit=10)
         second = await graph.followers(100, after=first[-1], limit=10)
@@ -464,8 +506,8 @@ class FollowGraphContract(GraphContract):
         assert sorted(await graph.follower_ids(100)) == list(range(1, 26))
         assert await graph.follower_ids(999) == []
 
-    async def test_mutuals_suggestions_hops_and_paths_on_a_known_graph(self, store: Store) -> None:
-        graph = cast(GraphStore, store)
+    async def test_mutuals_suggestions_hops_and_paths_on_a_known_graph(self, store: GraphStore) -> None:
+        graph = store
         # 1 follows 2 and 3; 2 and 3 both follow 4; 3 follows 5; 4 follows 6; 6 follows 7.
         await graph.follow_many([(1, 2), (1, 3), (2, 4), (3, 4), (3, 5), (4, 6), (6, 7), (5, 1)])
         assert await graph.mutual_follows(2, 3, after=0, limit=10) == [4]
@@ -477,15 +519,15 @@ class FollowGraphContract(GraphContract):
         assert await graph.path_length(5, 4) == 3
         assert await graph.path_length(3, 3) == 0
 
-    async def test_suggestion_ties_break_by_id_and_exclude_me_and_whom_i_follow(self, store: Store) -> None:
-        graph = cast(GraphStore, store)
+    async def test_suggestion_ties_break_by_id_and_exclude_me_and_whom_i_follow(self, store: GraphStore) -> None:
+        graph = store
         await graph.follow_many([(1, 2), (1, 3), (2, 9), (3, 8), (2, 1), (2, 3), (3, 7)])
         assert [(s.user_id, s.strength) for s in await graph.suggestions(1, limit=10)] == [(7, 1), (8, 1), (9, 1)]
 
-    async def test_answers_match_the_reference_on_a_generated_graph(self, big_graph: tuple[Store, object]) -> None:
-        store, reference = big_graph
-        graph = cast(GraphStore, store)
-        ref = cast(ReferenceGraph, reference)
+    async def test_answers_match_the_reference_on_a_generated_graph(
+        self, big_graph: tuple[GraphStore, ReferenceGraph]
+    ) -> None:
+        graph, ref = big_graph
         rng = random.Random(7)
         sample = rng.sample(range(1, BIG_USERS + 1), 25)
         for user in sample:
@@ -502,129 +544,143 @@ class FollowGraphContract(GraphContract):
 
     @pytest_asyncio.fixture(scope="class", loop_scope="session")
     @classmethod
-    async def big_graph(cls, url: str) -> AsyncIterator[tuple[Store, ReferenceGraph]]:
+    async def big_graph(cls, url: str) -> AsyncIterator[tuple[GraphStore, ReferenceGraph]]:
         """2,000 users, 40,000 follows with skewed popularity, loaded once per adapter."""
         pools = PostgresPools(connect_timeout_s=5)
-        store = make_store(StoreURL(cls.role, url), pools)
+        store = graph = make_graph(StoreURL(cls.role, url), pools)
         await store.open()
-        await reset_store(store)
+        await store.wipe()
         edges = skewed_follow_graph(BIG_USERS, BIG_FOLLOWS_EACH, seed=2026)
-        graph = cast(GraphStore, store)
         users = [GraphUser(i, f"user {i}") for i in range(1, BIG_USERS + 1)]
         await graph.bulk_load(users[: BIG_USERS // 2], [])  # bulk_load's nodes, then follow_many's MERGE on top
         await graph.bulk_load(users[BIG_USERS // 2 :], edges[: len(edges) // 2])
         for start in range(len(edges) // 2, len(edges), 5000):
             await graph.follow_many(edges[start : start + 5000])
         try:
-            yield store, ReferenceGraph.of(edges)
+            yield graph, ReferenceGraph.of(edges)
         finally:
-            await reset_store(store)
+            await store.wipe()
             await store.close()
             await pools.close()
 
 
-class KeyValueContract(StoreContract):
-    role = Role.REDIS
+class KeyValueContract(StoreContract[KeyValueStore]):
+    role = Role.KEYVALUE
 
-    async def test_a_session_lives_until_deleted(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
+    def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> KeyValueStore:
+        return make_keyvalue(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+
+    async def put_marker(self, store: KeyValueStore) -> None:
+        await store.cache_set("marker", b"1", ttl_s=60, generation=await store.cache_generation("marker"))
+
+    async def test_a_session_lives_until_deleted(self, store: KeyValueStore) -> None:
+        keyvalue = store
         session = Session(42, UserRole.ADMIN, time.time())
-        await kv.session_put("h1", session, idle_s=60, absolute_s=3600)
-        assert await kv.session_get("h1", idle_s=60, absolute_s=3600) == session
-        assert await kv.session_get("other", idle_s=60, absolute_s=3600) is None
-        await kv.session_delete("h1")
-        assert await kv.session_get("h1", idle_s=60, absolute_s=3600) is None
+        await keyvalue.session_put("h1", session, idle_s=60, absolute_s=3600)
+        assert await keyvalue.session_get("h1", idle_s=60, absolute_s=3600) == session
+        assert await keyvalue.session_get("other", idle_s=60, absolute_s=3600) is None
+        await keyvalue.session_delete("h1")
+        assert await keyvalue.session_get("h1", idle_s=60, absolute_s=3600) is None
 
-    async def test_a_session_ends_after_its_idle_timeout_unless_used(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
-        await kv.session_put("idle", Session(1, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
-        await kv.session_put("busy", Session(2, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
+    async def test_a_session_ends_after_its_idle_timeout_unless_used(self, store: KeyValueStore) -> None:
+        keyvalue = store
+        await keyvalue.session_put("idle", Session(1, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
+        await keyvalue.session_put("busy", Session(2, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
         for _ in range(3):
             await asyncio.sleep(0.9)
-            assert await kv.session_get("busy", idle_s=2, absolute_s=3600) is not None  # each use restarts the timer
-        assert await kv.session_get("idle", idle_s=2, absolute_s=3600) is None
+            assert (
+                await keyvalue.session_get("busy", idle_s=2, absolute_s=3600) is not None
+            )  # each use restarts the timer
+        assert await keyvalue.session_get("idle", idle_s=2, absolute_s=3600) is None
 
-    async def test_a_session_ends_at_its_absolute_timeout_even_when_used(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
+    async def test_a_session_ends_at_its_absolute_timeout_even_when_used(self, store: KeyValueStore) -> None:
+        keyvalue = store
         old = Session(1, UserRole.USER, time.time() - 3601)
-        await kv.session_put("old", old, idle_s=60, absolute_s=7200)
-        assert await kv.session_get("old", idle_s=60, absolute_s=3600) is None
+        await keyvalue.session_put("old", old, idle_s=60, absolute_s=7200)
+        assert await keyvalue.session_get("old", idle_s=60, absolute_s=3600) is None
 
-    async def test_the_rate_limit_allows_a_burst_then_refuses_with_a_retry_time(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
+    async def test_the_rate_limit_allows_a_burst_then_refuses_with_a_retry_time(self, store: KeyValueStore) -> None:
+        keyvalue = store
         rule = RateLimit(limit=5, period_s=60)
-        peek = await kv.rate_limit("login:a", rule, cost=0)
+        peek = await keyvalue.rate_limit("login:a", rule, cost=0)
         assert (peek.allowed, peek.remaining) == (True, 5)
-        decisions = [await kv.rate_limit("login:a", rule) for _ in range(6)]
+        decisions = [await keyvalue.rate_limit("login:a", rule) for _ in range(6)]
         assert [d.allowed for d in decisions] == [True] * 5 + [False]
         assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
         assert 11 < decisions[5].retry_after_s <= 12
-        assert not (await kv.rate_limit("login:a", rule, cost=0)).allowed
-        assert (await kv.rate_limit("login:b", rule)).allowed  # keys are independent
+        assert not (await keyvalue.rate_limit("login:a", rule, cost=0)).allowed
+        assert (await keyvalue.rate_limit("login:b", rule)).allowed  # keys are independent
 
-    async def test_a_peek_does_not_spend_the_limit(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
+    async def test_a_peek_does_not_spend_the_limit(self, store: KeyValueStore) -> None:
+        keyvalue = store
         rule = RateLimit(limit=2, period_s=60)
         for _ in range(5):
-            assert (await kv.rate_limit("peek", rule, cost=0)).allowed
-        assert [(await kv.rate_limit("peek", rule)).allowed for _ in range(3)] == [True, True, False]
+            assert (await keyvalue.rate_limit("peek", rule, cost=0)).allowed
+        assert [(await keyvalue.rate_limit("peek", rule)).allowed for _ in range(3)] == [True, True, False]
 
-    async def test_the_rate_limit_is_exact_under_concurrency(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
+    async def test_the_rate_limit_is_exact_under_concurrency(self, store: KeyValueStore) -> None:
+        keyvalue = store
         rule = RateLimit(limit=5, period_s=60)
-        decisions = await asyncio.gather(*(kv.rate_limit("race", rule) for _ in range(30)))
+        decisions = await asyncio.gather(*(keyvalue.rate_limit("race", rule) for _ in range(30)))
         assert sum(d.allowed for d in decisions) == 5
 
-    async def test_the_limit_frees_up_one_request_per_interval(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
+    async def test_the_limit_frees_up_one_request_per_interval(self, store: KeyValueStore) -> None:
+        keyvalue = store
         rule = RateLimit(limit=2, period_s=1)  # one request back every 0.5 s
-        assert [(await kv.rate_limit("refill", rule)).allowed for _ in range(3)] == [True, True, False]
+        assert [(await keyvalue.rate_limit("refill", rule)).allowed for _ in range(3)] == [True, True, False]
         await asyncio.sleep(0.6)
-        assert (await kv.rate_limit("refill", rule)).allowed
-        assert not (await kv.rate_limit("refill", rule)).allowed
+        assert (await keyvalue.rate_limit("refill", rule)).allowed
+        assert not (await keyvalue.rate_limit("refill", rule)).allowed
 
-    async def test_a_cache_value_computed_before_an_invalidation_is_not_stored(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
-        generation = await kv.cache_generation("profile:1")
-        assert await kv.cache_set("profile:1", b"v1", ttl_s=60, generation=generation)
-        assert await kv.cache_get("profile:1") == b"v1"
-        stale_generation = await kv.cache_generation("profile:1")
-        await kv.cache_invalidate("profile:1")
-        assert await kv.cache_get("profile:1") is None
-        assert not await kv.cache_set("profile:1", b"stale", ttl_s=60, generation=stale_generation)
-        assert await kv.cache_get("profile:1") is None
-        fresh = await kv.cache_generation("profile:1")
+    async def test_a_cache_value_computed_before_an_invalidation_is_not_stored(self, store: KeyValueStore) -> None:
+        keyvalue = store
+        generation = await keyvalue.cache_generation("profile:1")
+        assert await keyvalue.cache_set("profile:1", b"v1", ttl_s=60, generation=generation)
+        assert await keyvalue.cache_get("profile:1") == b"v1"
+        stale_generation = await keyvalue.cache_generation("profile:1")
+        await keyvalue.cache_invalidate("profile:1")
+        assert await keyvalue.cache_get("profile:1") is None
+        assert not await keyvalue.cache_set("profile:1", b"stale", ttl_s=60, generation=stale_generation)
+        assert await keyvalue.cache_get("profile:1") is None
+        fresh = await keyvalue.cache_generation("profile:1")
         assert fresh != stale_generation
-        assert await kv.cache_set("profile:1", b"v2", ttl_s=60, generation=fresh)
-        assert await kv.cache_get("profile:1") == b"v2"
+        assert await keyvalue.cache_set("profile:1", b"v2", ttl_s=60, generation=fresh)
+        assert await keyvalue.cache_get("profile:1") == b"v2"
 
-    async def test_a_cache_value_expires(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
-        assert await kv.cache_set("short", b"x", ttl_s=1, generation=await kv.cache_generation("short"))
+    async def test_a_cache_value_expires(self, store: KeyValueStore) -> None:
+        keyvalue = store
+        assert await keyvalue.cache_set("short", b"x", ttl_s=1, generation=await keyvalue.cache_generation("short"))
         await asyncio.sleep(1.2)
-        assert await kv.cache_get("short") is None
+        assert await keyvalue.cache_get("short") is None
 
-    async def test_a_lock_has_one_holder_until_released_or_expired(self, store: Store) -> None:
-        kv = cast(KeyValueStore, store)
-        token = await kv.lock_acquire("rebuild:1", ttl_s=0.5)
+    async def test_a_lock_has_one_holder_until_released_or_expired(self, store: KeyValueStore) -> None:
+        keyvalue = store
+        token = await keyvalue.lock_acquire("rebuild:1", ttl_s=0.5)
         assert token is not None
-        assert await kv.lock_acquire("rebuild:1", ttl_s=0.5) is None
-        await kv.lock_release("rebuild:1", "not-the-token")
-        assert await kv.lock_acquire("rebuild:1", ttl_s=0.5) is None
-        await kv.lock_release("rebuild:1", token)
-        second = await kv.lock_acquire("rebuild:1", ttl_s=0.5)
+        assert await keyvalue.lock_acquire("rebuild:1", ttl_s=0.5) is None
+        await keyvalue.lock_release("rebuild:1", "not-the-token")
+        assert await keyvalue.lock_acquire("rebuild:1", ttl_s=0.5) is None
+        await keyvalue.lock_release("rebuild:1", token)
+        second = await keyvalue.lock_acquire("rebuild:1", ttl_s=0.5)
         assert second is not None
         await asyncio.sleep(0.7)
-        assert await kv.lock_acquire("rebuild:1", ttl_s=0.5) is not None  # the first holder's lease ran out
+        assert await keyvalue.lock_acquire("rebuild:1", ttl_s=0.5) is not None  # the first holder's lease ran out
 
 
-class TimeSeriesContract(StoreContract):
+class TimeSeriesContract(StoreContract[TimeSeriesStore]):
     role = Role.TIMESERIES
+
+    def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> TimeSeriesStore:
+        return make_timeseries(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+
+    async def put_marker(self, store: TimeSeriesStore) -> None:
+        await store.write_points([Point("marker", {"kind": "contract"}, {"value": 1.0}, datetime.now(UTC))])
 
 
 def account(email: str, *, birthdate: date = date(1990, 5, 17)) -> NewAccount:
-    return NewAccount(email=email, password_hash="$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA", name="Ada",
-                      birthdate=birthdate)  # fmt: skip
+    return NewAccount(
+        email=email, password_hash="$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA", name="Ada", birthdate=birthdate
+    )
 
 
 def event(aggregate: str, tag: str) -> Event:

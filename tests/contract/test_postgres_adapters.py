@@ -7,7 +7,7 @@ import pytest
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.stores.documents.postgres import PostgresDocumentStore
 from polysocial.stores.graph.postgres import PostgresGraphStore
-from polysocial.stores.redis.postgres import PostgresKeyValueStore
+from polysocial.stores.keyvalue.postgres import PostgresKeyValueStore
 from polysocial.stores.relational.postgres import PostgresRelationalStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
 from tests.contract.analytics import LeaderboardContract, TimeSeriesOperations
@@ -57,9 +57,15 @@ class TestPostgresTimeSeries(PostgresEngine, TimeSeriesContract, TimeSeriesOpera
 
 @pytest.mark.parametrize(
     ("birthdate", "today"),
-    [("2000-06-01", "2018-06-01"), ("2000-06-02", "2018-06-01"), ("2000-02-29", "2018-02-28"),
-     ("2000-02-29", "2018-03-01"), ("2002-02-28", "2020-02-29"), ("2002-03-01", "2020-02-29")],
-)  # fmt: skip
+    [
+        ("2000-06-01", "2018-06-01"),
+        ("2000-06-02", "2018-06-01"),
+        ("2000-02-29", "2018-02-28"),
+        ("2000-02-29", "2018-03-01"),
+        ("2002-02-28", "2020-02-29"),
+        ("2002-03-01", "2020-02-29"),
+    ],
+)
 def test_the_python_age_rule_matches_the_database_check(
     embedded_engines: EmbeddedEngines, birthdate: str, today: str
 ) -> None:

@@ -1,4 +1,4 @@
-"""The adapters on the embedded Redis server: the redis role (Redis) and the graph role (the FalkorDB module)."""
+"""The adapters on the embedded Redis server: the keyvalue role (Redis) and the graph role (the FalkorDB module)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.stores.graph.falkordb import FalkorGraphStore
-from polysocial.stores.redis.redis import RedisKeyValueStore
+from polysocial.stores.keyvalue.redis import RedisKeyValueStore
 from tests.contract.analytics import LeaderboardContract
 from tests.contract.base import SECRET, FollowGraphContract, KeyValueContract
 from tests.contract.timelines import TimelineContract

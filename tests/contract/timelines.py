@@ -1,14 +1,11 @@
-"""The contract of a TimelineStore (stores/redis/protocol.py): Redis is the only adapter today; a second one (a Redis
+"""The contract of a TimelineStore (stores/keyvalue/protocol.py): Redis is the only adapter today; a second one (a Redis
 Cluster client, Valkey, DragonflyDB) would subclass this and have to give the same answers."""
 
 from __future__ import annotations
 
-from typing import cast
-
 from polysocial.domain.ids import new_id
-from polysocial.stores.base import Store
-from polysocial.stores.redis.protocol import TimelineKind, TimelineStore
-from polysocial.stores.redis.timelines import MAX_TIMELINE_ITEMS
+from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineKind, TimelineStore
+from polysocial.stores.keyvalue.timelines import MAX_TIMELINE_ITEMS
 
 HOME = TimelineKind.HOME
 USER = TimelineKind.USER
@@ -18,9 +15,16 @@ def ids(n: int, start_ms: int = 1_700_000_000_000) -> list[str]:
     return [new_id(start_ms + i) for i in range(n)]
 
 
+def timelines_of(store: KeyValueStore) -> TimelineStore:
+    assert store.timelines is not None, "this adapter keeps no timelines"
+    return store.timelines
+
+
 class TimelineContract:
-    async def test_a_timeline_is_not_ready_until_rebuilt_and_missing_ones_take_no_posts(self, store: Store) -> None:
-        tl = cast(TimelineStore, store)
+    async def test_a_timeline_is_not_ready_until_rebuilt_and_missing_ones_take_no_posts(
+        self, store: KeyValueStore
+    ) -> None:
+        tl = timelines_of(store)
         posts = ids(3)
         assert await tl.timeline_read(HOME, 1, before=None, limit=10) is None
         assert not await tl.timeline_is_live(HOME, 1)
@@ -34,8 +38,8 @@ class TimelineContract:
         assert not await tl.timeline_begin_rebuild(HOME, 1)  # ready already
         assert not await tl.timeline_is_live(HOME, 2)
 
-    async def test_an_empty_timeline_stays_ready(self, store: Store) -> None:
-        tl = cast(TimelineStore, store)
+    async def test_an_empty_timeline_stays_ready(self, store: KeyValueStore) -> None:
+        tl = timelines_of(store)
         assert await tl.timeline_begin_rebuild(HOME, 5)
         await tl.timeline_finish_rebuild(HOME, 5, [])
         assert await tl.timeline_read(HOME, 5, before=None, limit=10) == ([], set())
@@ -43,8 +47,10 @@ class TimelineContract:
         await tl.timeline_finish_rebuild(USER, 5, [])
         assert await tl.timeline_read(USER, 5, before=None, limit=10) == ([], set())
 
-    async def test_pages_come_newest_first_below_the_cursor_and_the_cap_keeps_the_newest(self, store: Store) -> None:
-        tl = cast(TimelineStore, store)
+    async def test_pages_come_newest_first_below_the_cursor_and_the_cap_keeps_the_newest(
+        self, store: KeyValueStore
+    ) -> None:
+        tl = timelines_of(store)
         posts = ids(MAX_TIMELINE_ITEMS + 50)
         assert await tl.timeline_begin_rebuild(USER, 9)
         await tl.timeline_finish_rebuild(USER, 9, posts[:10])
@@ -59,8 +65,8 @@ class TimelineContract:
         assert await tl.timeline_read(USER, 9, before="Z" * 26, limit=2) == (newest[:2], set())  # beyond any id
         assert await tl.timeline_read(USER, 9, before="0" * 26, limit=2) == ([], set())
 
-    async def test_removal_and_many_timelines_at_once(self, store: Store) -> None:
-        tl = cast(TimelineStore, store)
+    async def test_removal_and_many_timelines_at_once(self, store: KeyValueStore) -> None:
+        tl = timelines_of(store)
         posts = ids(4)
         for owner in (1, 2, 3):
             assert await tl.timeline_begin_rebuild(USER, owner)
@@ -71,8 +77,10 @@ class TimelineContract:
         many = await tl.timeline_read_many(USER, [1, 3, 4], before=None, limit=10)
         assert many == {1: [posts[2], posts[1]], 3: posts[::-1], 4: None}
 
-    async def test_celebrities_are_recorded_once_and_followed_only_by_live_home_timelines(self, store: Store) -> None:
-        tl = cast(TimelineStore, store)
+    async def test_celebrities_are_recorded_once_and_followed_only_by_live_home_timelines(
+        self, store: KeyValueStore
+    ) -> None:
+        tl = timelines_of(store)
         assert await tl.celebrity_add(42)
         assert not await tl.celebrity_add(42)
         assert await tl.is_celebrity(42)
@@ -86,8 +94,8 @@ class TimelineContract:
         await tl.unfollow_celebrity(1, 42)
         assert await tl.timeline_read(HOME, 1, before=None, limit=1) == ([], set())
 
-    async def test_batched_cache_verbs_honour_generations(self, store: Store) -> None:
-        tl = cast(TimelineStore, store)
+    async def test_batched_cache_verbs_honour_generations(self, store: KeyValueStore) -> None:
+        tl = timelines_of(store)
         assert await tl.cache_get_many(["a", "b"]) == [None, None]
         generations = await tl.cache_generations(["a", "b"])
         await tl.cache_invalidate_many(["b"])  # b changes after its generation was read: its old value is refused

@@ -16,6 +16,7 @@ from polysocial.domain.events import Event
 from polysocial.domain.graph import GraphUser
 from polysocial.events.handlers import Handler
 from polysocial.events.relay import Relay, RelayConfig
+from tests.support.apps import relay_for
 
 USERS = 3
 DOC_COLLECTION = "crash_docs"
@@ -27,11 +28,11 @@ def document_relay(app: App) -> Relay:
     """The app's relay plus a handler for events that ride in documents: each names a user to put in the graph."""
 
     async def doc_user_node(event: Event) -> None:
-        await app.graph.upsert_users([GraphUser(int(event.payload["user_id"]), str(event.payload["name"]))])
+        user = GraphUser(int(event.payload["user_id"]), str(event.payload["name"]))
+        await app.stores.graph.upsert_users([user])
 
     handlers = [*app.relay.handlers, Handler("test.doc_user_node", frozenset({DOC_EVENT}), doc_user_node)]
-    config = RelayConfig(document_collections=(DOC_COLLECTION,), lease_s=LEASE_S)
-    return Relay(app.relational, app.documents, handlers, config)
+    return relay_for(app, handlers, config=RelayConfig(lease_s=LEASE_S), collections=(DOC_COLLECTION,))
 
 
 async def sign_ups(app: App) -> None:
@@ -52,7 +53,7 @@ async def documents(app: App) -> None:
     for i in range(USERS):
         user_id = 1_000_000 + i
         event = Event("doc", f"d{i}", DOC_EVENT, {"user_id": user_id, "name": f"Doc {i}"})
-        await app.documents.insert(DOC_COLLECTION, f"d{i}", {"n": i}, [event])
+        await app.stores.documents.insert(DOC_COLLECTION, f"d{i}", {"n": i}, [event])
 
 
 async def main(scenario: str) -> None:

@@ -18,7 +18,6 @@ from polysocial.config import Role, Settings
 from polysocial.events.relay import Relay
 from polysocial.stores.postgres_common import PostgresBackedStore
 from tests.reliability.crash_child import DOC_COLLECTION, LEASE_S, USERS, document_relay
-from tests.support.reset import reset_store
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +52,7 @@ def profile_settings(request: pytest.FixtureRequest) -> Settings:
 async def clean(profile_settings: Settings) -> Settings:
     app = await bootstrap(profile_settings)
     try:
-        for store in app.stores.values():
-            await reset_store(store)
+        await app.stores.wipe()
     finally:
         await app.aclose()
     return profile_settings
@@ -65,7 +63,7 @@ async def drain_through_leases(app: App, relay: Relay, timeout_s: float = 30) ->
     deadline = time.monotonic() + timeout_s
     while True:
         await relay.drain()
-        if await app.documents.pending_count([DOC_COLLECTION]) == 0:
+        if await app.stores.documents.pending_count([DOC_COLLECTION]) == 0:
             return
         assert time.monotonic() < deadline, "document events still pending"
         await asyncio.sleep(LEASE_S / 4)
@@ -81,7 +79,7 @@ def child_env(settings: Settings, failpoint: str) -> dict[str, str]:
 
 
 async def count_rows(app: App, table: str) -> int:
-    relational = app.relational
+    relational = app.stores.relational
     assert isinstance(relational, PostgresBackedStore)
     async with relational.pool.connection() as conn:
         row = await (await conn.execute(f"SELECT count(*) FROM {table}")).fetchone()  # noqa: S608 - fixed names
@@ -110,17 +108,17 @@ async def test_a_crash_at_the_failpoint_loses_nothing_and_repeats_nothing(clean:
     try:
         relay = document_relay(app)
         await drain_through_leases(app, relay)
-        users = [uid async for batch in app.relational.iter_user_ids() for uid in batch]
+        users = [uid async for batch in app.stores.relational.iter_user_ids() for uid in batch]
         if scenario == "documents":
             users = [1_000_000 + i for i in range(USERS)]
-            assert await app.documents.pending_count([DOC_COLLECTION]) == 0
+            assert await app.stores.documents.pending_count([DOC_COLLECTION]) == 0
         elif failpoint in (failpoints.SIGNUP_AFTER_BUSINESS_WRITE, failpoints.SIGNUP_AFTER_OUTBOX_WRITE):
             assert users == []  # the transaction died with the process: no user, no event
         else:
             assert len(users) >= 1
-        assert await app.graph.missing_users(users) == []  # no user without a node
-        assert await app.graph.duplicate_user_ids() == []  # and none with two
-        assert await app.graph.count_users() == len(users)
+        assert await app.stores.graph.missing_users(users) == []  # no user without a node
+        assert await app.stores.graph.duplicate_user_ids() == []  # and none with two
+        assert await app.stores.graph.count_users() == len(users)
         assert await count_rows(app, "outbox") == 0
         assert await count_rows(app, "outbox_dead_letter") == 0
         assert await count_rows(app, "users") == await count_rows(app, "user_profiles")

@@ -1,7 +1,7 @@
 """The feed when Redis goes away: answered from the sources of truth (the graph, the documents), marked degraded, no
 5xx; and when Redis comes back empty, the timelines are rebuilt and the answers are the same.
 
-The redis role gets a Redis server of its own here (the seed stack's layout: the graph is elsewhere), started and
+The keyvalue role gets a Redis server of its own here (the seed stack's layout: the graph is elsewhere), started and
 SIGKILLed by the test. In `embedded`, Redis and the graph share one server, so there the graph goes down with it.
 """
 
@@ -17,14 +17,14 @@ import redis
 
 from polysocial.api.app import create_app
 from polysocial.api.routes.feed import DEGRADED_HEADER
-from polysocial.bootstrap import App, bootstrap
+from polysocial.bootstrap import App
 from polysocial.config import Settings
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.engines.process import wait_until
 from polysocial.services.feed import REDIS_DOWN
 from tests.conftest import isolated_settings
 from tests.support.accounts import SignedUser, sign_up
-from tests.support.reset import reset_store
+from tests.support.apps import fresh_app
 
 pytestmark = pytest.mark.slow
 
@@ -75,11 +75,8 @@ def lone_redis(tmp_path: Path, embedded_engines: EmbeddedEngines) -> Iterator[Lo
 @pytest.fixture
 async def app(embedded_engines: EmbeddedEngines, lone_redis: LoneRedis) -> AsyncIterator[App]:
     base = isolated_settings(embedded_engines, "feed_redis_down")
-    state = await bootstrap(Settings(**{**base.model_dump(), "redis_url": lone_redis.url}))
-    for store in state.stores.values():
-        await reset_store(store)
-    yield state
-    await state.aclose()
+    async with fresh_app(Settings(**{**base.model_dump(), "keyvalue_url": lone_redis.url})) as state:
+        yield state
 
 
 async def feed(client: httpx.AsyncClient, user: SignedUser) -> httpx.Response:
@@ -109,11 +106,11 @@ async def test_the_feed_survives_redis_going_away_and_comes_back_rebuilt(app: Ap
         assert during.headers[DEGRADED_HEADER] == REDIS_DOWN
         assert [item["id"] for item in during.json()["items"]] == expected
         assert during.json()["items"][0]["author"]["name"] == "Cy"
-        assert app.feeds.stats.degraded_reads == 1
+        assert app.services.feeds.stats.degraded_reads == 1
 
         lone_redis.start()  # empty: no timelines, no sessions
-        rebuilds = app.feeds.stats.rebuilds["home"]
-        page = await app.feeds.home(ada.user_id, before=None, limit=50)
+        rebuilds = app.services.feeds.stats.rebuilds["home"]
+        page = await app.services.feeds.home(ada.user_id, before=None, limit=50)
         assert page.degraded is None
         assert [item["id"] for item in page.items] == expected
-        assert app.feeds.stats.rebuilds["home"] == rebuilds + 1
+        assert app.services.feeds.stats.rebuilds["home"] == rebuilds + 1

@@ -12,14 +12,15 @@ from decimal import Decimal
 
 import pytest
 
-from polysocial.bootstrap import App, bootstrap
+from polysocial.bootstrap import App
 from polysocial.config import Settings
 from polysocial.domain.accounts import NewAccount
-from polysocial.domain.commerce import InsufficientFunds, OutOfStock, SeatTaken
-from polysocial.domain.consistency import Operation
-from polysocial.services import commerce
+from polysocial.domain.seats import SeatTaken
+from polysocial.domain.shop import OutOfStock
+from polysocial.domain.wallet import InsufficientFunds
+from polysocial.services.idempotency import Reply
 from polysocial.stores.relational.postgres import PostgresRelationalStore
-from tests.support.reset import reset_store
+from tests.support.apps import fresh_app
 
 pytestmark = pytest.mark.slow
 
@@ -28,20 +29,19 @@ CLIENTS = 64
 
 @pytest.fixture
 async def app(embedded_settings: Settings) -> AsyncIterator[App]:
-    state = await bootstrap(embedded_settings.model_copy(update={"postgres_pool_size": CLIENTS + 4}))
-    for store in state.stores.values():
-        await reset_store(store)
-    yield state
-    await state.aclose()
+    async with fresh_app(embedded_settings.model_copy(update={"postgres_pool_size": CLIENTS + 4})) as state:
+        yield state
 
 
 async def accounts(app: App, n: int, funds: str) -> list[int]:
     password_hash = await app.passwords.hash("correct horse battery staple")
     users = []
-    async with app.relational.transaction() as tx:
+    async with app.stores.relational.transaction() as tx:
         for i in range(n):
-            user = await tx.insert_account(NewAccount(f"c{i}@example.com", password_hash, f"C{i}", date(1990, 1, 1)))
-            await tx.deposit(user, Decimal(funds))
+            user = await tx.accounts.insert_account(
+                NewAccount(f"c{i}@example.com", password_hash, f"C{i}", date(1990, 1, 1))
+            )
+            await tx.wallet.deposit(user, Decimal(funds))
             users.append(user)
     return users
 
@@ -52,27 +52,24 @@ async def bounded(tasks: list[object], limit: int = CLIENTS) -> list[object]:
     async def one(task: object) -> object:
         async with gate:
             try:
-                return await task  # type: ignore[misc]
+                outcome = await task  # type: ignore[misc]
             except Exception as exc:  # the outcome is what the test counts
                 return exc
+            return outcome.body if isinstance(outcome, Reply) else outcome  # the use case's result
 
     return await asyncio.gather(*(one(t) for t in tasks))
 
 
 async def test_one_item_and_200_buyers_make_exactly_one_order(app: App) -> None:
     buyers = await accounts(app, 200, "100.00")
-    async with app.relational.transaction() as tx:
-        item = await tx.create_product("The last one", Decimal("10.00"), 1)
-    outcomes = await bounded(
-        [commerce.run(app.relational, Operation.PLACE_ORDER, commerce.order_work(b, [(item.product_id, 1)]))
-         for b in buyers]
-    )  # fmt: skip
+    item = await app.services.shop.create_product("The last one", Decimal("10.00"), 1)
+    outcomes = await bounded([app.services.shop.place_order(b, [(item.product_id, 1)]) for b in buyers])
     kinds = Counter(type(o).__name__ for o in outcomes)
     assert kinds == {"Order": 1, "OutOfStock": 199}, kinds
     assert all("does not have enough stock" in str(o) for o in outcomes if isinstance(o, OutOfStock))
-    async with app.relational.transaction() as tx:
-        assert (await tx.product(item.product_id)).stock == 0  # type: ignore[union-attr]
-        balances = [await tx.balance(b) for b in buyers]
+    async with app.stores.relational.transaction() as tx:
+        assert (await tx.shop.product(item.product_id)).stock == 0  # type: ignore[union-attr]
+        balances = [await tx.wallet.balance(b) for b in buyers]
     assert Counter(balances) == {Decimal("100.00"): 199, Decimal("90.00"): 1}
 
 
@@ -84,15 +81,13 @@ async def test_20000_random_transfers_among_50_accounts_keep_every_invariant(app
         a, b = rng.sample(users, 2)
         transfers.append((a, b, Decimal(rng.randrange(1, 50_000)) / 100))
     started = datetime.now(UTC)
-    outcomes = await bounded(
-        [commerce.run(app.relational, Operation.TRANSFER, commerce.transfer_work(a, b, x)) for a, b, x in transfers]
-    )
+    outcomes = await bounded([app.services.wallet.transfer(a, b, x) for a, b, x in transfers])
     seconds = (datetime.now(UTC) - started).total_seconds()
     kinds = Counter(type(o).__name__ for o in outcomes)
     assert set(kinds) <= {"Decimal", "InsufficientFunds"}, kinds
     assert kinds["Decimal"] > 10_000  # most go through: amounts average 250 against balances of 1000
     print(f"\n20,000 transfers, {CLIENTS} clients: {seconds:.1f} s, {20_000 / seconds:,.0f}/s, {kinds}")
-    relational = app.relational
+    relational = app.stores.relational
     assert isinstance(relational, PostgresRelationalStore)
     async with relational.pool.connection() as conn:
         total, lowest = await (await conn.execute("SELECT sum(balance), min(balance) FROM users")).fetchone() or (0, 0)
@@ -104,9 +99,11 @@ async def test_20000_random_transfers_among_50_accounts_keep_every_invariant(app
             )
         ).fetchone()
         unbalanced = await (
-            await conn.execute("SELECT count(*) FROM (SELECT movement_id FROM ledger_entries "
-                               "GROUP BY movement_id HAVING sum(amount) <> 0) m")
-        ).fetchone()  # fmt: skip
+            await conn.execute(
+                "SELECT count(*) FROM (SELECT movement_id FROM ledger_entries "
+                "GROUP BY movement_id HAVING sum(amount) <> 0) m"
+            )
+        ).fetchone()
     assert total == Decimal("50000.00")
     assert lowest >= 0
     assert ledger_sum == 0
@@ -118,13 +115,11 @@ async def test_20000_random_transfers_among_50_accounts_keep_every_invariant(app
 
 async def test_one_seat_and_100_bookers_make_one_booking(app: App) -> None:
     bookers = await accounts(app, 100, "1.00")
-    event = await commerce.create_ticketed_event(app.relational, "Finale", datetime(2027, 6, 1, tzinfo=UTC), 1)
-    outcomes = await bounded(
-        [commerce.run(app.relational, Operation.BOOK_SEAT, commerce.booking_work(event, 1, b)) for b in bookers]
-    )
+    event = (await app.services.seats.create_event("Finale", datetime(2027, 6, 1, tzinfo=UTC), 1)).ticketed_event_id
+    outcomes = await bounded([app.services.seats.book(b, event, 1) for b in bookers])
     kinds = Counter(type(o).__name__ for o in outcomes)
     assert kinds == {"int": 1, "SeatTaken": 99}, kinds
     assert all(isinstance(o, SeatTaken) for o in outcomes if not isinstance(o, int))
-    async with app.relational.transaction() as tx:
-        seats = await tx.seats(event, bookers[0])
+    async with app.stores.relational.transaction() as tx:
+        seats = await tx.seats.seats(event, bookers[0])
     assert [s.booked for s in seats] == [True]

@@ -15,27 +15,25 @@ import pytest
 
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Role, Settings
-from polysocial.domain.errors import StoreUnavailable
 from polysocial.domain.events import Event, user_registered
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.events.handlers import Handler
 from polysocial.events.relay import Relay, RelayConfig
+from polysocial.events.retry import RetryPolicy
 from polysocial.stores.graph.falkordb import FalkorGraphStore
 from tests.conftest import isolated_settings
 from tests.support.accounts import registration
+from tests.support.apps import fresh_app, relay_for
 from tests.support.cli import run_cli
-from tests.support.reset import reset_store
 
-FAST = RelayConfig(max_attempts=3, base_backoff_s=0.01, max_backoff_s=0.05, document_collections=("relay_docs",))
+FAST = RetryPolicy(max_attempts=3, base_s=0.01, max_s=0.05)
+DOCS = ("relay_docs",)
 
 
 @pytest.fixture
 async def app(embedded_settings: Settings) -> AsyncIterator[App]:
-    state = await bootstrap(embedded_settings)
-    for store in state.stores.values():
-        await reset_store(store)
-    yield state
-    await state.aclose()
+    async with fresh_app(embedded_settings) as state:
+        yield state
 
 
 async def run_until(relay: Relay, done: object, timeout_s: float = 10) -> None:
@@ -58,20 +56,20 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_error(ap
         calls += 1
         raise RuntimeError("the projection store said no")
 
-    relay = Relay(app.relational, app.documents, [Handler("test.fails", frozenset({"Counted"}), always_fails)], FAST)
-    async with app.relational.transaction() as tx:
-        await tx.add_events([event("a", 1)])
+    relay = relay_for(app, [Handler("test.fails", frozenset({"Counted"}), always_fails)], retry=FAST, collections=DOCS)
+    async with app.stores.relational.transaction() as tx:
+        await tx.outbox.add([event("a", 1)])
 
     async def dead() -> bool:
-        return (await app.relational.outbox_stats()).dead_letters == 1
+        return (await app.stores.relational.outbox_stats()).dead_letters == 1
 
     await run_until(relay, dead)
     assert calls == FAST.max_attempts
-    (letter,) = await app.relational.dead_letters()
+    (letter,) = await app.stores.relational.dead_letters()
     assert letter.attempts == FAST.max_attempts
     assert letter.source == "outbox"
     assert "the projection store said no" in letter.error
-    assert (await app.relational.outbox_stats()).pending == 0
+    assert (await app.stores.relational.outbox_stats()).pending == 0
 
 
 async def test_a_transient_failure_is_retried_until_it_succeeds(app: App) -> None:
@@ -84,32 +82,16 @@ async def test_a_transient_failure_is_retried_until_it_succeeds(app: App) -> Non
             raise outcome
         delivered.append(e.payload["n"])
 
-    relay = Relay(app.relational, app.documents, [Handler("test.flaky", frozenset({"Counted"}), flaky)], FAST)
-    async with app.relational.transaction() as tx:
-        await tx.add_events([event("a", 1)])
+    relay = relay_for(app, [Handler("test.flaky", frozenset({"Counted"}), flaky)], retry=FAST, collections=DOCS)
+    async with app.stores.relational.transaction() as tx:
+        await tx.outbox.add([event("a", 1)])
 
     async def empty() -> bool:
-        return (await app.relational.outbox_stats()).pending == 0
+        return (await app.stores.relational.outbox_stats()).pending == 0
 
     await run_until(relay, empty)
     assert delivered == [1]
-    assert (await app.relational.outbox_stats()).dead_letters == 0
-
-
-def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
-    relay = Relay(None, None, [], RelayConfig(base_backoff_s=1, max_backoff_s=30))  # type: ignore[arg-type]
-    for attempts in range(8):
-        expected = min(30, 2**attempts)
-        for _ in range(20):
-            assert 0.5 * expected <= relay.backoff_s(attempts) <= 1.5 * expected
-    assert relay.retry_in(relay.config.max_attempts) is None
-    # A store that is down is retried however long it stays down, at the capped backoff.
-    down = StoreUnavailable("redis", "redis://127.0.0.1:1", "connection refused")
-    for attempts in (1, relay.config.max_attempts, 1000):
-        retry = relay.retry_in(attempts, down)
-        assert retry is not None
-        assert retry <= 1.5 * 30
-    assert relay.retry_in(relay.config.max_attempts, RuntimeError("a bug")) is None
+    assert (await app.stores.relational.outbox_stats()).dead_letters == 0
 
 
 async def test_order_per_aggregate_holds_with_three_relays_at_once(app: App) -> None:
@@ -120,9 +102,9 @@ async def test_order_per_aggregate_holds_with_three_relays_at_once(app: App) -> 
         seen[e.aggregate_id].append(e.payload["n"])
 
     handlers = [Handler("test.order", frozenset({"Counted"}), record)]
-    async with app.relational.transaction() as tx:
-        await tx.add_events([event(f"agg{a}", n) for n in range(20) for a in range(5)])
-    relays = [Relay(app.relational, app.documents, handlers, RelayConfig(batch_size=7)) for _ in range(3)]
+    async with app.stores.relational.transaction() as tx:
+        await tx.outbox.add([event(f"agg{a}", n) for n in range(20) for a in range(5)])
+    relays = [relay_for(app, handlers, config=RelayConfig(batch_size=7)) for _ in range(3)]
     await asyncio.gather(*(r.drain() for r in relays))
     assert dict(seen) == {f"agg{a}": list(range(20)) for a in range(5)}
 
@@ -135,16 +117,16 @@ async def test_document_events_go_out_in_order_and_failures_reach_the_dead_lette
             raise ValueError("poison")
         seen.append(e.payload["n"])
 
-    relay = Relay(app.relational, app.documents, [Handler("test.docs", frozenset({"Counted"}), record)], FAST)
-    await app.documents.insert("relay_docs", "d1", {"v": 1}, [event("d1", 1)])
-    await app.documents.update("relay_docs", "d1", {"v": 2}, [event("d1", 2), event("d1", 99), event("d1", 3)])
+    relay = relay_for(app, [Handler("test.docs", frozenset({"Counted"}), record)], retry=FAST, collections=DOCS)
+    await app.stores.documents.insert("relay_docs", "d1", {"v": 1}, [event("d1", 1)])
+    await app.stores.documents.update("relay_docs", "d1", {"v": 2}, [event("d1", 2), event("d1", 99), event("d1", 3)])
 
     async def empty() -> bool:
-        return await app.documents.pending_count(["relay_docs"]) == 0
+        return await app.stores.documents.pending_count(["relay_docs"]) == 0
 
     await run_until(relay, empty)
     assert seen == [1, 2, 3]
-    (letter,) = await app.relational.dead_letters()
+    (letter,) = await app.stores.relational.dead_letters()
     assert (letter.source, letter.event.payload["n"]) == ("documents:relay_docs", 99)
 
 
@@ -158,7 +140,7 @@ async def test_serve_runs_the_relay_so_a_sign_up_reaches_the_graph(
             created = await client.post("/auth/register", json=registration())
         assert created.status_code == 201
         user_id = created.json()["user_id"]
-        while await live.graph.missing_users([user_id]):
+        while await live.stores.graph.missing_users([user_id]):
             assert time.perf_counter() - started < 5, "the in-process relay did not deliver"
             await asyncio.sleep(0.01)
     finally:
@@ -168,10 +150,9 @@ async def test_serve_runs_the_relay_so_a_sign_up_reaches_the_graph(
 async def test_polysocial_worker_delivers_on_its_own(embedded_engines: EmbeddedEngines) -> None:
     settings = isolated_settings(embedded_engines, "worker")
     app = await bootstrap(settings)
-    for store in app.stores.values():
-        await reset_store(store)
-    async with app.relational.transaction() as tx:
-        await tx.add_events([user_registered(424242, "Worker")])
+    await app.stores.wipe()
+    async with app.stores.relational.transaction() as tx:
+        await tx.outbox.add([user_registered(424242, "Worker")])
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYSOCIAL_")}
     for role in Role:
         env[f"POLYSOCIAL_{role.value.upper()}_URL"] = settings.store_url(role).url
@@ -180,7 +161,7 @@ async def test_polysocial_worker_delivers_on_its_own(embedded_engines: EmbeddedE
     )
     try:
         deadline = time.monotonic() + 20
-        while await app.graph.missing_users([424242]):
+        while await app.stores.graph.missing_users([424242]):
             assert time.monotonic() < deadline, "the worker did not deliver"
             assert worker.returncode is None, "the worker exited"
             await asyncio.sleep(0.05)
@@ -200,7 +181,7 @@ async def test_reconcile_finds_and_repairs_users_missing_from_the_graph(engines_
     ) as client:
         ids = [(await client.post("/auth/register", json=registration())).json()["user_id"] for _ in range(3)]
     await app.relay.drain()
-    graph = app.graph
+    graph = app.stores.graph
     assert isinstance(graph, FalkorGraphStore)
     await graph.graph.query("MATCH (u:User {id: $id}) DETACH DELETE u", {"id": ids[1]})  # behind the system's back
     assert await graph.missing_users(ids) == [ids[1]]
@@ -231,14 +212,37 @@ async def test_one_poison_event_in_a_batch_holds_back_no_other_aggregate(app: Ap
                 raise ValueError("cannot project this")
         delivered.extend(e.aggregate_id for e in events)
 
-    relay = Relay(app.relational, app.documents, [Handler("test.batch", frozenset({"Counted"}), one, many)], FAST)
-    async with app.relational.transaction() as tx:
-        await tx.add_events([event(f"a{i}", 0) for i in range(10)] + [event("poison", 0)])
+    relay = relay_for(app, [Handler("test.batch", frozenset({"Counted"}), one, many)], retry=FAST, collections=DOCS)
+    async with app.stores.relational.transaction() as tx:
+        await tx.outbox.add([event(f"a{i}", 0) for i in range(10)] + [event("poison", 0)])
 
     async def settled() -> bool:
-        stats = await app.relational.outbox_stats()
+        stats = await app.stores.relational.outbox_stats()
         return stats.pending == 0 and stats.dead_letters == 1
 
     await run_until(relay, settled)
     assert sorted(delivered) == sorted(f"a{i}" for i in range(10))  # each exactly once
     assert batches[0] == 11  # the first try took all of them in one call
+
+
+async def test_a_handler_idempotent_by_construction_is_not_tracked_and_a_tracked_one_is(app: App) -> None:
+    """graph.user_node is an upsert (tracked=False): the relay spends no round trips recording it. A handler that
+    is not idempotent by construction is recorded, so a redelivery skips it."""
+    applied: list[int] = []
+
+    async def count(e: Event) -> None:
+        applied.append(e.payload["n"])
+
+    tracked = Handler("test.tracked", frozenset({"Counted"}), count)
+    relay = relay_for(app, [*app.relay.handlers, tracked])
+    registered = user_registered(777, "Untracked")
+    counted = event("t", 1)
+    async with app.stores.relational.transaction() as tx:
+        await tx.outbox.add([registered, counted])
+    await relay.drain()
+    assert not await app.stores.graph.missing_users([777])
+    assert await app.stores.relational.processed("graph.user_node", [registered.event_id]) == set()
+    assert await app.stores.relational.processed("test.tracked", [counted.event_id]) == {counted.event_id}
+    # A redelivery (a crash before the outbox row was marked done) applies the tracked handler once, not twice.
+    assert await relay.deliver_many([counted]) == {}
+    assert applied == [1]

@@ -48,7 +48,7 @@ async def sign_up_admin(client: httpx.AsyncClient, app: App) -> SignedUser:
     """An administrator: signed up through the API, promoted in the store (the API cannot), signed in again (the
     role is read at login)."""
     user = await sign_up(client)
-    async with app.relational.transaction() as tx:
-        await tx.set_role(user.user_id, UserRole.ADMIN)
+    async with app.stores.relational.transaction() as tx:
+        await tx.accounts.set_role(user.user_id, UserRole.ADMIN)
     login = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
     return SignedUser(user.user_id, user.email, login.json()["access_token"])

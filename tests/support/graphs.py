@@ -37,7 +37,7 @@ class ReferenceGraph:
             for candidate in self.out[middle]:
                 if candidate != user and candidate not in self.out[user]:
                     strength[candidate] += 1
-        return sorted(strength.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return sorted(strength.items(), key=lambda keyvalue: (-keyvalue[1], keyvalue[0]))[:limit]
 
     def within_hops(self, user: int, hops: int, limit: int) -> list[tuple[int, int]]:
         distance = {user: 0}

@@ -11,7 +11,7 @@ import pytest
 
 from polysocial.domain.analytics import ApiRequest, PostView
 from polysocial.services.analytics import AnalyticsBuffer, BufferConfig
-from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.timeseries.protocol import TimeSeriesStore
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)

@@ -35,7 +35,7 @@ def test_default_profile_is_embedded_with_engines_under_the_data_dir(tmp_path: P
     assert urls[Role.TIMESERIES].url == urls[Role.RELATIONAL].url
     assert urls[Role.GRAPH].url.startswith(f"unix://{tmp_path}")  # FalkorDB in the embedded Redis
     assert urls[Role.GRAPH].url.endswith("?graph=social")
-    assert urls[Role.REDIS].embedded is EmbeddedEngine.REDIS
+    assert urls[Role.KEYVALUE].embedded is EmbeddedEngine.REDIS
     assert settings.embedded_engines_needed() == {EmbeddedEngine.POSTGRES, EmbeddedEngine.REDIS}
 
 
@@ -59,7 +59,7 @@ def test_an_explicit_url_overrides_the_profile_for_that_role_only(tmp_path: Path
     settings = Settings(data_dir=tmp_path, graph_url="bolt://neo:7687")
     assert settings.store_url(Role.GRAPH).url == "bolt://neo:7687"
     assert settings.store_url(Role.GRAPH).embedded is None
-    assert settings.store_url(Role.REDIS).embedded is EmbeddedEngine.REDIS
+    assert settings.store_url(Role.KEYVALUE).embedded is EmbeddedEngine.REDIS
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,9 +75,9 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     [
         ("graph_url", "ftp://x:pw@host/", "graph URL ftp://x:***@host/ has scheme 'ftp'"),
         ("documents_url", "bolt://host:7687", "documents URL bolt://host:7687 has scheme 'bolt'"),
-        ("redis_url", "redis://:pw@host:notaport/0", "redis URL redis://:***@host:notaport/0 is malformed"),
+        ("keyvalue_url", "redis://:pw@host:notaport/0", "keyvalue URL redis://:***@host:notaport/0 is malformed"),
         ("timeseries_url", "http:///db", "timeseries URL http:///db names no host"),
-        ("redis_url", "unix://", "redis URL unix:// names no socket path"),
+        ("keyvalue_url", "unix://", "keyvalue URL unix:// names no socket path"),
     ],
 )
 def test_a_bad_url_is_refused_in_one_line_naming_role_and_masked_url(field: str, url: str, fragment: str) -> None:
@@ -107,3 +107,20 @@ def test_socket_paths_fall_back_to_a_short_folder_when_the_data_dir_is_deep(tmp_
     assert len(str(deep.postgres_socket)) <= MAX_SOCKET_PATH
     assert len(str(deep.redis_socket)) <= MAX_SOCKET_PATH
     assert deep.run_dir == EngineLayout(tmp_path / ("d" * 120)).run_dir  # stable: the next start finds it
+
+
+def test_the_old_name_of_the_keyvalue_url_still_works_with_one_deprecation_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from polysocial import config
+
+    config._warned.clear()
+    first = Settings(redis_url="redis://cache:6379/0")
+    second = Settings(redis_url="redis://cache:6379/1")
+    assert first.store_url(Role.KEYVALUE).url == "redis://cache:6379/0"
+    assert second.store_url(Role.KEYVALUE).url == "redis://cache:6379/1"
+    lines = [line for line in capsys.readouterr().err.splitlines() if "POLYSOCIAL_REDIS_URL" in line]
+    assert len(lines) == 1
+    assert "POLYSOCIAL_KEYVALUE_URL" in lines[0]
+    with pytest.raises(ValidationError, match="KEYVALUE_URL only"):
+        Settings(redis_url="redis://a:6379/0", keyvalue_url="redis://b:6379/0")

@@ -17,6 +17,11 @@ from polysocial.api.routes import admin, analytics, auth, feed, health, posts, s
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
 
+# Every router the API serves, in the order they are matched (tests walk this to cover every operation).
+ROUTERS = tuple(
+    module.router for module in (health, auth, posts, social, feed, users, wallet, shop, seats, analytics, admin)
+)
+
 
 @asynccontextmanager
 async def in_background(
@@ -47,7 +52,7 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
         run_relay = relay if relay is not None else (app_state is None and state.settings.relay_in_process)
         try:
             async with contextlib.AsyncExitStack() as stack:
-                await stack.enter_async_context(in_background(state.analytics.run_forever, "analytics-flush"))
+                await stack.enter_async_context(in_background(state.analytics_buffer.run_forever, "analytics-flush"))
                 if run_relay:
                     await stack.enter_async_context(in_background(state.relay.run_forever, "outbox-relay"))
                 yield
@@ -64,8 +69,8 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
     if app_state is not None:  # available without the lifespan too (in-process test clients do not run it)
         api.state.polysocial = app_state
     install_error_handlers(api)
-    for module in (health, auth, posts, social, feed, users, wallet, shop, seats, analytics, admin):
-        api.include_router(module.router)
+    for router in ROUTERS:
+        api.include_router(router)
 
     def state_of() -> App | None:
         return getattr(api.state, "polysocial", None)

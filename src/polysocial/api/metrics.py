@@ -31,12 +31,13 @@ class ProcessMetrics:
         )
         # Read from the buffer when scraped, not written on every request.
         dropped = Gauge(
-            "polysocial_analytics_dropped_total", "analytics events dropped because the buffer was full",
+            "polysocial_analytics_dropped_total",
+            "analytics events dropped because the buffer was full",
             registry=self.registry,
-        )  # fmt: skip
-        dropped.set_function(lambda: float(state.analytics.stats.dropped) if (state := state_of()) else 0.0)
+        )
+        dropped.set_function(lambda: float(state.analytics_buffer.stats.dropped) if (state := state_of()) else 0.0)
         pending = Gauge("polysocial_analytics_pending", "analytics events waiting for a flush", registry=self.registry)
-        pending.set_function(lambda: float(state.analytics.pending) if (state := state_of()) else 0.0)
+        pending.set_function(lambda: float(state.analytics_buffer.pending) if (state := state_of()) else 0.0)
 
 
 class RequestMetrics:
@@ -69,4 +70,4 @@ class RequestMetrics:
             self.metrics.requests.labels(endpoint, method, request.status_class).observe(seconds)
             state = self.state_of()
             if state is not None:
-                state.analytics.record_request(request)
+                state.analytics_buffer.record_request(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polysocial.api.schemas import Problem
+from polysocial.api.schemas.common import Problem
 
 DESCRIPTIONS = {
     400: "Bad request",

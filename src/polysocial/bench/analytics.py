@@ -91,8 +91,10 @@ async def open_store(url: StoreURL) -> tuple[TimeSeriesStore, PostgresPools]:
 async def run(args: argparse.Namespace, settings: Settings, influx_url: str) -> dict[str, Any]:
     results: dict[str, Any] = {"ingest": {}, "queries": {}}
     sample = views(args.ingest, post_ids(args.posts), 1, spread=timedelta(hours=2))
-    for name, url in (("PostgreSQL (embedded)", settings.store_url(Role.TIMESERIES)),
-                      ("InfluxDB 1.6 (seed)", StoreURL(Role.TIMESERIES, influx_url))):  # fmt: skip
+    for name, url in (
+        ("PostgreSQL (embedded)", settings.store_url(Role.TIMESERIES)),
+        ("InfluxDB 1.6 (seed)", StoreURL(Role.TIMESERIES, influx_url)),
+    ):
         store, pools = await open_store(url)
         try:
             with console.status(f"ingest into {name} ..."):

@@ -24,8 +24,6 @@ from typing import Any
 from polysocial.bench.common import console, print_table, profile_settings, summary
 from polysocial.bootstrap import App, bootstrap
 from polysocial.domain.accounts import NewAccount
-from polysocial.domain.consistency import Operation
-from polysocial.services import commerce
 from polysocial.stores.relational.postgres import PostgresRelationalStore
 
 Job = Callable[[], Awaitable[Any]]
@@ -61,17 +59,17 @@ def pair(rng: random.Random, users: list[int]) -> tuple[int, int]:
 async def make_accounts(app: App, n: int, funds: Decimal) -> list[int]:
     hashed = await app.passwords.hash("benchmark passphrase")
     users = []
-    async with app.relational.transaction() as tx:
+    async with app.stores.relational.transaction() as tx:
         for i in range(n):
-            user = await tx.insert_account(NewAccount(f"b{i}@example.com", hashed, f"B{i}", date(1990, 1, 1)))
-            await tx.deposit(user, funds)
+            user = await tx.accounts.insert_account(NewAccount(f"b{i}@example.com", hashed, f"B{i}", date(1990, 1, 1)))
+            await tx.wallet.deposit(user, funds)
             users.append(user)
     return users
 
 
 async def invariants(app: App) -> dict[str, int]:
     """Violations found (all must be 0)."""
-    relational = app.relational
+    relational = app.stores.relational
     assert isinstance(relational, PostgresRelationalStore)
     checks = {
         "negative balances": "SELECT count(*) FROM users WHERE balance < 0",
@@ -99,28 +97,31 @@ async def run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     app = await bootstrap(settings.model_copy(update={"postgres_pool_size": args.clients + 4}))
     try:
         buyers = await make_accounts(app, args.accounts, Decimal("1000000.00"))
-        async with app.relational.transaction() as tx:
-            products = [(await tx.create_product(f"p{i}", Decimal("9.99"), 1_000_000)).product_id for i in range(1000)]
+        async with app.stores.relational.transaction() as tx:
+            products = [
+                (await tx.shop.create_product(f"p{i}", Decimal("9.99"), 1_000_000)).product_id for i in range(1000)
+            ]
         rng = random.Random(2026)  # noqa: S311 - reproducible load
         hot = products[0]
 
         def order(user: int, product: int) -> Job:
-            return lambda: commerce.run(
-                app.relational, Operation.PLACE_ORDER, commerce.order_work(user, [(product, 1)])
-            )
+            return lambda: app.services.shop.place_order(user, [(product, 1)])
 
         def transfer(a: int, b: int, amount: Decimal) -> Job:
-            work = commerce.transfer_work(a, b, amount)
-            return lambda: commerce.run(app.relational, Operation.TRANSFER, work)
+            return lambda: app.services.wallet.transfer(a, b, amount)
 
         results: dict[str, Any] = {}
         workloads: list[tuple[str, list[Job]]] = [
             ("orders, one hot product", [order(rng.choice(buyers), hot) for _ in range(args.orders)]),
-            ("orders across 1,000 products", [order(rng.choice(buyers), rng.choice(products))
-                                              for _ in range(args.orders)]),
-            ("transfers", [transfer(*pair(rng, buyers), Decimal(rng.randrange(1, 10_000)) / 100)
-                           for _ in range(args.transfers)]),
-        ]  # fmt: skip
+            (
+                "orders across 1,000 products",
+                [order(rng.choice(buyers), rng.choice(products)) for _ in range(args.orders)],
+            ),
+            (
+                "transfers",
+                [transfer(*pair(rng, buyers), Decimal(rng.randrange(1, 10_000)) / 100) for _ in range(args.transfers)],
+            ),
+        ]
         for name, jobs in workloads:
             await drive(jobs[: min(200, len(jobs))], args.clients)  # warm-up (not counted)
             with console.status(f"{name}: {len(jobs):,} with {args.clients} clients ..."):
@@ -142,8 +143,10 @@ def main() -> None:
     with profile_settings("embedded") as settings:
         results = asyncio.run(run(args, settings))
     violations = results.pop("invariant violations")
-    print_table(f"money on PostgreSQL, {args.clients} clients (ms; ops/s)",
-                {k: {m: v for m, v in r.items() if m != "outcomes"} for k, r in results.items()})  # fmt: skip
+    print_table(
+        f"money on PostgreSQL, {args.clients} clients (ms; ops/s)",
+        {k: {m: v for m, v in r.items() if m != "outcomes"} for k, r in results.items()},
+    )
     for name, numbers in results.items():
         console.print(f"{name}: {numbers['outcomes']}")
     console.print(f"invariant violations: {violations}")

@@ -60,7 +60,7 @@ def profile_settings(profile: str, workdir: Path | None = None) -> Iterator[Sett
                 relational_url=engines.postgres.url,
                 documents_url=seed.urls["ferretdb"],
                 graph_url=seed.urls["neo4j"],
-                redis_url=engines.redis.url,
+                keyvalue_url=engines.redis.url,
                 timeseries_url=seed.urls["influxdb"],
             )
         else:

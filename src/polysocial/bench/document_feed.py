@@ -30,10 +30,17 @@ def synthetic_posts(users: int, per_user: int, seed: int) -> list[dict[str, obje
     rng.shuffle(authors)
     start_ms = int(time.time() * 1000) - len(authors) * 1000
     return [
-        {"id": new_id(start_ms + i * 1000), "author_id": author, "text": f"post {i}", "deleted": False,
-         "stats": {"likes": 0, "comments": 0, "shares": 0}, "media": [], "latest_comments": []}
+        {
+            "id": new_id(start_ms + i * 1000),
+            "author_id": author,
+            "text": f"post {i}",
+            "deleted": False,
+            "stats": {"likes": 0, "comments": 0, "shares": 0},
+            "media": [],
+            "latest_comments": [],
+        }
         for i, author in enumerate(authors)
-    ]  # fmt: skip
+    ]
 
 
 async def measure(
@@ -48,8 +55,9 @@ async def measure(
         await docs.bulk_insert(POSTS, posts)
         load_s = time.perf_counter() - started
         for user in samples[: min(50, len(samples) // 4)]:  # warm-up
-            await docs.find_any(POSTS, field="author_id", values=following[user], equals={"deleted": False},
-                                before_id=None, limit=20)  # fmt: skip
+            await docs.find_any(
+                POSTS, field="author_id", values=following[user], equals={"deleted": False}, before_id=None, limit=20
+            )
         timings = []
         for user in samples:
             t0 = time.perf_counter()

@@ -40,11 +40,10 @@ from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Role, Settings
 from polysocial.domain.graph import GraphUser
 from polysocial.domain.ids import new_id, to_bytes
-from polysocial.services import posts as post_service
 from polysocial.stores.documents.protocol import POSTS
-from polysocial.stores.redis.protocol import TimelineKind
-from polysocial.stores.redis.redis import RedisKeyValueStore
-from polysocial.stores.redis.timelines import timeline_key
+from polysocial.stores.keyvalue.protocol import TimelineKind
+from polysocial.stores.keyvalue.redis import RedisKeyValueStore
+from polysocial.stores.keyvalue.timelines import timeline_key
 from polysocial.synthetic import skewed_follow_graph
 
 PAGE = 20
@@ -126,12 +125,19 @@ class Data:
         batch: list[dict[str, Any]] = []
         for i, (post_id, author) in enumerate(zip(self.post_ids, self.authors, strict=True)):
             liked = likers.get(i, [])
-            batch.append({
-                "id": post_id, "author_id": author, "text": f"post {i} by {author}", "media": [],
-                "stats": {"likes": len(liked), "comments": comments[i], "shares": 0}, "likers": liked,
-                "latest_comments": [], "created_at": datetime.fromtimestamp(self.created_ms[i] / 1000, UTC).isoformat(),
-                "deleted": False,
-            })  # fmt: skip
+            batch.append(
+                {
+                    "id": post_id,
+                    "author_id": author,
+                    "text": f"post {i} by {author}",
+                    "media": [],
+                    "stats": {"likes": len(liked), "comments": comments[i], "shares": 0},
+                    "likers": liked,
+                    "latest_comments": [],
+                    "created_at": datetime.fromtimestamp(self.created_ms[i] / 1000, UTC).isoformat(),
+                    "deleted": False,
+                }
+            )
             if len(batch) == 50_000:
                 yield batch
                 batch = []
@@ -167,12 +173,12 @@ async def load(data: Data, timelines_app: App, sql_app: App, relational_url: str
 
     async def documents() -> None:
         for batch in data.documents():
-            await timelines_app.documents.bulk_insert(POSTS, batch)
+            await timelines_app.stores.documents.bulk_insert(POSTS, batch)
 
     await timed("posts in the document store (JSONB)", documents())
     graph_users = [GraphUser(u, f"User {u}") for u in range(1, data.users + 1)]
-    await timed("graph, SQL (postgres-only)", sql_app.graph.bulk_load(graph_users, data.edges))
-    await timed("graph, FalkorDB (embedded)", timelines_app.graph.bulk_load(graph_users, data.edges))
+    await timed("graph, SQL (postgres-only)", sql_app.stores.graph.bulk_load(graph_users, data.edges))
+    await timed("graph, FalkorDB (embedded)", timelines_app.stores.graph.bulk_load(graph_users, data.edges))
 
 
 async def load_seed_tables(conn: psycopg.AsyncConnection[Any], data: Data) -> None:
@@ -222,14 +228,14 @@ async def reads(
         results["(a) naive: seed's 6-table join"] = {**summary(timings), "items": items / len(timings)}
 
     async def by_sql(reader: int) -> int:
-        return len((await sql_app.feeds.home(reader, before=None, limit=PAGE)).items)
+        return len((await sql_app.services.feeds.home(reader, before=None, limit=PAGE)).items)
 
     await sample_times(samples, by_sql)
     timings, items = await sample_times(samples, by_sql)
     results["(b) postgres-only: LATERAL per followee"] = {**summary(timings), "items": items / len(timings)}
 
     async def by_timeline(reader: int) -> int:
-        return len((await timelines_app.feeds.home(reader, before=None, limit=PAGE)).items)
+        return len((await timelines_app.services.feeds.home(reader, before=None, limit=PAGE)).items)
 
     with console.status("rebuilding the sampled readers' timelines (first read) ..."):
         await sample_times(samples, by_timeline)
@@ -239,12 +245,12 @@ async def reads(
     # (d): each sampled reader's feed as one denormalized document, built from the same answer (c) gives.
     docs = []
     for reader in samples:
-        page = await timelines_app.feeds.home(reader, before=None, limit=PAGE)
+        page = await timelines_app.services.feeds.home(reader, before=None, limit=PAGE)
         docs.append({"id": f"feed_user_{reader}", "user_id": reader, "posts": page.items})
-    await timelines_app.documents.bulk_insert(FEEDS, docs)
+    await timelines_app.stores.documents.bulk_insert(FEEDS, docs)
 
     async def by_document(reader: int) -> int:
-        doc = await timelines_app.documents.get(FEEDS, f"feed_user_{reader}")
+        doc = await timelines_app.stores.documents.get(FEEDS, f"feed_user_{reader}")
         return len(doc["posts"]) if doc else 0
 
     await sample_times(samples, by_document)
@@ -259,7 +265,7 @@ async def reads(
 async def make_all_timelines_live(app: App, users: Iterable[int]) -> None:
     """Every user gets a ready (empty) home timeline, as if all had read their feed recently: the worst case for
     fan-out, which writes only to live timelines."""
-    timelines = app.feeds.timelines
+    timelines = app.services.feeds.timelines
     assert timelines is not None
     for user in users:
         if await timelines.timeline_begin_rebuild(TimelineKind.HOME, user):
@@ -268,13 +274,13 @@ async def make_all_timelines_live(app: App, users: Iterable[int]) -> None:
 
 async def fan_out_throughput(data: Data, app: App) -> dict[str, float]:
     """Fan out posts by the most followed non-celebrities, straight through the service (no relay)."""
-    authors = [a for a, n in data.followers.most_common() if n <= app.feeds.celebrity_followers][:20]
+    authors = [a for a, n in data.followers.most_common() if n <= app.services.feeds.celebrity_followers][:20]
     inserts = 0
     started = time.perf_counter()
     for author in authors:
-        before = app.feeds.stats.fanned_out
-        await app.feeds.post_created(new_id(), author)
-        inserts += app.feeds.stats.fanned_out - before
+        before = app.services.feeds.stats.fanned_out
+        await app.services.feeds.post_created(new_id(), author)
+        inserts += app.services.feeds.stats.fanned_out - before
     seconds = time.perf_counter() - started
     return {"posts": len(authors), "inserts": inserts, "seconds": seconds, "inserts_per_s": inserts / seconds}
 
@@ -284,9 +290,9 @@ async def post_to_last_follower(data: Data, app: App, rounds: int) -> dict[str, 
     fans it out; the clock stops when the post is in the last follower's timeline."""
     author = data.users + 1
     followers = list(range(1, BIG_AUTHOR_FOLLOWERS + 1))
-    await app.graph.follow_many([(f, author) for f in followers])
-    kv = app.kv
-    assert isinstance(kv, RedisKeyValueStore)
+    await app.stores.graph.follow_many([(f, author) for f in followers])
+    keyvalue = app.stores.keyvalue
+    assert isinstance(keyvalue, RedisKeyValueStore)
     last = timeline_key(TimelineKind.HOME, followers[-1])
     stop = asyncio.Event()
     relay = asyncio.create_task(app.relay.run_forever(stop))
@@ -294,9 +300,9 @@ async def post_to_last_follower(data: Data, app: App, rounds: int) -> dict[str, 
     try:
         for i in range(rounds):
             started = time.perf_counter()
-            doc = await post_service.create(app.documents, POSTS, author, {"text": f"big {i}", "media": []}, {})
+            doc = await app.services.posts.create(author, {"text": f"big {i}", "media": []}, {})
             deadline = started + 60
-            while await kv.client.zscore(last, to_bytes(doc["id"])) is None:
+            while await keyvalue.client.zscore(last, to_bytes(doc["id"])) is None:
                 if time.perf_counter() > deadline:
                     raise TimeoutError("the post did not reach the last follower within 60 s")
                 await asyncio.sleep(0.001)
@@ -310,32 +316,39 @@ async def post_to_last_follower(data: Data, app: App, rounds: int) -> dict[str, 
 async def feed_document_fan_out(app: App) -> dict[str, float]:
     """(d)'s maintenance: the same 10,000-follower post pushed into 10,000 feed documents (20 posts each)."""
     followers = range(1, BIG_AUTHOR_FOLLOWERS + 1)
-    item = {"id": new_id(), "author_id": 0, "text": "x" * 80, "stats": {"likes": 0, "comments": 0},
-            "author": {"user_id": 0, "name": "User 0", "avatar_url": None}, "user_has_liked": False}  # fmt: skip
-    await app.documents.bulk_insert(
+    item = {
+        "id": new_id(),
+        "author_id": 0,
+        "text": "x" * 80,
+        "stats": {"likes": 0, "comments": 0},
+        "author": {"user_id": 0, "name": "User 0", "avatar_url": None},
+        "user_has_liked": False,
+    }
+    await app.stores.documents.bulk_insert(
         FEEDS, [{"id": f"fanout_{u}", "user_id": u, "posts": [item] * PAGE, "count": PAGE} for u in followers]
     )
     started = time.perf_counter()
     for user in followers:
-        await app.documents.push_capped(FEEDS, f"fanout_{user}", field="posts", item=item, keep_last=PAGE,
-                                        counter="count")  # fmt: skip
+        await app.stores.documents.push_capped(
+            FEEDS, f"fanout_{user}", field="posts", item=item, keep_last=PAGE, counter="count"
+        )
     seconds = time.perf_counter() - started
     return {"documents": len(followers), "seconds": seconds, "updates_per_s": len(followers) / seconds}
 
 
 async def memory_per_entry(app: App, samples: list[int]) -> dict[str, float]:
-    kv = app.kv
-    assert isinstance(kv, RedisKeyValueStore)
+    keyvalue = app.stores.keyvalue
+    assert isinstance(keyvalue, RedisKeyValueStore)
     total_bytes = entries = 0
     encodings: Counter[str] = Counter()
     for reader in samples:
         key = timeline_key(TimelineKind.HOME, reader)
-        size = await kv.client.zcard(key)
+        size = await keyvalue.client.zcard(key)
         if size > 1:
-            total_bytes += int(await kv.client.memory_usage(key, samples=0) or 0)
+            total_bytes += int(await keyvalue.client.memory_usage(key, samples=0) or 0)
             entries += size - 1
-            encodings[(await kv.client.object("encoding", key)).decode()] += 1
-    used = (await kv.client.info("memory"))["used_memory"]
+            encodings[(await keyvalue.client.object("encoding", key)).decode()] += 1
+    used = (await keyvalue.client.info("memory"))["used_memory"]
     return {
         "timelines": float(sum(encodings.values())),
         "entries": float(entries),
@@ -354,8 +367,9 @@ async def run(args: argparse.Namespace, embedded: Settings, postgres_only: Setti
         rng = random.Random(7)  # noqa: S311 - the same readers for every variant
         samples = rng.sample(range(1, args.users + 1), args.samples)
         console.print("[bold]reads[/] (page of 20, service level, one reader at a time)")
-        read_results = await reads(data, timelines_app, sql_app, embedded.store_url(Role.RELATIONAL).url, samples,
-                                   args.naive_samples)  # fmt: skip
+        read_results = await reads(
+            data, timelines_app, sql_app, embedded.store_url(Role.RELATIONAL).url, samples, args.naive_samples
+        )
         memory = await memory_per_entry(timelines_app, samples)
         console.print("[bold]writes[/]")
         await make_all_timelines_live(timelines_app, range(1, args.users + 1))
@@ -366,8 +380,14 @@ async def run(args: argparse.Namespace, embedded: Settings, postgres_only: Setti
         await timelines_app.aclose()
         await sql_app.aclose()
     celebrities = sum(1 for n in data.followers.values() if n > embedded.feed_celebrity_followers)
-    return {"reads": read_results, "memory": memory, "fan_out": throughput, "post_to_last_follower": latency,
-            "feed_document_fan_out": documents, "celebrities": celebrities}  # fmt: skip
+    return {
+        "reads": read_results,
+        "memory": memory,
+        "fan_out": throughput,
+        "post_to_last_follower": latency,
+        "feed_document_fan_out": documents,
+        "celebrities": celebrities,
+    }
 
 
 def report(results: dict[str, Any]) -> None:
@@ -386,13 +406,22 @@ def report(results: dict[str, Any]) -> None:
         ("(c) p99 <= 5 ms", c["p99_ms"] <= 5.0, f"{c['p99_ms']:.3f} ms"),
         ("(c) >= 100x faster than (a) at p50", naive / timelines >= 100, f"{naive / timelines:,.0f}x"),
         ("(c) faster than (b) at p50", timelines < sql_feed, f"{sql_feed / timelines:.1f}x"),
-        ("fan-out >= 200,000 inserts/s", results["fan_out"]["inserts_per_s"] >= 200_000,
-         f"{results['fan_out']['inserts_per_s']:,.0f}/s"),
-        ("post -> last of 10,000 followers <= 1 s (p99)", last["p99_ms"] <= 1000,
-         f"{last['p50_ms']:.0f} ms p50, {last['p99_ms']:.0f} ms p99"),
-        ("Redis memory <= 100 bytes per timeline entry", results["memory"]["bytes_per_entry"] <= 100,
-         f"{results['memory']['bytes_per_entry']:.1f} B"),
-    ]  # fmt: skip
+        (
+            "fan-out >= 200,000 inserts/s",
+            results["fan_out"]["inserts_per_s"] >= 200_000,
+            f"{results['fan_out']['inserts_per_s']:,.0f}/s",
+        ),
+        (
+            "post -> last of 10,000 followers <= 1 s (p99)",
+            last["p99_ms"] <= 1000,
+            f"{last['p50_ms']:.0f} ms p50, {last['p99_ms']:.0f} ms p99",
+        ),
+        (
+            "Redis memory <= 100 bytes per timeline entry",
+            results["memory"]["bytes_per_entry"] <= 100,
+            f"{results['memory']['bytes_per_entry']:.1f} B",
+        ),
+    ]
     for title, numbers in (
         ("fan-out into live timelines (c)", results["fan_out"]),
         ("post -> last of 10,000 followers, through the relay (ms)", results["post_to_last_follower"]),

@@ -43,9 +43,14 @@ async def seed(settings: Settings, users: int) -> list[tuple[int, str]]:
     try:
         network = synthetic_network(users, 20, users * 10, seed=3, products=10)
         loaded = await load_network(
-            network, seed=3, password_hash=await app.passwords.hash(PASSWORD), relational=app.relational,
-            graph=app.graph, documents=app.documents, step=lambda *_: None,
-        )  # fmt: skip
+            network,
+            seed=3,
+            password_hash=await app.passwords.hash(PASSWORD),
+            relational=app.stores.relational,
+            graph=app.stores.graph,
+            documents=app.stores.documents,
+            step=lambda *_: None,
+        )
     finally:
         await app.aclose()
     return [(user, account_email(3, n)) for n, user in enumerate(loaded.user_ids, start=1)]
@@ -57,8 +62,10 @@ def serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     env.update({"POLYSOCIAL_PROFILE": settings.profile.value, "POLYSOCIAL_DATA_DIR": str(settings.data_dir)})
     return subprocess.Popen(
         [sys.executable, "-m", "polysocial", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def wait_healthy(client: httpx.AsyncClient, timeout_s: float = 60) -> None:
@@ -166,8 +173,15 @@ async def against_server(
     port = free_port()
     server = serve(settings, port)
     try:
-        return await drive(f"http://127.0.0.1:{port}", accounts, password, rate=rate, seconds=seconds,
-                           readers=readers, timeout_s=timeout_s)  # fmt: skip
+        return await drive(
+            f"http://127.0.0.1:{port}",
+            accounts,
+            password,
+            rate=rate,
+            seconds=seconds,
+            readers=readers,
+            timeout_s=timeout_s,
+        )
     finally:
         server.terminate()
         try:
@@ -188,8 +202,9 @@ def main() -> None:
     with profile_settings(args.profile) as settings:
         with console.status(f"seeding {args.users:,} users and {args.users * 10:,} posts ..."):
             accounts = asyncio.run(seed(settings, args.users))
-        result = asyncio.run(against_server(settings, accounts, PASSWORD, rate=args.rate, seconds=args.seconds,
-                                            readers=args.readers))  # fmt: skip
+        result = asyncio.run(
+            against_server(settings, accounts, PASSWORD, rate=args.rate, seconds=args.seconds, readers=args.readers)
+        )
     print_table(
         f"mixed workload on {args.profile}: {args.rate:.0f} requests/s offered, {result['achieved_per_s']:.0f} sent "
         "(ms, from when each request was due)",

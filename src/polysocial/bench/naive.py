@@ -102,8 +102,9 @@ async def feed(pool: AsyncConnectionPool[Any], readers: Sequence[int], time_each
         return await time_each(lambda: read(next(it)), len(readers))
 
 
-async def suggestions(read: Callable[[str, dict[str, object]], Awaitable[Any]], users: Sequence[int],
-                      time_each: Timer) -> list[float]:  # fmt: skip
+async def suggestions(
+    read: Callable[[str, dict[str, object]], Awaitable[Any]], users: Sequence[int], time_each: Timer
+) -> list[float]:
     it = iter(users)
     return await time_each(lambda: read(SUGGESTIONS_CYPHER, {"id": next(it), "limit": 10}), len(users))
 
@@ -161,8 +162,9 @@ async def transfers(
     return numbers, {**outcomes, "negative balances after": int(row[0]) if row else -1}
 
 
-async def trending(pool: AsyncConnectionPool[Any], start: datetime, end: datetime, samples: int,
-                   time_each: Timer) -> list[float]:  # fmt: skip
+async def trending(
+    pool: AsyncConnectionPool[Any], start: datetime, end: datetime, samples: int, time_each: Timer
+) -> list[float]:
     async with pool.connection() as conn:
 
         async def query() -> None:

@@ -41,8 +41,10 @@ def chart(workload: str, cells: dict[str, Cell], path: Path) -> Path | None:
     width = 0.38
     for i, variant in enumerate(variants):
         cell = cells[variant]
-        for offset, value, alpha, label in ((-width / 2, cell.p50_ms, 1.0, "p50"), (width / 2, cell.p99_ms, 0.45,
-                                                                                     "p99")):  # fmt: skip
+        for offset, value, alpha, label in (
+            (-width / 2, cell.p50_ms, 1.0, "p50"),
+            (width / 2, cell.p99_ms, 0.45, "p99"),
+        ):
             bar = ax.bar(i + offset, value, width, color=COLORS[variant], alpha=alpha, edgecolor=COLORS[variant])
             ax.bar_label(bar, labels=[f"{label}\n{figure(value)}"], fontsize=7, padding=2)
     ax.set_xticks(range(len(variants)), variants)
@@ -80,8 +82,9 @@ def table(run: Run, workload: str) -> str:
         if cell is None:
             lines.append(f"| {variant} | — | — | — | {run.gap(workload, variant)} |")
         else:
-            lines.append(f"| {variant} | {figure(cell.p50_ms)} | {figure(cell.p99_ms)} | {rate(cell.ops_per_s)} | "
-                         f"{cell.note} |")  # fmt: skip
+            lines.append(
+                f"| {variant} | {figure(cell.p50_ms)} | {figure(cell.p99_ms)} | {rate(cell.ops_per_s)} | {cell.note} |"
+            )
     return "\n".join(lines)
 
 
@@ -99,38 +102,57 @@ def times(value: float | None) -> str:
     return f"{value:,.0f}x" if value >= 10 else f"{value:.1f}x"
 
 
+def _p50(run: Run, workload: str, variant: str) -> str:
+    return f"{figure(run.cells[workload][variant].p50_ms)} ms"
+
+
+def _have(run: Run, workload: str, *variants: str) -> bool:
+    return all(v in run.cells[workload] for v in variants)
+
+
+def _feed_claim(run: Run) -> str | None:
+    if not _have(run, "feed", "naive", "embedded"):
+        return None
+    text = (
+        '**"Feed load times dropped from 2 seconds to 50 milliseconds."** The seed\'s 6-table join answers in '
+        f"{_p50(run, 'feed', 'naive')} at p50; the embedded feed (Redis timelines, fan-out on write) in "
+        f"{_p50(run, 'feed', 'embedded')}: {times(ratio(run, 'feed', 'naive', 'embedded'))} faster."
+    )
+    if _have(run, "feed", "postgres-only"):
+        join_vs_sql = ratio(run, "feed", "naive", "postgres-only") or 0
+        sql_vs_redis = ratio(run, "feed", "postgres-only", "embedded") or 0
+        text += (
+            f" PostgreSQL alone, queried well (one index probe per followee, no join over likes and comments), "
+            f"answers in {_p50(run, 'feed', 'postgres-only')}: {times(join_vs_sql)} faster than the join and "
+            f"{times(sql_vs_redis)} the embedded feed's time."
+        )
+        if join_vs_sql >= 10 * max(sql_vs_redis, 1):
+            text += " Most of the gain is in not running the join, not in leaving PostgreSQL."
+    if _have(run, "feed", "seed"):
+        text += f" On the seed's stack (documents on FerretDB): {_p50(run, 'feed', 'seed')}."
+    return text
+
+
 def claims(run: Run) -> list[str]:
     """The seed's claims, each next to what this run measured; a claim whose figures are missing is left out."""
     c = run.cells
     out = []
 
     def p50(workload: str, variant: str) -> str:
-        return f"{figure(c[workload][variant].p50_ms)} ms"
+        return _p50(run, workload, variant)
 
     def have(workload: str, *variants: str) -> bool:
-        return all(v in c[workload] for v in variants)
+        return _have(run, workload, *variants)
 
-    if have("feed", "naive", "embedded"):
-        text = (
-            '**"Feed load times dropped from 2 seconds to 50 milliseconds."** The seed\'s 6-table join answers in '
-            f"{p50('feed', 'naive')} at p50; the embedded feed (Redis timelines, fan-out on write) in "
-            f"{p50('feed', 'embedded')}: {times(ratio(run, 'feed', 'naive', 'embedded'))} faster."
-        )
-        if have("feed", "postgres-only"):
-            join_vs_sql = ratio(run, "feed", "naive", "postgres-only") or 0
-            sql_vs_redis = ratio(run, "feed", "postgres-only", "embedded") or 0
-            text += (
-                f" PostgreSQL alone, queried well (one index probe per followee, no join over likes and comments), "
-                f"answers in {p50('feed', 'postgres-only')}: {times(join_vs_sql)} faster than the join and "
-                f"{times(sql_vs_redis)} the embedded feed's time."
-            )
-            if join_vs_sql >= 10 * max(sql_vs_redis, 1):
-                text += " Most of the gain is in not running the join, not in leaving PostgreSQL."
-        if have("feed", "seed"):
-            text += f" On the seed's stack (documents on FerretDB): {p50('feed', 'seed')}."
-        out.append(text)
-    engines = {"embedded": "FalkorDB", "seed": "Neo4j", "postgres-only": "PostgreSQL (a two-hop join)",
-               "naive": "the article's own Cypher on FalkorDB"}  # fmt: skip
+    feed = _feed_claim(run)
+    if feed is not None:
+        out.append(feed)
+    engines = {
+        "embedded": "FalkorDB",
+        "seed": "Neo4j",
+        "postgres-only": "PostgreSQL (a two-hop join)",
+        "naive": "the article's own Cypher on FalkorDB",
+    }
     found = [f"{name} {p50('suggestions', v)}" for v, name in engines.items() if have("suggestions", v)]
     if len(found) > 1:
         fastest = min(c["suggestions"], key=lambda v: c["suggestions"][v].p50_ms)

@@ -29,7 +29,6 @@ from polysocial.config import Settings
 from polysocial.domain.events import USER_REGISTERED, Event
 from polysocial.domain.graph import GraphUser
 from polysocial.events.handlers import Handler
-from polysocial.events.relay import Relay
 
 PASSWORD = secrets.token_urlsafe(16)  # benchmark accounts in a temporary folder
 
@@ -44,7 +43,9 @@ async def measure(
     warmup = min(100, users)
 
     async def timed_user_nodes(events: Sequence[Event]) -> None:
-        await app.graph.upsert_users([GraphUser(int(e.payload["user_id"]), str(e.payload["name"])) for e in events])
+        await app.stores.graph.upsert_users(
+            [GraphUser(int(e.payload["user_id"]), str(e.payload["name"])) for e in events]
+        )
         now = time.perf_counter()
         for e in events:
             in_graph[int(e.payload["user_id"])] = now
@@ -56,7 +57,7 @@ async def measure(
 
     handlers = [h for h in app.relay.handlers if h.name != "graph.user_node"]
     handlers.append(Handler("graph.user_node", frozenset({USER_REGISTERED}), timed_user_node, timed_user_nodes))
-    app.relay = Relay(app.relational, app.documents, handlers, app.relay.config)
+    app.relay.handlers = handlers
     api = create_app(app_state=app, relay=True)
     run = uuid.uuid4().hex[:8]
     emails = [f"bench-{run}-{i}@example.com" for i in range(users + warmup)]

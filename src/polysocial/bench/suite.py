@@ -37,10 +37,8 @@ from polysocial.bench.signup_to_graph import measure as measure_signups
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
 from polysocial.domain.analytics import last_hours
-from polysocial.domain.consistency import Operation
 from polysocial.domain.ids import new_id
-from polysocial.services import commerce
-from polysocial.services.seeding import account_email, load_network
+from polysocial.services.seeding import account_email
 from polysocial.stores.graph.falkordb import FalkorGraphStore
 from polysocial.stores.relational.postgres import PostgresRelationalStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
@@ -109,9 +107,23 @@ class Sizes:
     @classmethod
     def quick(cls, **overrides: Any) -> Sizes:
         """A run of about a minute per variant: the shape of the report, not figures to quote."""
-        small = {"users": 300, "avg_follows": 10, "posts": 3_000, "products": 50, "samples": 40, "naive_samples": 10,
-                 "clients": 8, "orders": 200, "transfers": 200, "ingest": 20_000, "signups": 60, "fanout_posts": 5,
-                 "mixed_rate": 50, "mixed_seconds": 3, "mixed_readers": 10}  # fmt: skip
+        small = {
+            "users": 300,
+            "avg_follows": 10,
+            "posts": 3_000,
+            "products": 50,
+            "samples": 40,
+            "naive_samples": 10,
+            "clients": 8,
+            "orders": 200,
+            "transfers": 200,
+            "ingest": 20_000,
+            "signups": 60,
+            "fanout_posts": 5,
+            "mixed_rate": 50,
+            "mixed_seconds": 3,
+            "mixed_readers": 10,
+        }
         return cls(**{**small, **overrides})
 
 
@@ -147,9 +159,16 @@ class Run:
         return self.gave_up.get(workload, {}).get(variant) or GAPS.get((workload, variant), "not run")
 
     def meta(self) -> dict[str, Any]:
-        return {"sizes": asdict(self.sizes), "variants": self.variants, "loads_s": self.loads,
-                "gave_up": self.gave_up, "network": self.network, "started": self.started, "seconds": self.seconds,
-                "machine": self.machine}  # fmt: skip
+        return {
+            "sizes": asdict(self.sizes),
+            "variants": self.variants,
+            "loads_s": self.loads,
+            "gave_up": self.gave_up,
+            "network": self.network,
+            "started": self.started,
+            "seconds": self.seconds,
+            "machine": self.machine,
+        }
 
 
 def machine() -> dict[str, str]:
@@ -206,8 +225,9 @@ def sequential(timings: Sequence[float], note: str = "") -> Cell:
     """One client, one operation after another: ops/s is the inverse of the mean."""
     counted = f"{len(timings):,} timed"
     found = summary(timings)
-    return Cell(found["p50_ms"], found["p99_ms"], 1000 * len(timings) / sum(timings),
-                f"{note}; {counted}" if note else counted)  # fmt: skip
+    return Cell(
+        found["p50_ms"], found["p99_ms"], 1000 * len(timings) / sum(timings), f"{note}; {counted}" if note else counted
+    )
 
 
 def concurrent(numbers: dict[str, float], outcomes: dict[str, int], what: str = "") -> Cell:
@@ -239,7 +259,7 @@ async def feed(ctx: Context) -> Cell:
     readers = ctx.sample(ctx.sizes.samples)
 
     async def read(reader: int) -> None:
-        await ctx.app.feeds.home(reader, before=None, limit=20)
+        await ctx.app.services.feeds.home(reader, before=None, limit=20)
 
     # Each reader's first read builds what the variant builds (a timeline, caches); only warmed readers are timed.
     it = iter(readers)
@@ -252,13 +272,13 @@ async def feed(ctx: Context) -> Cell:
 async def suggestions(ctx: Context) -> Cell:
     users = ctx.sample(ctx.sizes.samples)
     for user in users[:30]:  # warm plans and caches
-        await ctx.app.graph.suggestions(user, limit=10)
+        await ctx.app.stores.graph.suggestions(user, limit=10)
     it = iter(users)
-    return sequential(await time_each(lambda: ctx.app.graph.suggestions(next(it), limit=10), len(users)))
+    return sequential(await time_each(lambda: ctx.app.stores.graph.suggestions(next(it), limit=10), len(users)))
 
 
 async def fanout(ctx: Context) -> Cell | None:
-    feeds = ctx.app.feeds
+    feeds = ctx.app.services.feeds
     timelines = feeds.timelines
     if timelines is None:
         return None
@@ -273,8 +293,11 @@ async def fanout(ctx: Context) -> Cell | None:
         await feeds.post_created(new_id(), author)
         timings.append((time.perf_counter() - started) * 1000)
         inserts += feeds.stats.fanned_out - before
-    cell = sequential(timings, f"{inserts:,} inserts from {len(authors)} posts (authors with "
-                               f"{counts[authors[-1]]:,} to {counts[authors[0]]:,} followers)")  # fmt: skip
+    cell = sequential(
+        timings,
+        f"{inserts:,} inserts from {len(authors)} posts (authors with "
+        f"{counts[authors[-1]]:,} to {counts[authors[0]]:,} followers)",
+    )
     cell.ops_per_s = inserts / (sum(timings) / 1000)
     return cell
 
@@ -286,7 +309,7 @@ async def signup_to_graph(ctx: Context) -> Cell:
 
 
 async def product_ids(ctx: Context) -> list[int]:
-    relational = ctx.app.relational
+    relational = ctx.app.stores.relational
     assert isinstance(relational, PostgresRelationalStore)
     async with relational.pool.connection() as conn:
         return [int(r[0]) for r in await (await conn.execute("SELECT product_id FROM products")).fetchall()]
@@ -298,8 +321,7 @@ async def orders(ctx: Context) -> Cell:
     rng = random.Random(ctx.sizes.seed)  # noqa: S311 - the same orders in every variant
 
     def order(user: int, product: int) -> Callable[[], Awaitable[Any]]:
-        work = commerce.order_work(user, [(product, 1)])
-        return lambda: commerce.run(ctx.app.relational, Operation.PLACE_ORDER, work)
+        return lambda: ctx.app.services.shop.place_order(user, [(product, 1)])
 
     jobs = [order(rng.choice(buyers), rng.choice(products)) for _ in range(ctx.sizes.orders)]
     return concurrent(*await drive(jobs, ctx.sizes.clients))
@@ -311,13 +333,13 @@ async def transfers(ctx: Context) -> Cell:
     jobs: list[Callable[[], Awaitable[Any]]] = []
     for _ in range(ctx.sizes.transfers):
         a, b = rng.sample(users, 2)
-        work = commerce.transfer_work(a, b, Decimal(rng.randrange(1, 10_000)) / 100)
-        jobs.append(functools.partial(commerce.run, ctx.app.relational, Operation.TRANSFER, work))
+        amount = Decimal(rng.randrange(1, 10_000)) / 100
+        jobs.append(functools.partial(ctx.app.services.wallet.transfer, a, b, amount))
     return concurrent(*await drive(jobs, ctx.sizes.clients))
 
 
 async def ingest(ctx: Context) -> Cell:
-    buffer = ctx.app.analytics
+    buffer = ctx.app.analytics_buffer
     batch = buffer.config.batch_size
     ids = [p["id"] for p in ctx.network.posts[:100_000]]  # popularity skewed over the first 100,000 posts
     events = views(ctx.sizes.ingest, ids, ctx.sizes.seed, spread=timedelta(hours=2))
@@ -337,7 +359,7 @@ async def ingest(ctx: Context) -> Cell:
 
 async def trending(ctx: Context) -> Cell:
     start, end = last_hours(1, datetime.now(UTC))
-    store = ctx.app.timeseries
+    store = ctx.app.stores.timeseries
     await store.trending(start, end, limit=20)
     return sequential(await time_each(lambda: store.trending(start, end, limit=20), max(20, ctx.sizes.samples // 3)))
 
@@ -345,25 +367,41 @@ async def trending(ctx: Context) -> Cell:
 async def mixed(ctx: Context) -> Cell:
     accounts = [(user, account_email(ctx.sizes.seed, n)) for n, user in enumerate(ctx.ids, start=1)]
     s = ctx.sizes
-    found = await against_server(ctx.settings, accounts, ctx.password, rate=s.mixed_rate, seconds=s.mixed_seconds,
-                                 readers=s.mixed_readers, timeout_s=MIXED_TIMEOUT_S)  # fmt: skip
+    found = await against_server(
+        ctx.settings,
+        accounts,
+        ctx.password,
+        rate=s.mixed_rate,
+        seconds=s.mixed_seconds,
+        readers=s.mixed_readers,
+        timeout_s=MIXED_TIMEOUT_S,
+    )
     every = found["rows"]["all"]
-    note = (f"{s.mixed_rate:.0f} requests/s offered for {s.mixed_seconds:.0f} s; {int(every['n']):,} requests, "
-            f"{int(every['errors']):,} errors (a request unanswered after {MIXED_TIMEOUT_S:.0f} s is one)")  # fmt: skip
+    note = (
+        f"{s.mixed_rate:.0f} requests/s offered for {s.mixed_seconds:.0f} s; {int(every['n']):,} requests, "
+        f"{int(every['errors']):,} errors (a request unanswered after {MIXED_TIMEOUT_S:.0f} s is one)"
+    )
     return Cell(every["p50_ms"], every["p99_ms"], found["achieved_per_s"], note)
 
 
 MEASURES: dict[str, Callable[[Context], Awaitable[Cell | None]]] = {
-    "feed": feed, "suggestions": suggestions, "fanout": fanout, "signup_to_graph": signup_to_graph,
-    "orders": orders, "transfers": transfers, "ingest": ingest, "trending": trending, "mixed": mixed,
-}  # fmt: skip
+    "feed": feed,
+    "suggestions": suggestions,
+    "fanout": fanout,
+    "signup_to_graph": signup_to_graph,
+    "orders": orders,
+    "transfers": transfers,
+    "ingest": ingest,
+    "trending": trending,
+    "mixed": mixed,
+}
 
 
 async def naive_cells(ctx: Context) -> dict[str, Cell]:
     """The seed's own code on the embedded variant's engines and data (polysocial.bench.naive)."""
-    relational = ctx.app.relational
-    graph = ctx.app.graph
-    timeseries = ctx.app.timeseries
+    relational = ctx.app.stores.relational
+    graph = ctx.app.stores.graph
+    timeseries = ctx.app.stores.timeseries
     assert isinstance(relational, PostgresRelationalStore)
     assert isinstance(timeseries, PostgresTimeSeriesStore)
     pool, s = relational.pool, ctx.sizes
@@ -382,8 +420,7 @@ async def naive_cells(ctx: Context) -> dict[str, Cell]:
             "the article's `[:FOLLOWS*2..2]` with COUNT(*), on FalkorDB",
         )
     await naive.create_seed_tables(pool)
-    numbers, outcomes = await naive.orders(pool, ctx.sample(1_000), await product_ids(ctx), s.orders, s.clients,
-                                           s.seed)  # fmt: skip
+    numbers, outcomes = await naive.orders(pool, ctx.sample(1_000), await product_ids(ctx), s.orders, s.clients, s.seed)
     cells["orders"] = concurrent(numbers, outcomes, "stock and order only: no payment, no retry")
     numbers, outcomes = await naive.transfers(pool, ctx.sample(1_000), s.transfers, s.clients, s.seed)
     cells["transfers"] = concurrent(numbers, outcomes, "two UPDATEs: no balance check, no lock order, no retry")
@@ -404,10 +441,9 @@ async def measure_variant(profile: str, settings: Settings, network: Network, ru
     try:
         started = time.perf_counter()
         with console.status(f"{profile}: loading the network ..."):
-            loaded = await load_network(
-                network, seed=sizes.seed, password_hash=await app.passwords.hash(password), relational=app.relational,
-                graph=app.graph, documents=app.documents, step=lambda *_: None,
-            )  # fmt: skip
+            loaded = await app.services.operations.load_network(
+                network, seed=sizes.seed, password=password, step=lambda *_: None
+            )
         run.loads[profile] = time.perf_counter() - started
         console.print(f"{profile}: loaded in {run.loads[profile]:.1f} s")
         ctx = Context(app, settings, network, loaded.user_ids, sizes, password, seeded(sizes.seed))
@@ -429,15 +465,19 @@ async def measure_variant(profile: str, settings: Settings, network: Network, ru
                         continue
                 if cell is not None:
                     run.cells[workload][profile] = cell
-                    console.print(f"{profile:>13} {workload:<16} p50 {cell.p50_ms:9.3f} ms  p99 {cell.p99_ms:9.3f} ms"
-                                f"  {cell.ops_per_s:12,.1f}/s")  # fmt: skip
+                    console.print(
+                        f"{profile:>13} {workload:<16} p50 {cell.p50_ms:9.3f} ms  p99 {cell.p99_ms:9.3f} ms"
+                        f"  {cell.ops_per_s:12,.1f}/s"
+                    )
         if profile == "embedded" and "naive" in run.variants:
             ctx.rng = seeded(f"{sizes.seed}-naive")
             with console.status("naive: the seed's queries ..."):
                 for workload, cell in (await naive_cells(ctx)).items():
                     run.cells[workload]["naive"] = cell
-                    console.print(f"{'naive':>13} {workload:<16} p50 {cell.p50_ms:9.3f} ms  p99 {cell.p99_ms:9.3f} ms"
-                                f"  {cell.ops_per_s:12,.1f}/s")  # fmt: skip
+                    console.print(
+                        f"{'naive':>13} {workload:<16} p50 {cell.p50_ms:9.3f} ms  p99 {cell.p99_ms:9.3f} ms"
+                        f"  {cell.ops_per_s:12,.1f}/s"
+                    )
     finally:
         await app.aclose()
 
@@ -449,10 +489,12 @@ def run_bench(sizes: Sizes, variants: Sequence[str]) -> Run:
         raise ValueError(f"unknown variants {sorted(unknown)}: choose from {', '.join(VARIANTS)}")
     run = Run(sizes, tuple(v for v in VARIANTS if v in variants), machine=machine())
     started = time.perf_counter()
-    with console.status(f"generating {sizes.users:,} users, ~{sizes.users * sizes.avg_follows:,} follows, "
-                        f"{sizes.posts:,} posts ..."):  # fmt: skip
-        network = synthetic_network(sizes.users, sizes.avg_follows, sizes.posts, seed=sizes.seed,
-                                    products=sizes.products)  # fmt: skip
+    with console.status(
+        f"generating {sizes.users:,} users, ~{sizes.users * sizes.avg_follows:,} follows, {sizes.posts:,} posts ..."
+    ):
+        network = synthetic_network(
+            sizes.users, sizes.avg_follows, sizes.posts, seed=sizes.seed, products=sizes.products
+        )
     followers = Counter(b for _, b in network.edges)
     threshold = Settings().feed_celebrity_followers  # as the variants' settings read it
     run.network = {

@@ -1,6 +1,6 @@
 """Analytics: post views, API request metrics, generic measurements, trending, leaderboards.
 
-Series cardinality (DESIGN.md section 6): a viewer is never a tag (one series per viewer and post would explode);
+Series cardinality (docs/ARCHITECTURE.md): a viewer is never a tag (one series per viewer and post would explode);
 ``post_id`` is a tag only in the hourly rollup of views, which lives under a bounded retention policy; API metrics
 tag only low-cardinality values (endpoint template, method, status class).
 """
@@ -18,6 +18,7 @@ NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 TAG_VALUE = re.compile(r"^[A-Za-z0-9_./{}:-]{1,128}$")
 MAX_TRENDING_HOURS = 24 * 7
 MAX_SERIES_HOURS = 24 * 31
+MAX_POINTS_PER_CALL = 1_000
 
 
 class InvalidMeasurement(DomainError):

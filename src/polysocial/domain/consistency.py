@@ -1,4 +1,4 @@
-"""Consistency chosen per data type and per operation, in one place (DESIGN.md section 4).
+"""Consistency chosen per data type and per operation, in one place (docs/ARCHITECTURE.md, "Read path and consistency").
 
 Money and stock run in PostgreSQL transactions; the level each operation needs is below, and serialization failures
 (40001) and deadlocks (40P01) are retried a bounded number of times with jittered backoff. Everything else accepts

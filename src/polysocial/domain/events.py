@@ -1,4 +1,4 @@
-"""Events: what happened, recorded in the same atomic unit as the change that caused it (DESIGN.md section 3)."""
+"""Events: what happened, recorded in the same atomic unit as the change that caused it (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

@@ -153,10 +153,14 @@ class EmbeddedPostgres:
     def _initdb(self) -> None:
         result = self._run(
             "initdb",
-            "-D", str(self.layout.postgres_data),
-            "--username=postgres", "--auth-local=trust", "--auth-host=reject",
-            "--encoding=UTF8", "--locale=C.UTF-8",
-        )  # fmt: skip
+            "-D",
+            str(self.layout.postgres_data),
+            "--username=postgres",
+            "--auth-local=trust",
+            "--auth-host=reject",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        )
         if result.returncode != 0:
             raise EngineError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
         conf = self.layout.postgres_data / "postgresql.conf"
@@ -247,7 +251,7 @@ class EmbeddedPostgres:
 
 
 class EmbeddedRedis:
-    """One redis-server process that serves both the redis role and the graph role (the FalkorDB module)."""
+    """One redis-server process that serves both the keyvalue role and the graph role (the FalkorDB module)."""
 
     engine = EmbeddedEngine.REDIS
 

@@ -133,11 +133,28 @@ def build_neo4j() -> Path:
     shutil.rmtree(build, ignore_errors=True)
     (build / "classes").mkdir(parents=True)
     _run(
-        ["mvn", "-q", "-B", "-f", str(NEO4J_LAUNCHER_DIR / "pom.xml"), f"-Dneo4j.version={NEO4J_VERSION}",
-         "dependency:copy-dependencies", f"-DoutputDirectory={build / 'lib'}", "-DincludeScope=runtime"]
-    )  # fmt: skip
-    _run(["javac", "-d", str(build / "classes"), "-cp", str(build / "lib" / "*"),
-          str(NEO4J_LAUNCHER_DIR / "Neo4jLauncher.java")])  # fmt: skip
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(NEO4J_LAUNCHER_DIR / "pom.xml"),
+            f"-Dneo4j.version={NEO4J_VERSION}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={build / 'lib'}",
+            "-DincludeScope=runtime",
+        ]
+    )
+    _run(
+        [
+            "javac",
+            "-d",
+            str(build / "classes"),
+            "-cp",
+            str(build / "lib" / "*"),
+            str(NEO4J_LAUNCHER_DIR / "Neo4jLauncher.java"),
+        ]
+    )
     stamp.write_text(fingerprint)
     return build
 
@@ -245,10 +262,17 @@ def start_ferretdb(workdir: Path) -> Server:
     data.mkdir(parents=True, exist_ok=True)
     process, log_path = _spawn(
         "ferretdb",
-        [str(binary), "--handler=sqlite", f"--sqlite-url=file:{data}/", f"--listen-addr=127.0.0.1:{port}",
-         "--telemetry=disable", "--debug-addr=-", "--log-level=warn"],
+        [
+            str(binary),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{data}/",
+            f"--listen-addr=127.0.0.1:{port}",
+            "--telemetry=disable",
+            "--debug-addr=-",
+            "--log-level=warn",
+        ],
         workdir,
-    )  # fmt: skip
+    )
     server = Server("ferretdb", f"mongodb://127.0.0.1:{port}/polysocial", process, log_path)
     return _await_ready(server, port=port)
 
@@ -261,9 +285,10 @@ def start_neo4j(workdir: Path) -> Server:
     home.mkdir(parents=True, exist_ok=True)
     classpath = f"{build / 'classes'}{os.pathsep}{build / 'lib' / '*'}"
     process, log_path = _spawn(
-        "neo4j", [java, f"-Xmx{NEO4J_HEAP}", "-XX:+UseSerialGC", "-cp", classpath, "Neo4jLauncher", str(home),
-                  str(port)], workdir
-    )  # fmt: skip
+        "neo4j",
+        [java, f"-Xmx{NEO4J_HEAP}", "-XX:+UseSerialGC", "-cp", classpath, "Neo4jLauncher", str(home), str(port)],
+        workdir,
+    )
     server = Server("neo4j", f"bolt://127.0.0.1:{port}", process, log_path)
     return _await_ready(server, port=port)
 

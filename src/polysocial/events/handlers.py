@@ -1,5 +1,6 @@
-"""Event handlers: the projections built from the sources of truth. Each is idempotent (MERGE, a cache
-invalidation), so a redelivered event does no harm; the relay also records which handler took which event."""
+"""Event handlers: the projections built from the sources of truth. A redelivered event does no harm: a handler is
+either idempotent by construction (MERGE, a cache invalidation; ``tracked=False``) or the relay records which
+handler took which event and skips it the second time."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from polysocial.services.feed import Feeds
 from polysocial.services.profiles import invalidate_profile
 from polysocial.stores.documents.protocol import POSTS, DocumentStore
 from polysocial.stores.graph.protocol import GraphStore
-from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.relational.protocol import RelationalStore
 
 
@@ -26,6 +27,11 @@ class Handler:
     # Many events in one round trip (an UNWIND, a pipeline). The relay hands it at most one event per aggregate,
     # so applying them together keeps the order per aggregate.
     run_many: Callable[[Sequence[Event]], Awaitable[None]] | None = None
+    # False for a handler that is idempotent by construction (a MERGE, an upsert, a cache invalidation, its own
+    # record in the same transaction) and depends only on its aggregate's events: applying it again is harmless, so
+    # the relay skips the two tracking round trips. Fan-out reads other aggregates (who follows whom now), so the
+    # feed's handlers stay tracked: re-run after an unfollow, a fan-out would put the post back.
+    tracked: bool = True
 
     async def apply(self, events: Sequence[Event]) -> None:
         if self.run_many is not None:
@@ -35,7 +41,7 @@ class Handler:
                 await self.run(event)
 
 
-def account_handlers(graph: GraphStore, kv: KeyValueStore) -> list[Handler]:
+def account_handlers(graph: GraphStore, keyvalue: KeyValueStore) -> list[Handler]:
     async def user_nodes(events: Sequence[Event]) -> None:
         await graph.upsert_users([GraphUser(int(e.payload["user_id"]), str(e.payload["name"])) for e in events])
 
@@ -48,12 +54,12 @@ def account_handlers(graph: GraphStore, kv: KeyValueStore) -> list[Handler]:
             await graph.upsert_users([GraphUser(int(event.payload["user_id"]), str(fields["name"]))])
 
     async def profile_cache(event: Event) -> None:
-        await invalidate_profile(kv, int(event.payload["user_id"]))
+        await invalidate_profile(keyvalue, int(event.payload["user_id"]))
 
     return [
-        Handler("graph.user_node", frozenset({USER_REGISTERED}), user_node, user_nodes),
-        Handler("graph.user_node_name", frozenset({PROFILE_UPDATED}), user_node_name),
-        Handler("cache.profile", frozenset({PROFILE_UPDATED}), profile_cache),
+        Handler("graph.user_node", frozenset({USER_REGISTERED}), user_node, user_nodes, tracked=False),
+        Handler("graph.user_node_name", frozenset({PROFILE_UPDATED}), user_node_name, tracked=False),
+        Handler("cache.profile", frozenset({PROFILE_UPDATED}), profile_cache, tracked=False),
     ]
 
 
@@ -77,8 +83,8 @@ def follow_handlers(graph: GraphStore) -> list[Handler]:
         await unfollow_many([event])
 
     return [
-        Handler("graph.follow", frozenset({FOLLOWED}), follow_one, follow_many),
-        Handler("graph.unfollow", frozenset({UNFOLLOWED}), unfollow_one, unfollow_many),
+        Handler("graph.follow", frozenset({FOLLOWED}), follow_one, follow_many, tracked=False),
+        Handler("graph.unfollow", frozenset({UNFOLLOWED}), unfollow_one, unfollow_many, tracked=False),
     ]
 
 
@@ -86,11 +92,11 @@ def post_handlers(documents: DocumentStore) -> list[Handler]:
     async def store_comment(event: Event) -> None:
         await posts.store_comment(documents, dict(event.payload["comment"]))
 
-    return [Handler("documents.comment", frozenset({COMMENT_ADDED}), store_comment)]
+    return [Handler("documents.comment", frozenset({COMMENT_ADDED}), store_comment, tracked=False)]
 
 
 def feed_handlers(feeds: Feeds) -> list[Handler]:
-    """Timelines and the post cache (only where the redis role keeps timelines; postgres-only reads on demand)."""
+    """Timelines and the post cache (only where the keyvalue role keeps timelines; postgres-only reads on demand)."""
     if feeds.timelines is None:
         return []
 
@@ -128,4 +134,5 @@ def cart_handlers(relational: RelationalStore) -> list[Handler]:
         p = event.payload
         await carts.apply_durable(relational, event.event_id, int(p["user_id"]), int(p["product_id"]), int(p["delta"]))
 
-    return [Handler("carts.durable_copy", frozenset({CART_CHANGED}), durable_copy)]
+    # Its own record (cart_deltas_applied) commits with the change: tracking it again would add nothing.
+    return [Handler("carts.durable_copy", frozenset({CART_CHANGED}), durable_copy, tracked=False)]

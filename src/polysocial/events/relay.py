@@ -1,29 +1,29 @@
 """The relay: delivers outbox events to their handlers, at least once, in order per aggregate.
 
-Two sources: the PostgreSQL outbox (claimed with FOR UPDATE SKIP LOCKED, only the oldest event of each aggregate, so
-any number of relays keep per-aggregate order) and the events riding inside documents (leased per document). A
-handler that fails is retried with jittered exponential backoff; after ``max_attempts`` the event goes to the
-dead-letter table with the error text. A crash at any point loses nothing: the event stays until marked done, and
-handlers are idempotent and tracked, so a redelivery applies nothing twice.
+Every source (events/sources.py: the PostgreSQL outbox, the events riding in documents) goes through one delivery
+path: a claim holds each aggregate's pending events oldest first; the relay hands the handlers the head of every
+aggregate together (one batch per handler), then the next, and an aggregate whose head fails waits behind it. A
+failure is retried by the RetryPolicy (events/retry.py); past its attempts the event goes to the dead-letter table
+with the error text. A crash at any point loses nothing: the event stays until marked done, and a handler either is
+idempotent by construction or has what it took recorded (processed_events), so a redelivery applies nothing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from polysocial import failpoints
-from polysocial.domain.errors import StoreUnavailable
 from polysocial.domain.events import Event
 from polysocial.events.handlers import Handler
+from polysocial.events.retry import RetryPolicy
+from polysocial.events.sources import Claim, EventSource, Pending
 from polysocial.logging import get_logger
 from polysocial.stores.base import describe
-from polysocial.stores.documents.protocol import DocumentStore, PendingDocument
 from polysocial.stores.relational.protocol import OutboxStats, RelationalStore
 
 log = get_logger(__name__)
@@ -32,12 +32,8 @@ log = get_logger(__name__)
 @dataclass(frozen=True, slots=True)
 class RelayConfig:
     batch_size: int = 100
-    max_attempts: int = 8
-    base_backoff_s: float = 0.5
-    max_backoff_s: float = 300.0
     poll_s: float = 0.25  # documents cannot notify; the PostgreSQL outbox wakes the relay at once
     lease_s: float = 30.0
-    document_collections: tuple[str, ...] = ()
     processed_retention_s: float = 7 * 86_400
     prune_every_s: float = 600.0
 
@@ -51,48 +47,25 @@ class RelayStatus:
 class Relay:
     def __init__(
         self,
-        relational: RelationalStore,
-        documents: DocumentStore,
+        *,
+        sources: Sequence[EventSource],
         handlers: Sequence[Handler],
+        tracking: RelationalStore,
+        retry: RetryPolicy | None = None,
         config: RelayConfig | None = None,
     ) -> None:
-        self.relational = relational
-        self.documents = documents
+        self.sources = list(sources)
         self.handlers = list(handlers)
+        self.tracking = tracking  # processed-event records, dead letters and the outbox's figures
+        self.retry = retry or RetryPolicy()
         self.config = config or RelayConfig()
         self._last_prune = 0.0
 
-    def handlers_for(self, event_type: str) -> list[Handler]:
-        return [h for h in self.handlers if event_type in h.event_types]
-
-    def backoff_s(self, attempts: int) -> float:
-        """Delay before the next try, after ``attempts`` failures so far: exponential, capped, jittered."""
-        delay: float = min(self.config.max_backoff_s, self.config.base_backoff_s * 2.0**attempts)
-        return delay * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
-
-    def retry_in(self, attempts_after_this_failure: int, error: Exception | None = None) -> float | None:
-        """Seconds until the next try, or None for the dead-letter table. A store that is down is not the event's
-        fault: such failures are retried (at the capped backoff) for as long as the store stays down, so that,
-        say, timelines catch up once Redis is back instead of losing their fan-out to the dead letters."""
-        if isinstance(error, StoreUnavailable):
-            return self.backoff_s(min(attempts_after_this_failure - 1, 16))
-        if attempts_after_this_failure >= self.config.max_attempts:
-            return None
-        return self.backoff_s(attempts_after_this_failure - 1)
-
     async def status(self) -> RelayStatus:
-        return RelayStatus(
-            await self.relational.outbox_stats(),
-            await self.documents.pending_count(self.config.document_collections),
-        )
+        others = [s for s in self.sources if s.name != "outbox"]
+        return RelayStatus(await self.tracking.outbox_stats(), sum([await s.pending() for s in others]))
 
     # -- delivery -------------------------------------------------------------------------------------------------
-
-    async def deliver(self, event: Event) -> None:
-        """Every handler of one event that has not taken it yet (the document path: one event at a time)."""
-        failed = await self.deliver_many([event])
-        if failed:
-            raise failed[event.event_id]
 
     async def deliver_many(self, events: Sequence[Event]) -> dict[uuid.UUID, Exception]:
         """Every handler of these events (at most one per aggregate) that has not taken them yet, each handler
@@ -103,13 +76,16 @@ class Relay:
             relevant = [e for e in events if e.event_type in handler.event_types and e.event_id not in failed]
             if not relevant:
                 continue
-            taken = await self.relational.processed(handler.name, [e.event_id for e in relevant])
-            todo = [e for e in relevant if e.event_id not in taken]
+            todo = relevant
+            if handler.tracked:
+                taken = await self.tracking.processed(handler.name, [e.event_id for e in relevant])
+                todo = [e for e in relevant if e.event_id not in taken]
             if not todo:
                 continue
             succeeded = await self._apply(handler, todo, failed)
             failpoints.failpoint(failpoints.RELAY_AFTER_HANDLER)
-            await self.relational.mark_processed(handler.name, [e.event_id for e in succeeded])
+            if handler.tracked:
+                await self.tracking.mark_processed(handler.name, [e.event_id for e in succeeded])
             failpoints.failpoint(failpoints.RELAY_AFTER_MARK_PROCESSED)
         return failed
 
@@ -131,76 +107,59 @@ class Relay:
                 failed[event.event_id] = exc
         return succeeded
 
+    async def _deliver_claim(self, claim: Claim) -> int:
+        """Deliver a claim round by round: the head of every aggregate still going, together."""
+        delivered = 0
+        streams = [list(s) for s in claim.streams if s]
+        while streams:
+            heads = [s.pop(0) for s in streams]
+            failed = await self.deliver_many([h.event for h in heads])
+            going: list[list[Pending]] = []
+            succeeded: list[tuple[list[Pending], Pending]] = []
+            for stream, head in zip(streams, heads, strict=True):
+                error = failed.get(head.event.event_id)
+                if error is None:
+                    succeeded.append((stream, head))
+                elif await self._failed(claim, head, error) is None:
+                    going.append(stream)  # dead-lettered: the events behind it go on
+            lost = await claim.done([h for _, h in succeeded])
+            for stream, head in succeeded:
+                if id(head.handle) not in lost:
+                    delivered += 1
+                    going.append(stream)
+            streams = [s for s in going if s]
+        return delivered
+
+    async def _failed(self, claim: Claim, item: Pending, error: Exception) -> float | None:
+        retry = self.retry.retry_in(item.attempts + 1, error)
+        await claim.failed(item, describe(error), retry_in_s=retry)
+        log.warning(
+            "event delivery failed",
+            event_id=str(item.event.event_id),
+            event_type=item.event.event_type,
+            attempts=item.attempts + 1,
+            retry_in_s=retry,
+            error=describe(error),
+        )
+        return retry
+
+    async def run_source_once(self, source: EventSource) -> int:
+        async with source.claim(self.config.batch_size) as claim:
+            return await self._deliver_claim(claim)
+
     async def run_once(self) -> int:
         """One batch from each source; the number of events delivered."""
-        delivered = await self._outbox_batch()
-        if self.config.document_collections:
-            delivered += await self._document_batch()
+        delivered = 0
+        for source in self.sources:
+            delivered += await self.run_source_once(source)
         await self._maybe_prune()
-        return delivered
-
-    async def _outbox_batch(self) -> int:
-        async with self.relational.claim_outbox(self.config.batch_size) as batch:
-            if not batch.events:
-                return 0
-            failpoints.failpoint(failpoints.RELAY_AFTER_CLAIM)
-            failed = await self.deliver_many([item.event for item in batch.events])
-            for item in batch.events:
-                error = failed.get(item.event.event_id)
-                if error is None:
-                    continue
-                retry = self.retry_in(item.attempts + 1, error)
-                await batch.failed(item, describe(error), retry_in_s=retry)
-                log.warning(
-                    "event delivery failed",
-                    event_id=str(item.event.event_id),
-                    event_type=item.event.event_type,
-                    attempts=item.attempts + 1,
-                    retry_in_s=retry,
-                    error=describe(error),
-                )
-            delivered = [item for item in batch.events if item.event.event_id not in failed]
-            await batch.done(delivered)
-            failpoints.failpoint(failpoints.RELAY_AFTER_MARK_DONE)
-        failpoints.failpoint(failpoints.RELAY_AFTER_COMMIT)
-        return len(delivered)
-
-    async def _document_batch(self) -> int:
-        pending = await self.documents.claim_pending(
-            self.config.document_collections, limit=self.config.batch_size, lease_s=self.config.lease_s
-        )
-        delivered = 0
-        for doc in pending:
-            delivered += await self._deliver_document(doc)
-        return delivered
-
-    async def _deliver_document(self, doc: PendingDocument) -> int:
-        delivered = 0
-        for event, attempts in zip(doc.events, doc.attempts, strict=True):
-            try:
-                await self.deliver(event)
-                failpoints.failpoint(failpoints.DOCUMENT_AFTER_HANDLER)
-            except Exception as exc:  # as above: the event fails, the relay goes on
-                retry = self.retry_in(attempts + 1, exc)
-                log.warning("document event delivery failed", event_id=str(event.event_id), error=describe(exc))
-                if retry is not None:
-                    await self.documents.retry_later(doc.collection, doc.doc_id, event.event_id, delay_s=retry)
-                    return delivered  # the rest wait behind it: order per document
-                await self.relational.dead_letter(
-                    event, source=f"documents:{doc.collection}", attempts=attempts + 1, error=describe(exc)
-                )
-            if not await self.documents.ack(doc.collection, doc.doc_id, event.event_id):
-                return delivered  # another relay took over after our lease ran out
-            failpoints.failpoint(failpoints.DOCUMENT_AFTER_ACK)
-            delivered += 1
-        await self.documents.release(doc.collection, doc.doc_id)
         return delivered
 
     async def _maybe_prune(self) -> None:
         now = time.monotonic()
         if now - self._last_prune >= self.config.prune_every_s:
             self._last_prune = now
-            await self.relational.prune_processed(self.config.processed_retention_s)
+            await self.tracking.prune_processed(self.config.processed_retention_s)
 
     # -- loops ----------------------------------------------------------------------------------------------------
 
@@ -212,40 +171,24 @@ class Relay:
                 raise TimeoutError("the relay did not drain in time")
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set. Survives store outages: it waits and starts again. The relational outbox
-        (woken by NOTIFY) and the document outboxes (polled) are two loops, so that a slow or unreachable document
-        store delays only its own events: FerretDB's outbox query scans the whole collection, which at 3,000 posts
-        held every sign-up's graph node back by half a second when both shared one loop."""
-        loops = [self._relational_loop(stop)]
-        if self.config.document_collections:
-            loops.append(self._document_loop(stop))
-        await asyncio.gather(*loops)
+        """Deliver until ``stop`` is set, one loop per source, so that a slow or unreachable source delays only its
+        own events (FerretDB's outbox query scans a whole collection: at 3,000 posts it held every sign-up's graph
+        node back by half a second when both shared one loop). Survives store outages: it waits and starts again."""
+        await asyncio.gather(*(self._loop(source, stop) for source in self.sources))
 
-    async def _relational_loop(self, stop: asyncio.Event) -> None:
+    async def _loop(self, source: EventSource, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                async with self.relational.wait_for_events() as wait:
+                async with source.waiter(self.config.poll_s) as wait:
                     while not stop.is_set():
-                        delivered = await self._outbox_batch()
+                        delivered = await self.run_source_once(source)
                         await self._maybe_prune()
                         if delivered == 0:
                             await _first_of(wait(self.config.poll_s), stop)
             except Exception as exc:  # a store went away: log, wait, reconnect
-                await self._pause_after(exc, stop, source="outbox")
-
-    async def _document_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                if await self._document_batch() == 0:
-                    await _first_of(asyncio.sleep(self.config.poll_s), stop)
-            except Exception as exc:
-                await self._pause_after(exc, stop, source="documents")
-
-    @staticmethod
-    async def _pause_after(exc: Exception, stop: asyncio.Event, *, source: str) -> None:
-        log.warning("relay interrupted; retrying", source=source, error=describe(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=1.0)
+                log.warning("relay interrupted; retrying", source=source.name, error=describe(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
 async def _first_of(waiting: Awaitable[None], stop: asyncio.Event) -> None:

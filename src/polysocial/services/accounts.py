@@ -1,7 +1,7 @@
 """Accounts: sign-up, login, logout, profile changes, roles.
 
-Writes that belong in one transaction take the caller's transaction (the entry point commits). Login spans the key-
-value role (limits, sessions), CPU work (argon2) and PostgreSQL; it holds no transaction while it hashes.
+Each method is one use case and owns its transaction. Login spans the key-value role (limits, sessions), CPU work
+(argon2) and PostgreSQL; it holds no transaction while it hashes.
 """
 
 from __future__ import annotations
@@ -16,20 +16,22 @@ from polysocial.domain.accounts import (
     MIN_PASSWORD,
     Credentials,
     InvalidCredentials,
+    Me,
     NewAccount,
+    Profile,
     TooYoung,
     UserRole,
     is_adult,
     normalise_email,
 )
-from polysocial.domain.errors import DomainError, NotFound
+from polysocial.domain.errors import DomainError, Forbidden, NotFound
 from polysocial.domain.events import profile_updated, user_registered
 from polysocial.services import ratelimit
 from polysocial.services.passwords import Passwords
-from polysocial.services.profiles import invalidate_profile
-from polysocial.services.sessions import SessionPolicy, close_session, open_session
-from polysocial.stores.redis.protocol import KeyValueStore
-from polysocial.stores.relational.protocol import RelationalStore, RelationalTx
+from polysocial.services.profiles import get_profile, invalidate_profile
+from polysocial.services.sessions import Sessions
+from polysocial.stores.keyvalue.protocol import KeyValueStore
+from polysocial.stores.relational.protocol import RelationalStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +66,6 @@ async def prepare_account(passwords: Passwords, registration: Registration, *, t
     )
 
 
-async def register(tx: RelationalTx, account: NewAccount) -> int:
-    """The user, the profile and the UserRegistered event, in the caller's transaction."""
-    user_id = await tx.insert_account(account)
-    failpoints.failpoint(failpoints.SIGNUP_AFTER_BUSINESS_WRITE)
-    await tx.add_events([user_registered(user_id, account.name)])
-    failpoints.failpoint(failpoints.SIGNUP_AFTER_OUTBOX_WRITE)
-    return user_id
-
-
 def _account_key(email: str) -> str:
     return f"login:account:{email}"
 
@@ -81,67 +74,99 @@ def _ip_key(ip: str) -> str:
     return f"login:ip:{ip}"
 
 
-async def authenticate(
-    relational: RelationalStore, kv: KeyValueStore, passwords: Passwords, email: str, password: str, ip: str
-) -> Credentials:
-    """Credentials for a correct email and password. An unknown email and a wrong password fail alike, after the
-    same work; failures count against the account and the client address, and past either limit: 429."""
-    email = normalise_email(email)
-    await ratelimit.check(kv, _account_key(email), ratelimit.LOGIN_FAILURES_PER_ACCOUNT, what="failed logins")
-    await ratelimit.check(kv, _ip_key(ip), ratelimit.LOGIN_FAILURES_PER_IP, what="failed logins")
-    async with relational.transaction() as tx:
-        credentials = await tx.credentials_by_email(email)
-    stored_hash = credentials.password_hash if credentials else None
-    # Verify even when the email is unknown (against a dummy hash): both failures must cost the same.
-    matched = await passwords.verify(stored_hash, password[: MAX_PASSWORD * 4])
-    if credentials is None or not matched:
-        await ratelimit.count(kv, _account_key(email), ratelimit.LOGIN_FAILURES_PER_ACCOUNT)
-        await ratelimit.count(kv, _ip_key(ip), ratelimit.LOGIN_FAILURES_PER_IP)
-        raise InvalidCredentials
-    if passwords.needs_rehash(credentials.password_hash):
-        new_hash = await passwords.hash(password)
-        async with relational.transaction() as tx:
-            await tx.update_password_hash(credentials.user_id, new_hash)
-    return credentials
+class Accounts:
+    """Sign-up, sign-in and sign-out, my account, public profiles (cache-aside) and changes to my own."""
 
+    def __init__(self, relational: RelationalStore, keyvalue: KeyValueStore, passwords: Passwords, sessions: Sessions):
+        self.relational = relational
+        self.keyvalue = keyvalue
+        self.passwords = passwords
+        self.sessions = sessions
 
-async def login(
-    relational: RelationalStore,
-    kv: KeyValueStore,
-    passwords: Passwords,
-    policy: SessionPolicy,
-    *,
-    email: str,
-    password: str,
-    ip: str,
-    previous_token: str | None = None,
-    session_backup: RelationalStore | None = None,
-) -> str:
-    """A new session token. A token the client already held is revoked: a login always rotates the session."""
-    credentials = await authenticate(relational, kv, passwords, email, password, ip)
-    if previous_token:
-        await close_session(kv, previous_token, backup=session_backup)
-    return await open_session(kv, policy, credentials.user_id, credentials.role, backup=session_backup)
+    async def register(self, registration: Registration, *, today: date | None = None) -> Me:
+        """The user, the profile and the UserRegistered event, in one transaction (argon2 runs before it)."""
+        account = await prepare_account(self.passwords, registration, today=today or date.today())
+        async with self.relational.transaction() as tx:
+            user_id = await tx.accounts.insert_account(account)
+            failpoints.failpoint(failpoints.SIGNUP_AFTER_BUSINESS_WRITE)
+            await tx.outbox.add([user_registered(user_id, account.name)])
+            failpoints.failpoint(failpoints.SIGNUP_AFTER_OUTBOX_WRITE)
+            me = await tx.accounts.me(user_id)
+        failpoints.failpoint(failpoints.SIGNUP_AFTER_COMMIT)
+        if me is None:
+            raise NotFound(f"user {user_id} vanished after sign-up")
+        return me
 
+    async def authenticate(self, email: str, password: str, ip: str) -> Credentials:
+        """Credentials for a correct email and password. An unknown email and a wrong password fail alike, after
+        the same work; failures count against the account and the client address, and past either limit: 429."""
+        email = normalise_email(email)
+        limits = [
+            (_account_key(email), ratelimit.LOGIN_FAILURES_PER_ACCOUNT),
+            (_ip_key(ip), ratelimit.LOGIN_FAILURES_PER_IP),
+        ]
+        for key, rule in limits:
+            await ratelimit.check(self.keyvalue, key, rule, what="failed logins")
+        async with self.relational.transaction() as tx:
+            credentials = await tx.accounts.credentials_by_email(email)
+        stored_hash = credentials.password_hash if credentials else None
+        # Verify even when the email is unknown (against a dummy hash): both failures must cost the same.
+        matched = await self.passwords.verify(stored_hash, password[: MAX_PASSWORD * 4])
+        if credentials is None or not matched:
+            for key, rule in limits:
+                await ratelimit.count(self.keyvalue, key, rule)
+            raise InvalidCredentials
+        if self.passwords.needs_rehash(credentials.password_hash):
+            new_hash = await self.passwords.hash(password)
+            async with self.relational.transaction() as tx:
+                await tx.accounts.update_password_hash(credentials.user_id, new_hash)
+        return credentials
 
-async def update_profile(tx: RelationalTx, kv: KeyValueStore, user_id: int, fields: dict[str, Any]) -> None:
-    if "birthdate" in fields and not is_adult(fields["birthdate"], date.today()):
-        raise TooYoung("users must be 18 or older")
-    if not await tx.update_profile(user_id, fields):
-        raise NotFound(f"user {user_id} does not exist")
-    if fields:
-        published = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in fields.items()}
-        await tx.add_events([profile_updated(user_id, published)])
+    async def login(self, email: str, password: str, *, ip: str, previous_token: str | None = None) -> str:
+        """A new session token. A token the client already held is revoked: a login always rotates the session."""
+        credentials = await self.authenticate(email, password, ip)
+        if previous_token:
+            await self.sessions.close(previous_token)
+        return await self.sessions.open(credentials.user_id, credentials.role)
 
-        async def invalidate() -> None:
-            await invalidate_profile(kv, user_id)
+    async def logout(self, token: str) -> None:
+        await self.sessions.close(token)
 
-        tx.after_commit(invalidate)
+    async def me(self, user_id: int) -> Me:
+        async with self.relational.transaction() as tx:
+            found = await tx.accounts.me(user_id)
+        if found is None:
+            raise NotFound("this account no longer exists")
+        return found
 
+    async def profile(self, user_id: int) -> Profile:
+        found = await get_profile(self.relational, self.keyvalue, user_id)
+        if found is None:
+            raise NotFound(f"user {user_id} does not exist")
+        return found
 
-async def make_admin(tx: RelationalTx, email: str) -> int:
-    user_id = await tx.user_id_by_email(normalise_email(email))
-    if user_id is None:
-        raise NotFound(f"no account for {normalise_email(email)}")
-    await tx.set_role(user_id, UserRole.ADMIN)
-    return user_id
+    async def update_profile(self, caller: int, user_id: int, fields: dict[str, Any]) -> Profile:
+        """Change the caller's own profile (403 for anyone else's, existing or not: no probing of ids)."""
+        if user_id != caller:
+            raise Forbidden("you can change only your own profile")
+        if "birthdate" in fields and not is_adult(fields["birthdate"], date.today()):
+            raise TooYoung("users must be 18 or older")
+        async with self.relational.transaction() as tx:
+            if not await tx.accounts.update_profile(user_id, fields):
+                raise NotFound(f"user {user_id} does not exist")
+            if fields:
+                published = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in fields.items()}
+                await tx.outbox.add([profile_updated(user_id, published)])
+                tx.after_commit(lambda: invalidate_profile(self.keyvalue, user_id))
+            updated = await tx.accounts.profile(user_id)
+        if updated is None:
+            raise NotFound(f"user {user_id} does not exist")
+        return updated
+
+    async def make_admin(self, email: str) -> int:
+        async with self.relational.transaction() as tx:
+            user_id = await tx.accounts.user_id_by_email(normalise_email(email))
+            if user_id is None:
+                raise NotFound(f"no account for {normalise_email(email)}")
+            await tx.accounts.set_role(user_id, UserRole.ADMIN)
+        return user_id

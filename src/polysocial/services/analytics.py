@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from polysocial.domain.analytics import ApiRequest, BufferStats, Point, PostView, top_posts_board
 from polysocial.logging import get_logger
 from polysocial.stores.base import describe
-from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.timeseries.protocol import TimeSeriesStore
 
 log = get_logger(__name__)
@@ -44,9 +44,11 @@ class _Queue(Generic[E]):
 
 
 class AnalyticsBuffer:
-    def __init__(self, timeseries: TimeSeriesStore, kv: KeyValueStore, config: BufferConfig | None = None) -> None:
+    def __init__(
+        self, timeseries: TimeSeriesStore, keyvalue: KeyValueStore, config: BufferConfig | None = None
+    ) -> None:
         self.timeseries = timeseries
-        self.kv = kv
+        self.keyvalue = keyvalue
         self.config = config or BufferConfig()
         self.stats = BufferStats()
         self._views: _Queue[PostView] = _Queue("views", self._write_views)
@@ -110,7 +112,7 @@ class AnalyticsBuffer:
             by_board.setdefault(top_posts_board(view.at), Counter())[view.post_id] += 1
         for board, counts in by_board.items():
             with contextlib.suppress(Exception):  # a leaderboard is a convenience: the views are stored already
-                await self.kv.board_add(board, dict(counts), ttl_s=TOP_POSTS_TTL_S)
+                await self.keyvalue.board_add(board, dict(counts), ttl_s=TOP_POSTS_TTL_S)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Flush by size or by time until ``stop``; then a last flush."""

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
-from polysocial.stores.redis.protocol import KeyValueStore, TimelineStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineStore
 
 K = TypeVar("K", bound=Hashable)
 
@@ -19,7 +19,7 @@ POLL_S = 0.01
 
 
 async def cache_aside(
-    kv: KeyValueStore,
+    keyvalue: KeyValueStore,
     key: str,
     *,
     ttl_s: int,
@@ -28,28 +28,28 @@ async def cache_aside(
     wait_s: float = WAIT_S,
 ) -> bytes | None:
     """The cached value of ``key``, or ``load()``'s, stored for ``ttl_s``. ``None`` from load is not cached."""
-    cached = await kv.cache_get(key)
+    cached = await keyvalue.cache_get(key)
     if cached is not None:
         return cached
     deadline = time.monotonic() + wait_s
     while True:
         # The generation is read before the source, so an invalidation that lands during the load wins.
-        generation = await kv.cache_generation(key)
-        token = await kv.lock_acquire(key, ttl_s=lock_ttl_s)
+        generation = await keyvalue.cache_generation(key)
+        token = await keyvalue.lock_acquire(key, ttl_s=lock_ttl_s)
         if token is not None:
             try:
                 # Double-checked: the previous holder may have stored the value just before we got the lock.
-                cached = await kv.cache_get(key)
+                cached = await keyvalue.cache_get(key)
                 if cached is not None:
                     return cached
                 value = await load()
                 if value is not None:
-                    await kv.cache_set(key, value, ttl_s=ttl_s, generation=generation)
+                    await keyvalue.cache_set(key, value, ttl_s=ttl_s, generation=generation)
                 return value
             finally:
-                await kv.lock_release(key, token)
+                await keyvalue.lock_release(key, token)
         await asyncio.sleep(POLL_S)
-        cached = await kv.cache_get(key)
+        cached = await keyvalue.cache_get(key)
         if cached is not None:
             return cached
         if time.monotonic() >= deadline:  # the holder is slow or gone: answer from the source, uncached

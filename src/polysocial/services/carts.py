@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from polysocial.domain.commerce import InvalidAmount, Order
+from polysocial.domain.consistency import Operation
 from polysocial.domain.errors import Conflict, NotFound
 from polysocial.domain.events import cart_changed
+from polysocial.domain.shop import Order
+from polysocial.domain.wallet import InvalidAmount
 from polysocial.logging import get_logger
-from polysocial.services.commerce import check_lines
-from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.services.idempotency import Idempotency, IdempotentRequest, Reply, identity
+from polysocial.services.shop import check_lines
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.relational.protocol import RelationalStore, RelationalTx
 
 log = get_logger(__name__)
@@ -28,46 +31,57 @@ class EmptyCart(Conflict):
     type_slug = "empty-cart"
 
 
-async def change(relational: RelationalStore, kv: KeyValueStore, user_id: int, product_id: int, delta: int) -> None:
-    if delta == 0:
-        raise InvalidAmount("a cart change adds or removes at least one")
-    async with relational.transaction() as tx:
-        if await tx.product(product_id) is None:
-            raise NotFound(f"product {product_id} does not exist")
-        await tx.add_events([cart_changed(user_id, product_id, delta)])
-    # After the commit: if this is lost, the live cart lags until its next rebuild; checkout reads the events.
-    await kv.cart_add(user_id, product_id, delta, ttl_s=CART_TTL_S)
+class Carts:
+    def __init__(self, relational: RelationalStore, keyvalue: KeyValueStore, idempotency: Idempotency) -> None:
+        self.relational = relational
+        self.keyvalue = keyvalue
+        self.idempotency = idempotency
 
+    async def change(self, user_id: int, product_id: int, delta: int) -> dict[int, int]:
+        """Add (or, negative, remove) ``delta`` of a product; the cart after it."""
+        if delta == 0:
+            raise InvalidAmount("a cart change adds or removes at least one")
+        async with self.relational.transaction() as tx:
+            if await tx.shop.product(product_id) is None:
+                raise NotFound(f"product {product_id} does not exist")
+            await tx.outbox.add([cart_changed(user_id, product_id, delta)])
+        # After the commit: if this is lost, the live cart lags until its next rebuild; checkout reads the events.
+        await self.keyvalue.cart_add(user_id, product_id, delta, ttl_s=CART_TTL_S)
+        return await self.view(user_id)
 
-async def view(relational: RelationalStore, kv: KeyValueStore, user_id: int) -> dict[int, int]:
-    live = await kv.cart_get(user_id)
-    if live is not None:
-        return live
-    async with relational.transaction() as tx:
-        lines = await tx.cart_snapshot(user_id)
-    await kv.cart_put(user_id, lines, ttl_s=CART_TTL_S)
-    return lines
+    async def view(self, user_id: int) -> dict[int, int]:
+        live = await self.keyvalue.cart_get(user_id)
+        if live is not None:
+            return live
+        async with self.relational.transaction() as tx:
+            lines = await tx.carts.cart_snapshot(user_id)
+        await self.keyvalue.cart_put(user_id, lines, ttl_s=CART_TTL_S)
+        return lines
 
+    async def checkout(
+        self, user_id: int, *, request: IdempotentRequest | None = None, render: Any = identity
+    ) -> Reply:
+        """Turn the cart into an order (as Shop.place_order) and empty it."""
+        keyvalue = self.keyvalue
 
-def checkout_work(kv: KeyValueStore, user_id: int) -> Callable[[RelationalTx], Awaitable[Order]]:
-    async def work(tx: RelationalTx) -> Order:
-        lines = await tx.cart_snapshot(user_id, lock=True)
-        if not lines:
-            raise EmptyCart("the cart is empty")
-        order_id = await tx.place_order(user_id, check_lines(sorted(lines.items())))
-        await tx.add_events([cart_changed(user_id, p, -q) for p, q in sorted(lines.items())])
+        async def work(tx: RelationalTx) -> Order:
+            lines = await tx.carts.cart_snapshot(user_id, lock=True)
+            if not lines:
+                raise EmptyCart("the cart is empty")
+            order_id = await tx.shop.place_order(user_id, check_lines(sorted(lines.items())))
+            await tx.outbox.add([cart_changed(user_id, p, -q) for p, q in sorted(lines.items())])
 
-        async def empty_live_cart() -> None:
-            with contextlib.suppress(Exception):  # the order stands; the live cart catches up at its next rebuild
-                for product_id, quantity in lines.items():
-                    await kv.cart_add(user_id, product_id, -quantity, ttl_s=CART_TTL_S)
+            async def empty_live_cart() -> None:
+                with contextlib.suppress(Exception):  # the order stands; the live cart catches up at its next rebuild
+                    for product_id, quantity in lines.items():
+                        await keyvalue.cart_add(user_id, product_id, -quantity, ttl_s=CART_TTL_S)
 
-        tx.after_commit(empty_live_cart)
-        placed = await tx.order(order_id)
-        assert placed is not None
-        return placed
+            tx.after_commit(empty_live_cart)
+            placed = await tx.shop.order(order_id)
+            assert placed is not None  # written by this transaction
+            return placed
 
-    return work
+        return await self.idempotency.run(user_id, request, Operation.PLACE_ORDER, work, render, status=201)
 
 
 async def apply_durable(
@@ -75,4 +89,4 @@ async def apply_durable(
 ) -> None:
     """The relay's handler: the change reaches the durable copy once (recorded in the same transaction)."""
     async with relational.transaction() as tx:
-        await tx.apply_cart_delta(event_id, user_id, product_id, delta)
+        await tx.carts.apply_cart_delta(event_id, user_id, product_id, delta)

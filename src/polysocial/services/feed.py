@@ -1,4 +1,4 @@
-"""Home feeds (DESIGN.md section 4), on the designs of Mastodon's FeedManager and Twitter's timelines.
+"""Home feeds (docs/ARCHITECTURE.md), on the designs of Mastodon's FeedManager and Twitter's timelines.
 
 Write side (the relay's handlers): a new post's id goes into the home timeline of every follower who has a live one,
 and of its author; authors with more than ``celebrity_followers`` followers are not fanned out (their posts are
@@ -31,8 +31,8 @@ from polysocial.services.profiles import card_key
 from polysocial.stores.base import describe
 from polysocial.stores.documents.protocol import POSTS, DocumentStore
 from polysocial.stores.graph.protocol import GraphStore
-from polysocial.stores.redis.protocol import KeyValueStore, TimelineKind, TimelineStore
-from polysocial.stores.redis.timelines import MAX_TIMELINE_ITEMS
+from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineKind, TimelineStore
+from polysocial.stores.keyvalue.timelines import MAX_TIMELINE_ITEMS
 from polysocial.stores.relational.protocol import RelationalStore
 
 log = get_logger(__name__)
@@ -83,14 +83,15 @@ class Feeds:
         relational: RelationalStore,
         documents: DocumentStore,
         graph: GraphStore,
-        kv: KeyValueStore,
+        keyvalue: KeyValueStore,
+        timelines: TimelineStore | None,
         celebrity_followers: int = DEFAULT_CELEBRITY_FOLLOWERS,
     ) -> None:
         self.relational = relational
         self.documents = documents
         self.graph = graph
-        self.kv = kv
-        self.timelines: TimelineStore | None = kv if isinstance(kv, TimelineStore) else None
+        self.keyvalue = keyvalue
+        self.timelines = timelines
         self.celebrity_followers = celebrity_followers
         self.stats = FeedStats()
 
@@ -102,7 +103,7 @@ class Feeds:
         try:
             return await self._from_timelines(self.timelines, reader, before, limit)
         except StoreUnavailable as exc:
-            if exc.role != self.kv.role.value:
+            if exc.role != self.keyvalue.role.value:
                 raise
             self.stats.degraded_reads += 1
             log.warning("feed degraded: redis unavailable", reader=reader, error=describe(exc))
@@ -111,9 +112,13 @@ class Feeds:
     async def _from_sources(self, reader: int, before: str | None, limit: int, *, degraded: str | None) -> FeedPage:
         authors = [uid async for uid in self._all(self.graph.following, reader)]
         docs = await self.documents.find_any(
-            POSTS, field="author_id", values=[*authors, reader], equals={"deleted": False}, before_id=before,
+            POSTS,
+            field="author_id",
+            values=[*authors, reader],
+            equals={"deleted": False},
+            before_id=before,
             limit=limit,
-        )  # fmt: skip
+        )
         cards = await self.relational.user_cards(sorted({int(d["author_id"]) for d in docs}))
         items = [_item(_shown(d), cards, liked=reader in (d.get("likers") or [])) for d in docs]
         return FeedPage(items, items[-1]["id"] if len(items) == limit else None, degraded)
@@ -202,7 +207,7 @@ class Feeds:
         time: a caller that finds the lock taken waits for the holder's result instead of rebuilding too."""
         tl = self._require_timelines()
         lock = f"rebuild:{kind.value}:{owner}"
-        token = await self.kv.lock_acquire(lock, ttl_s=REBUILD_LOCK_TTL_S)
+        token = await self.keyvalue.lock_acquire(lock, ttl_s=REBUILD_LOCK_TTL_S)
         if token is None:
             deadline = time.monotonic() + REBUILD_WAIT_S
             while time.monotonic() < deadline:
@@ -221,12 +226,16 @@ class Feeds:
                 celebrities = await tl.celebrities_among(followees)
                 authors += [uid for uid in followees if uid not in celebrities]
             docs = await self.documents.find_any(
-                POSTS, field="author_id", values=authors, equals={"deleted": False}, before_id=None,
+                POSTS,
+                field="author_id",
+                values=authors,
+                equals={"deleted": False},
+                before_id=None,
                 limit=MAX_TIMELINE_ITEMS,
-            )  # fmt: skip
+            )
             await tl.timeline_finish_rebuild(kind, owner, [d["id"] for d in docs], sorted(celebrities))
         finally:
-            await self.kv.lock_release(lock, token)
+            await self.keyvalue.lock_release(lock, token)
 
     # -- write side (the relay's handlers; each is idempotent: ZADD, ZREM and SADD may run twice) ------------------
 

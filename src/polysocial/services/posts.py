@@ -1,6 +1,6 @@
 """Posts, comments, likes and articles in the documents role.
 
-Each change is one atomic single-document write that also carries its events (DESIGN.md section 3): creating,
+Each change is one atomic single-document write that also carries its events (docs/ARCHITECTURE.md): creating,
 editing or deleting a post, adding a comment (the latest 20 ride in the post, the counter grows in the same write,
 and the CommentAdded event fills the comments collection), liking (once per user, exact under concurrency).
 A deletion is a tombstone plus PostDeleted, so that the event can reach the feeds.
@@ -13,6 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from polysocial.domain.analytics import PostView
 from polysocial.domain.errors import Conflict, Forbidden, NotFound
 from polysocial.domain.ids import new_id
 from polysocial.domain.posts import (
@@ -26,9 +27,14 @@ from polysocial.domain.posts import (
     check_extra_fields,
     post_event,
 )
+from polysocial.services.analytics import AnalyticsBuffer
+from polysocial.services.social import require_users
 from polysocial.stores.documents.protocol import ARTICLES, COMMENTS, POSTS, DocumentStore
+from polysocial.stores.relational.protocol import RelationalStore
 
 HIDDEN = ("likers", "deleted", "deleted_at")
+
+Doc = dict[str, Any]
 
 
 def _now() -> str:
@@ -48,92 +54,134 @@ def _check_extra(extra: dict[str, Any]) -> None:
         raise InvalidDocument(f"extra fields take at most {MAX_EXTRA_BYTES} bytes")
 
 
-async def create(
-    documents: DocumentStore, collection: str, author_id: int, fields: dict[str, Any], extra: dict[str, Any]
-) -> dict[str, Any]:
-    _check_extra(extra)
-    doc_id = new_id()
-    doc = {
-        **extra,
-        **fields,
-        "author_id": author_id,
-        "stats": {"likes": 0, "comments": 0, "shares": 0},
-        "likers": [],
-        "latest_comments": [],
-        "created_at": _now(),
-        "deleted": False,
-    }
-    events = [post_event(POST_CREATED, doc_id, {"author_id": author_id, "collection": collection})]
-    await documents.insert(collection, doc_id, doc, events)
-    return {**doc, "id": doc_id}
+class Posts:
+    """Posts, comments, likes and articles. Every change is one atomic single-document write with its events."""
 
+    def __init__(self, documents: DocumentStore, relational: RelationalStore, analytics: AnalyticsBuffer) -> None:
+        self.documents = documents
+        self.relational = relational
+        self.analytics = analytics
 
-async def live(documents: DocumentStore, collection: str, doc_id: str) -> dict[str, Any]:
-    found = await documents.get(collection, doc_id)
-    if found is None or found.get("deleted"):
-        raise NotFound(f"{collection[:-1]} {doc_id} does not exist")
-    return found
+    async def _create(self, collection: str, author_id: int, fields: dict[str, Any], extra: dict[str, Any]) -> Doc:
+        _check_extra(extra)
+        doc_id = new_id()
+        doc = {
+            **extra,
+            **fields,
+            "author_id": author_id,
+            "stats": {"likes": 0, "comments": 0, "shares": 0},
+            "likers": [],
+            "latest_comments": [],
+            "created_at": _now(),
+            "deleted": False,
+        }
+        events = [post_event(POST_CREATED, doc_id, {"author_id": author_id, "collection": collection})]
+        await self.documents.insert(collection, doc_id, doc, events)
+        return {**doc, "id": doc_id}
 
+    async def _live(self, collection: str, doc_id: str) -> Doc:
+        found = await self.documents.get(collection, doc_id)
+        if found is None or found.get("deleted"):
+            raise NotFound(f"{collection[:-1]} {doc_id} does not exist")
+        return found
 
-async def edit(
-    documents: DocumentStore, collection: str, doc_id: str, editor: int, fields: dict[str, Any], extra: dict[str, Any]
-) -> dict[str, Any]:
-    current = await live(documents, collection, doc_id)
-    if current["author_id"] != editor:
-        raise Forbidden("only the author can edit this")
-    _check_extra(extra)
-    changes = {**extra, **fields, "updated_at": _now()}
-    await documents.update(collection, doc_id, changes, [post_event(POST_EDITED, doc_id, {"fields": sorted(changes)})])
-    return {**current, **changes}
+    async def _edit(self, collection: str, current: Doc, editor: int, fields: Doc, extra: Doc) -> Doc:
+        if current["author_id"] != editor:
+            raise Forbidden("only the author can edit this")
+        _check_extra(extra)
+        changes = {**extra, **fields, "updated_at": _now()}
+        events = [post_event(POST_EDITED, current["id"], {"fields": sorted(changes)})]
+        await self.documents.update(collection, current["id"], changes, events)
+        return {**current, **changes}
 
+    # -- posts ------------------------------------------------------------------------------------------------------
 
-async def delete(documents: DocumentStore, collection: str, doc_id: str, editor: int) -> None:
-    current = await live(documents, collection, doc_id)
-    if current["author_id"] != editor:
-        raise Forbidden("only the author can delete this")
-    event = post_event(POST_DELETED, doc_id, {"author_id": editor, "collection": collection})
-    await documents.update(collection, doc_id, {"deleted": True, "deleted_at": _now()}, [event])
+    async def create(self, author_id: int, fields: Doc, extra: Doc) -> Doc:
+        return public(await self._create(POSTS, author_id, fields, extra), author_id)
 
+    async def get(self, post_id: str, viewer: int) -> Doc:
+        """The post as ``viewer`` sees it; the view is counted (buffered, never a round trip)."""
+        shown = public(await self._live(POSTS, post_id), viewer)
+        self.analytics.record_view(PostView(post_id, viewer, datetime.now(UTC)))
+        return shown
 
-async def by_author(
-    documents: DocumentStore, author_id: int, *, before: str | None, limit: int
-) -> list[dict[str, Any]]:
-    return await documents.find_page(POSTS, equals={"author_id": author_id, "deleted": False}, before_id=before,
-                                     limit=limit)  # fmt: skip
+    async def get_raw(self, post_id: str) -> Doc:
+        """The stored post (tombstones excepted), for other use cases and the tools."""
+        return await self._live(POSTS, post_id)
 
+    async def edit(self, post_id: str, editor: int, fields: Doc, extra: Doc) -> Doc:
+        current = await self._live(POSTS, post_id)
+        return public(await self._edit(POSTS, current, editor, fields, extra), editor)
 
-async def add_comment(documents: DocumentStore, post_id: str, author_id: int, text: str) -> dict[str, Any]:
-    await live(documents, POSTS, post_id)
-    comment = {"id": new_id(), "post_id": post_id, "author_id": author_id, "text": text, "created_at": _now()}
-    event = post_event(COMMENT_ADDED, post_id, {"comment": comment})
-    pushed = await documents.push_capped(
-        POSTS, post_id, field="latest_comments", item=comment, keep_last=LATEST_COMMENTS, counter="stats.comments",
-        events=[event],
-    )  # fmt: skip
-    if not pushed:
-        raise NotFound(f"post {post_id} does not exist")
-    return comment
+    async def delete(self, post_id: str, editor: int) -> None:
+        current = await self._live(POSTS, post_id)
+        if current["author_id"] != editor:
+            raise Forbidden("only the author can delete this")
+        event = post_event(POST_DELETED, post_id, {"author_id": editor, "collection": POSTS})
+        await self.documents.update(POSTS, post_id, {"deleted": True, "deleted_at": _now()}, [event])
 
+    async def by_author(self, author_id: int, viewer: int, *, before: str | None, limit: int) -> list[Doc]:
+        await require_users(self.relational, author_id)
+        found = await self.documents.find_page(
+            POSTS, equals={"author_id": author_id, "deleted": False}, before_id=before, limit=limit
+        )
+        return [public(d, viewer) for d in found]
 
-async def comments(documents: DocumentStore, post_id: str, *, before: str | None, limit: int) -> list[dict[str, Any]]:
-    await live(documents, POSTS, post_id)
-    return await documents.find_page(COMMENTS, equals={"post_id": post_id}, before_id=before, limit=limit)
+    # -- comments and likes ---------------------------------------------------------------------------------------
 
+    async def add_comment(self, post_id: str, author_id: int, text: str) -> Doc:
+        await self._live(POSTS, post_id)
+        comment = {"id": new_id(), "post_id": post_id, "author_id": author_id, "text": text, "created_at": _now()}
+        event = post_event(COMMENT_ADDED, post_id, {"comment": comment})
+        pushed = await self.documents.push_capped(
+            POSTS,
+            post_id,
+            field="latest_comments",
+            item=comment,
+            keep_last=LATEST_COMMENTS,
+            counter="stats.comments",
+            events=[event],
+        )
+        if not pushed:
+            raise NotFound(f"post {post_id} does not exist")
+        return comment
 
-async def set_like(documents: DocumentStore, post_id: str, user_id: int, on: bool) -> int:
-    await live(documents, POSTS, post_id)
-    if on:
-        await documents.add_member(POSTS, post_id, field="likers", member=user_id, counter="stats.likes")
-    else:
-        await documents.remove_member(POSTS, post_id, field="likers", member=user_id, counter="stats.likes")
-    return int((await live(documents, POSTS, post_id))["stats"]["likes"])
+    async def comments(self, post_id: str, *, before: str | None, limit: int) -> list[Doc]:
+        await self._live(POSTS, post_id)
+        return await self.documents.find_page(COMMENTS, equals={"post_id": post_id}, before_id=before, limit=limit)
 
+    async def like(self, post_id: str, user_id: int) -> int:
+        """Like once (a second like is the same like); the post's like count after it."""
+        await self._live(POSTS, post_id)
+        await self.documents.add_member(POSTS, post_id, field="likers", member=user_id, counter="stats.likes")
+        return int((await self._live(POSTS, post_id))["stats"]["likes"])
 
-async def article_by_slug(documents: DocumentStore, slug: str) -> dict[str, Any]:
-    found = await documents.find_one(ARTICLES, {"slug": slug})
-    if found is None or found.get("deleted"):
-        raise NotFound(f"no article at {slug!r}")
-    return found
+    async def unlike(self, post_id: str, user_id: int) -> int:
+        await self._live(POSTS, post_id)
+        await self.documents.remove_member(POSTS, post_id, field="likers", member=user_id, counter="stats.likes")
+        return int((await self._live(POSTS, post_id))["stats"]["likes"])
+
+    # -- articles -------------------------------------------------------------------------------------------------
+
+    async def create_article(self, author_id: int, fields: Doc, extra: Doc) -> Doc:
+        try:
+            doc = await self._create(ARTICLES, author_id, fields, extra)
+        except Conflict:
+            raise Conflict(f"the slug {fields.get('slug')!r} is taken") from None
+        return public(doc, author_id)
+
+    async def _article(self, slug: str) -> Doc:
+        found = await self.documents.find_one(ARTICLES, {"slug": slug})
+        if found is None or found.get("deleted"):
+            raise NotFound(f"no article at {slug!r}")
+        return found
+
+    async def article(self, slug: str, viewer: int) -> Doc:
+        return public(await self._article(slug), viewer)
+
+    async def edit_article(self, slug: str, editor: int, fields: Doc, extra: Doc) -> Doc:
+        current = await self._article(slug)
+        return public(await self._edit(ARTICLES, current, editor, fields, extra), editor)
 
 
 async def store_comment(documents: DocumentStore, comment: dict[str, Any]) -> None:

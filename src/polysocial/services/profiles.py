@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from polysocial.domain.accounts import Profile
 from polysocial.services.cache import cache_aside
-from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.relational.protocol import RelationalStore
 
 PROFILE_TTL_S = 300
@@ -47,19 +47,19 @@ def decode_profile(raw: bytes) -> Profile:
     )
 
 
-async def get_profile(relational: RelationalStore, kv: KeyValueStore, user_id: int) -> Profile | None:
+async def get_profile(relational: RelationalStore, keyvalue: KeyValueStore, user_id: int) -> Profile | None:
     async def load() -> bytes | None:
         async with relational.transaction() as tx:
-            profile = await tx.profile(user_id)
+            profile = await tx.accounts.profile(user_id)
         return encode_profile(profile) if profile is not None else None
 
-    raw = await cache_aside(kv, profile_key(user_id), ttl_s=PROFILE_TTL_S, load=load)
+    raw = await cache_aside(keyvalue, profile_key(user_id), ttl_s=PROFILE_TTL_S, load=load)
     return decode_profile(raw) if raw is not None else None
 
 
-async def invalidate_profile(kv: KeyValueStore, user_id: int) -> None:
-    await kv.cache_invalidate(profile_key(user_id))
-    await kv.cache_invalidate(card_key(user_id))
+async def invalidate_profile(keyvalue: KeyValueStore, user_id: int) -> None:
+    await keyvalue.cache_invalidate(profile_key(user_id))
+    await keyvalue.cache_invalidate(card_key(user_id))
 
 
 def card_key(user_id: int) -> str:

@@ -8,24 +8,24 @@ from __future__ import annotations
 
 from polysocial.domain.errors import RateLimited
 from polysocial.domain.limits import RateDecision, RateLimit
-from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 
 LOGIN_FAILURES_PER_ACCOUNT = RateLimit(limit=5, period_s=60)
 LOGIN_FAILURES_PER_IP = RateLimit(limit=25, period_s=300)
 
 
-async def check(kv: KeyValueStore, key: str, rule: RateLimit, *, what: str = "requests") -> None:
+async def check(keyvalue: KeyValueStore, key: str, rule: RateLimit, *, what: str = "requests") -> None:
     """Raise RateLimited if one more request under ``key`` would be refused; count nothing."""
-    decision = await kv.rate_limit(key, rule, cost=0)
+    decision = await keyvalue.rate_limit(key, rule, cost=0)
     if not decision.allowed:
         raise RateLimited(decision.retry_after_s, what)
 
 
-async def count(kv: KeyValueStore, key: str, rule: RateLimit) -> RateDecision:
-    return await kv.rate_limit(key, rule)
+async def count(keyvalue: KeyValueStore, key: str, rule: RateLimit) -> RateDecision:
+    return await keyvalue.rate_limit(key, rule)
 
 
-async def enforce(kv: KeyValueStore, key: str, rule: RateLimit, *, what: str = "requests") -> None:
-    decision = await kv.rate_limit(key, rule)
+async def enforce(keyvalue: KeyValueStore, key: str, rule: RateLimit, *, what: str = "requests") -> None:
+    decision = await keyvalue.rate_limit(key, rule)
     if not decision.allowed:
         raise RateLimited(decision.retry_after_s, what)

@@ -61,9 +61,11 @@ async def load_network(
     accounts = [(account_email(seed, i), f"User {i}") for i in range(1, network.users + 1)]
     for start in range(0, len(accounts), ACCOUNTS_CHUNK):
         ids += await relational.bulk_load_accounts(
-            accounts[start : start + ACCOUNTS_CHUNK], password_hash=password_hash, birthdate=BIRTHDATE,
+            accounts[start : start + ACCOUNTS_CHUNK],
+            password_hash=password_hash,
+            birthdate=BIRTHDATE,
             deposits=network.deposits[start : start + ACCOUNTS_CHUNK],
-        )  # fmt: skip
+        )
         step("accounts and wallets", len(ids), network.users)
     await relational.bulk_load_products(network.products)
     step("products", len(network.products), len(network.products))

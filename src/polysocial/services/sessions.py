@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.errors import StoreUnavailable
 from polysocial.logging import get_logger
-from polysocial.stores.redis.protocol import KeyValueStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.relational.protocol import RelationalStore
 
 log = get_logger(__name__)
@@ -34,32 +34,36 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def open_session(
-    kv: KeyValueStore, policy: SessionPolicy, user_id: int, role: UserRole, *, backup: RelationalStore | None = None
-) -> str:
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    session = Session(user_id=user_id, role=role, created_at=time.time())
-    if backup is not None:
-        await backup.session_backup_put(token_hash(token), session, absolute_s=policy.absolute_s)
-    await kv.session_put(token_hash(token), session, idle_s=policy.idle_s, absolute_s=policy.absolute_s)
-    return token
+class Sessions:
+    """Opaque bearer sessions in the keyvalue role, with a PostgreSQL copy where that role may lose them."""
 
+    def __init__(self, keyvalue: KeyValueStore, policy: SessionPolicy, *, backup: RelationalStore | None) -> None:
+        self.keyvalue = keyvalue
+        self.policy = policy
+        self.backup = backup
 
-async def resolve_session(
-    kv: KeyValueStore, policy: SessionPolicy, token: str, *, backup: RelationalStore | None = None
-) -> Session | None:
-    if not token or len(token) > 256:
-        return None
-    try:
-        return await kv.session_get(token_hash(token), idle_s=policy.idle_s, absolute_s=policy.absolute_s)
-    except StoreUnavailable as exc:
-        if backup is None:
-            raise
-        log.warning("session checked against its PostgreSQL copy: redis is down", reason=exc.reason)
-        return await backup.session_backup_get(token_hash(token))
+    async def open(self, user_id: int, role: UserRole) -> str:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        session = Session(user_id=user_id, role=role, created_at=time.time())
+        key = token_hash(token)
+        if self.backup is not None:
+            await self.backup.session_backup_put(key, session, absolute_s=self.policy.absolute_s)
+        await self.keyvalue.session_put(key, session, idle_s=self.policy.idle_s, absolute_s=self.policy.absolute_s)
+        return token
 
+    async def resolve(self, token: str) -> Session | None:
+        if not token or len(token) > 256:
+            return None
+        key = token_hash(token)
+        try:
+            return await self.keyvalue.session_get(key, idle_s=self.policy.idle_s, absolute_s=self.policy.absolute_s)
+        except StoreUnavailable as exc:
+            if self.backup is None:
+                raise
+            log.warning("session checked against its PostgreSQL copy: redis is down", reason=exc.reason)
+            return await self.backup.session_backup_get(key)
 
-async def close_session(kv: KeyValueStore, token: str, *, backup: RelationalStore | None = None) -> None:
-    if backup is not None:
-        await backup.session_backup_delete(token_hash(token))
-    await kv.session_delete(token_hash(token))
+    async def close(self, token: str) -> None:
+        if self.backup is not None:
+            await self.backup.session_backup_delete(token_hash(token))
+        await self.keyvalue.session_delete(token_hash(token))

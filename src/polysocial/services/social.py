@@ -3,14 +3,14 @@ by the relay), and the reads over the graph, with names from the accounts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from polysocial.domain.errors import DomainError, NotFound
-from polysocial.domain.events import followed, unfollowed
+from polysocial.domain.events import Event, followed, unfollowed
 from polysocial.logging import get_logger
 from polysocial.stores.base import describe
-from polysocial.stores.graph.protocol import GraphStore
+from polysocial.stores.graph.protocol import MAX_PATH_HOPS, GraphStore
 from polysocial.stores.relational.protocol import RelationalStore
 
 log = get_logger(__name__)
@@ -43,18 +43,95 @@ async def named(relational: RelationalStore, user_ids: Sequence[int]) -> list[Na
     return [NamedUser(uid, names.get(uid, "")) for uid in user_ids]
 
 
-async def set_following(relational: RelationalStore, graph: GraphStore, follower: int, followee: int, on: bool) -> None:
-    """Follow (``on``) or unfollow. The event commits first; the graph write that follows is for the caller to see
-    their change at once, and if it is lost the relay applies the event anyway."""
-    if follower == followee:
-        raise SelfFollow("you cannot follow yourself")
-    await require_users(relational, followee)
-    async with relational.transaction() as tx:
-        await tx.add_events([followed(follower, followee) if on else unfollowed(follower, followee)])
-    try:
-        if on:
-            await graph.follow_many([(follower, followee)])
-        else:
-            await graph.unfollow_many([(follower, followee)])
-    except Exception as exc:  # the relay will deliver it: the change is committed
-        log.warning("graph write deferred to the relay", follower=follower, followee=followee, error=describe(exc))
+@dataclass(frozen=True, slots=True)
+class FollowPage:
+    users: list[NamedUser]
+    next_after: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NamedSuggestion:
+    user_id: int
+    name: str
+    strength: int
+
+
+@dataclass(frozen=True, slots=True)
+class NamedNearby:
+    user_id: int
+    name: str
+    distance: int
+
+
+class Social:
+    """Follows and the graph's reads. Writes are the caller's own; names come from the accounts."""
+
+    def __init__(self, relational: RelationalStore, graph: GraphStore) -> None:
+        self.relational = relational
+        self.graph = graph
+
+    async def follow(self, follower: int, followee: int) -> None:
+        """Follow (following twice is still one follow)."""
+        await self._record(follower, followee, followed(follower, followee))
+        await self._apply_now(follower, followee, self.graph.follow_many)
+
+    async def unfollow(self, follower: int, followee: int) -> None:
+        await self._record(follower, followee, unfollowed(follower, followee))
+        await self._apply_now(follower, followee, self.graph.unfollow_many)
+
+    async def _record(self, follower: int, followee: int, event: Event) -> None:
+        if follower == followee:
+            raise SelfFollow("you cannot follow yourself")
+        await require_users(self.relational, followee)
+        async with self.relational.transaction() as tx:
+            await tx.outbox.add([event])
+
+    @staticmethod
+    async def _apply_now(
+        follower: int, followee: int, write: Callable[[Sequence[tuple[int, int]]], Awaitable[None]]
+    ) -> None:
+        """The event is committed; this graph write is for the caller to see their change at once. If it is lost,
+        the relay applies the event anyway."""
+        try:
+            await write([(follower, followee)])
+        except Exception as exc:  # the relay will deliver it: the change is committed
+            log.warning("graph write deferred to the relay", follower=follower, followee=followee, error=describe(exc))
+
+    async def _page(self, ids: list[int], limit: int) -> FollowPage:
+        return FollowPage(await named(self.relational, ids), ids[-1] if len(ids) == limit else None)
+
+    async def followers(self, user_id: int, *, after: int, limit: int) -> FollowPage:
+        await require_users(self.relational, user_id)
+        return await self._page(await self.graph.followers(user_id, after=after, limit=limit), limit)
+
+    async def following(self, user_id: int, *, after: int, limit: int) -> FollowPage:
+        await require_users(self.relational, user_id)
+        return await self._page(await self.graph.following(user_id, after=after, limit=limit), limit)
+
+    async def counts(self, user_id: int) -> tuple[int, int]:
+        """(followers, following)."""
+        await require_users(self.relational, user_id)
+        return await self.graph.follow_counts(user_id)
+
+    async def relationship(self, me: int, user_id: int) -> tuple[bool, bool]:
+        """(I follow them, they follow me)."""
+        await require_users(self.relational, user_id)
+        return await self.graph.follows(me, user_id), await self.graph.follows(user_id, me)
+
+    async def mutuals(self, me: int, user_id: int, *, after: int, limit: int) -> FollowPage:
+        await require_users(self.relational, user_id)
+        return await self._page(await self.graph.mutual_follows(me, user_id, after=after, limit=limit), limit)
+
+    async def suggestions(self, me: int, *, limit: int) -> list[NamedSuggestion]:
+        found = await self.graph.suggestions(me, limit=limit)
+        names = await self.relational.user_names([s.user_id for s in found]) if found else {}
+        return [NamedSuggestion(s.user_id, names.get(s.user_id, ""), s.strength) for s in found]
+
+    async def nearby(self, me: int, *, hops: int, limit: int) -> list[NamedNearby]:
+        found = await self.graph.within_hops(me, hops=hops, limit=limit)
+        names = await self.relational.user_names([uid for uid, _ in found]) if found else {}
+        return [NamedNearby(uid, names.get(uid, ""), d) for uid, d in found]
+
+    async def separation(self, me: int, user_id: int) -> int | None:
+        await require_users(self.relational, user_id)
+        return await self.graph.path_length(me, user_id, max_hops=MAX_PATH_HOPS)

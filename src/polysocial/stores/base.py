@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
 from polysocial.config import Role, StoreURL
@@ -47,6 +47,13 @@ class Store(Protocol):
 
     async def engine_info(self) -> EngineInfo: ...
 
+    async def wipe(self) -> None:
+        """Erase everything this role holds, leaving what ``open`` made (tables, indexes): a fresh start for tests
+        and demos. Never called by the platform itself."""
+
+    async def item_count(self) -> int:
+        """How many items (rows, keys, nodes, documents, series) the role holds: what ``wipe`` leaves at zero."""
+
 
 async def timed_ping(store: Store) -> float:
     """The round-trip time of one ping, in milliseconds."""
@@ -73,7 +80,9 @@ class HasLocation(Protocol):
 S = TypeVar("S", bound=HasLocation)
 
 
-def guard(method: Callable[Concatenate[S, P], Awaitable[T]]) -> Callable[Concatenate[S, P], Awaitable[T]]:
+def guard(
+    method: Callable[Concatenate[S, P], Awaitable[T]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
     """An adapter method whose driver errors become StoreUnavailable (so a service can fall back on another
     store without knowing this one's driver)."""
 

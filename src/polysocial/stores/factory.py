@@ -1,44 +1,156 @@
-"""From a role's URL to its adapter: the scheme picks the engine (Settings has already checked it is allowed)."""
+"""From the settings to the stores: one adapter per role, chosen by the scheme of the role's URL (Settings has
+already checked that it is allowed), gathered in ``Stores``: one typed field per role, and what the chosen engines
+offer beyond the role's verbs, stated once here so that no service has to probe types."""
 
 from __future__ import annotations
 
-from polysocial.config import POSTGRES_SCHEMES, REDIS_SCHEMES, Role, StoreURL
-from polysocial.domain.errors import ConfigError
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from polysocial.config import POSTGRES_SCHEMES, REDIS_SCHEMES, Role, Settings, StoreURL
+from polysocial.domain.errors import ConfigError, StoresUnavailable, StoreUnavailable
 from polysocial.stores.base import Store
 from polysocial.stores.documents.mongo import MongoDocumentStore
 from polysocial.stores.documents.postgres import PostgresDocumentStore
+from polysocial.stores.documents.protocol import DocumentStore
 from polysocial.stores.graph.falkordb import FalkorGraphStore
 from polysocial.stores.graph.neo4j import Neo4jGraphStore
 from polysocial.stores.graph.postgres import PostgresGraphStore
+from polysocial.stores.graph.protocol import GraphStore
+from polysocial.stores.keyvalue.postgres import PostgresKeyValueStore
+from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineStore
+from polysocial.stores.keyvalue.redis import RedisKeyValueStore
 from polysocial.stores.postgres_pool import PostgresPools
-from polysocial.stores.redis.postgres import PostgresKeyValueStore
-from polysocial.stores.redis.redis import RedisKeyValueStore
 from polysocial.stores.relational.postgres import PostgresRelationalStore
+from polysocial.stores.relational.protocol import RelationalStore
 from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
+from polysocial.stores.timeseries.protocol import TimeSeriesStore
 
-_POSTGRES_ADAPTERS = {
-    Role.RELATIONAL: PostgresRelationalStore,
-    Role.DOCUMENTS: PostgresDocumentStore,
-    Role.GRAPH: PostgresGraphStore,
-    Role.REDIS: PostgresKeyValueStore,
-    Role.TIMESERIES: PostgresTimeSeriesStore,
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The five roles' adapters of one process."""
+
+    relational: RelationalStore
+    documents: DocumentStore
+    graph: GraphStore
+    keyvalue: KeyValueStore
+    timeseries: TimeSeriesStore
+
+    @property
+    def timelines(self) -> TimelineStore | None:
+        """Fan-out timelines, where the key-value engine keeps them (Redis); None in `postgres-only`."""
+        return self.keyvalue.timelines
+
+    @property
+    def session_backup(self) -> RelationalStore | None:
+        """Where the key-value engine may lose sessions (Redis), PostgreSQL keeps a copy for its outages."""
+        return None if self.keyvalue.durable else self.relational
+
+    def all(self) -> tuple[Store, ...]:
+        return (self.relational, self.documents, self.graph, self.keyvalue, self.timeseries)
+
+    async def open(self) -> None:
+        """Open every store concurrently; if any fails, close them all and report every failing role."""
+        results = await asyncio.gather(*(s.open() for s in self.all()), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            await self.close()
+            unexpected = [f for f in failures if not isinstance(f, StoreUnavailable)]
+            if unexpected:
+                raise unexpected[0]
+            raise StoresUnavailable([f for f in failures if isinstance(f, StoreUnavailable)])
+
+    async def close(self) -> None:
+        for store in self.all():
+            await store.close()
+
+    async def wipe(self) -> None:
+        for store in self.all():
+            await store.wipe()
+
+
+def _no_adapter(location: StoreURL) -> ConfigError:
+    return ConfigError(f"{location.role} URL {location.masked}: no adapter for scheme {location.scheme!r}")
+
+
+def make_relational(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> RelationalStore:
+    if location.scheme in POSTGRES_SCHEMES:
+        return PostgresRelationalStore(location, pools)
+    raise _no_adapter(location)
+
+
+def make_documents(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> DocumentStore:
+    if location.scheme in POSTGRES_SCHEMES:
+        return PostgresDocumentStore(location, pools)
+    if location.scheme.startswith("mongodb"):
+        return MongoDocumentStore(location, connect_timeout_s=connect_timeout_s)
+    raise _no_adapter(location)
+
+
+def make_graph(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> GraphStore:
+    scheme = location.scheme
+    if scheme in POSTGRES_SCHEMES:
+        return PostgresGraphStore(location, pools)
+    if scheme in REDIS_SCHEMES or scheme.startswith("falkor"):
+        return FalkorGraphStore(location, connect_timeout_s=connect_timeout_s)
+    if scheme.startswith(("bolt", "neo4j")):
+        return Neo4jGraphStore(location, connect_timeout_s=connect_timeout_s)
+    raise _no_adapter(location)
+
+
+def make_keyvalue(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> KeyValueStore:
+    if location.scheme in POSTGRES_SCHEMES:
+        return PostgresKeyValueStore(location, pools)
+    if location.scheme in REDIS_SCHEMES:
+        return RedisKeyValueStore(location, connect_timeout_s=connect_timeout_s)
+    raise _no_adapter(location)
+
+
+def make_timeseries(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> TimeSeriesStore:
+    if location.scheme in POSTGRES_SCHEMES:
+        return PostgresTimeSeriesStore(location, pools)
+    if location.scheme in {"http", "https"}:
+        return InfluxTimeSeriesStore(location, connect_timeout_s=connect_timeout_s)
+    raise _no_adapter(location)
+
+
+MAKERS: dict[Role, Callable[..., Store]] = {
+    Role.RELATIONAL: make_relational,
+    Role.DOCUMENTS: make_documents,
+    Role.GRAPH: make_graph,
+    Role.KEYVALUE: make_keyvalue,
+    Role.TIMESERIES: make_timeseries,
 }
 
 
 def make_store(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> Store:
-    """Build (without connecting) the adapter for ``location``."""
-    role, scheme = location.role, location.scheme
-    if scheme in POSTGRES_SCHEMES:
-        return _POSTGRES_ADAPTERS[role](location, pools)
-    if role is Role.DOCUMENTS and scheme.startswith("mongodb"):
-        return MongoDocumentStore(location, connect_timeout_s=connect_timeout_s)
-    if role is Role.GRAPH and (scheme in REDIS_SCHEMES or scheme.startswith("falkor")):
-        return FalkorGraphStore(location, connect_timeout_s=connect_timeout_s)
-    if role is Role.GRAPH and scheme.startswith(("bolt", "neo4j")):
-        return Neo4jGraphStore(location, connect_timeout_s=connect_timeout_s)
-    if role is Role.REDIS and scheme in REDIS_SCHEMES:
-        return RedisKeyValueStore(location, connect_timeout_s=connect_timeout_s)
-    if role is Role.TIMESERIES and scheme in {"http", "https"}:
-        return InfluxTimeSeriesStore(location, connect_timeout_s=connect_timeout_s)
-    raise ConfigError(f"{role} URL {location.masked}: no adapter for scheme {scheme!r}")
+    """Any role's adapter, typed only as a Store (for `doctor` and health, which treat every role alike)."""
+    return MAKERS[location.role](location, pools, connect_timeout_s=connect_timeout_s)
+
+
+def make_stores(
+    settings: Settings,
+    pools: PostgresPools,
+    *,
+    relational: RelationalStore | None = None,
+    documents: DocumentStore | None = None,
+    graph: GraphStore | None = None,
+    keyvalue: KeyValueStore | None = None,
+    timeseries: TimeSeriesStore | None = None,
+) -> Stores:
+    """Construct (without connecting) one adapter per role; a store passed in is used as it is (tests, tools)."""
+    timeout = settings.connect_timeout_s
+
+    def url(role: Role) -> StoreURL:
+        return settings.store_url(role)
+
+    return Stores(
+        relational=relational or make_relational(url(Role.RELATIONAL), pools, connect_timeout_s=timeout),
+        documents=documents or make_documents(url(Role.DOCUMENTS), pools, connect_timeout_s=timeout),
+        graph=graph or make_graph(url(Role.GRAPH), pools, connect_timeout_s=timeout),
+        keyvalue=keyvalue or make_keyvalue(url(Role.KEYVALUE), pools, connect_timeout_s=timeout),
+        timeseries=timeseries or make_timeseries(url(Role.TIMESERIES), pools, connect_timeout_s=timeout),
+    )

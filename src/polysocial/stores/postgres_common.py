@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from polysocial.config import StoreURL
@@ -13,6 +16,14 @@ class PostgresBackedStore(Adapter):
     """Base of the PostgreSQL adapters of every role. ``note`` says how the role is held (for `doctor`)."""
 
     note = ""
+    # The tables this role keeps (wipe and item_count work on them). In `postgres-only` every role shares one
+    # database, so each names its own; the relational role takes every table that no other role names.
+    tables: ClassVar[tuple[str, ...]] = ()
+    _named_elsewhere: ClassVar[set[str]] = {"schema_migrations"}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        PostgresBackedStore._named_elsewhere.update(cls.tables)
 
     def __init__(self, location: StoreURL, pools: PostgresPools) -> None:
         super().__init__(location)
@@ -52,3 +63,28 @@ class PostgresBackedStore(Adapter):
 
         version = await guarded(self._location, run)
         return EngineInfo("PostgreSQL", version, self.note)
+
+    async def own_tables(self) -> list[str]:
+        return list(self.tables)
+
+    async def wipe(self) -> None:
+        async def run() -> None:
+            tables = await self.own_tables()
+            if tables:
+                async with self.pool.connection() as conn:
+                    names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+                    await conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(names))
+
+        await guarded(self._location, run)
+
+    async def item_count(self) -> int:
+        async def run() -> int:
+            total = 0
+            async with self.pool.connection() as conn:
+                for table in await self.own_tables():
+                    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+                    row = await (await conn.execute(query)).fetchone()
+                    total += int(row[0]) if row else 0
+            return total
+
+        return await guarded(self._location, run)

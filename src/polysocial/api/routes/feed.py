@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from polysocial.api.deps import AppDep, CallerDep
+from polysocial.api.deps import CallerDep, FeedsDep
 from polysocial.api.responses import problems
 from polysocial.api.routes.posts import Before, Limit
-from polysocial.api.schemas import FeedItem, FeedPage
+from polysocial.api.schemas.feed import FeedItem, FeedPage
 
 router = APIRouter(tags=["feed"])
 
@@ -27,9 +27,9 @@ OK = {
 
 @router.get("/feed", response_model=FeedPage, responses={200: OK, **problems(401, 422, 503)})
 async def home_feed(
-    app: AppDep, caller: CallerDep, response: Response, before: Before = None, limit: Limit = 20
+    feeds: FeedsDep, caller: CallerDep, response: Response, before: Before = None, limit: Limit = 20
 ) -> FeedPage:
-    page = await app.feeds.home(caller.user_id, before=before, limit=limit)
+    page = await feeds.home(caller.user_id, before=before, limit=limit)
     if page.degraded is not None:
         response.headers[DEGRADED_HEADER] = page.degraded
     return FeedPage(items=[FeedItem.model_validate(item) for item in page.items], next_before=page.next_before)

@@ -11,9 +11,8 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from polysocial.api.deps import AppDep
+from polysocial.api.deps import OperationsDep, SettingsDep
 from polysocial.config import Profile, Role
-from polysocial.services.health import check_stores
 
 router = APIRouter(tags=["health"])
 
@@ -39,8 +38,8 @@ class Health(BaseModel):
     summary="Status of every store role",
     responses={503: {"model": Health, "description": "at least one store role is down"}},
 )
-async def health(app: AppDep, response: Response) -> Health:
-    checks = await check_stores(app.stores.values())
+async def health(operations: OperationsDep, settings: SettingsDep, response: Response) -> Health:
+    checks = await operations.health()
     roles = [
         RoleStatus(
             role=c.role,
@@ -55,4 +54,4 @@ async def health(app: AppDep, response: Response) -> Health:
     all_ok = all(c.ok for c in checks)
     if not all_ok:
         response.status_code = 503
-    return Health(status="ok" if all_ok else "degraded", profile=app.settings.profile, roles=roles)
+    return Health(status="ok" if all_ok else "degraded", profile=settings.profile, roles=roles)

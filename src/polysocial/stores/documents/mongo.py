@@ -1,7 +1,7 @@
 """The documents role on MongoDB (`seed`; tested on FerretDB, which speaks MongoDB's wire protocol).
 
 Consistency is set here, once: writes are acknowledged by a majority, journaled (w="majority", j=True), and reads that
-must see the user's own writes use readConcern "majority" (DESIGN.md section 4).
+must see the user's own writes use readConcern "majority" (docs/ARCHITECTURE.md, "Read path and consistency").
 
 FerretDB 1.x does not make a single-document update atomic: its handlers read the document, change it and write it
 back with nothing in between to stop another writer (measured here: 50 concurrent ``$inc`` on one document leave 9 on
@@ -30,7 +30,7 @@ from polysocial.config import StoreURL
 from polysocial.domain.errors import Conflict
 from polysocial.domain.events import Event
 from polysocial.logging import get_logger
-from polysocial.stores.base import Adapter, EngineInfo, guarded
+from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
 from polysocial.stores.documents.protocol import (
     ARTICLES,
     INTERNAL_FIELDS,
@@ -85,6 +85,15 @@ class MongoDocumentStore(Adapter):
                 ferretdb=build["ferretdbVersion"],
             )
 
+    @guard
+    async def wipe(self) -> None:
+        for name in await self.db.list_collection_names():
+            await self.db[name].delete_many({})
+
+    @guard
+    async def item_count(self) -> int:
+        return sum([await self.db[name].count_documents({}) for name in await self.db.list_collection_names()])
+
     async def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
@@ -132,8 +141,9 @@ class MongoDocumentStore(Adapter):
     async def insert(self, collection: str, doc_id: str, doc: dict[str, Any], events: Sequence[Event] = ()) -> None:
         await self._ensure_outbox_index(collection)
         body = {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS and k != "id"}
-        body.update({"_id": doc_id, OUTBOX_FIELD: self._stored_events(events), PENDING_FIELD: len(events),
-                     LEASE_FIELD: EPOCH})  # fmt: skip
+        body.update(
+            {"_id": doc_id, OUTBOX_FIELD: self._stored_events(events), PENDING_FIELD: len(events), LEASE_FIELD: EPOCH}
+        )
         try:
             async with self._write():
                 await self.db[collection].insert_one(body)
@@ -198,10 +208,15 @@ class MongoDocumentStore(Adapter):
 
     async def bulk_insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> None:
         rows = [
-            {**{k: v for k, v in d.items() if k != "id"}, "_id": d["id"], OUTBOX_FIELD: [], PENDING_FIELD: 0,
-             LEASE_FIELD: EPOCH}
+            {
+                **{k: v for k, v in d.items() if k != "id"},
+                "_id": d["id"],
+                OUTBOX_FIELD: [],
+                PENDING_FIELD: 0,
+                LEASE_FIELD: EPOCH,
+            }
             for d in docs
-        ]  # fmt: skip
+        ]
         for start in range(0, len(rows), 1000):
             await self.db[collection].insert_many(rows[start : start + 1000], ordered=False)
 

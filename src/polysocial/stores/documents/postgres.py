@@ -60,6 +60,7 @@ def _own(fields: dict[str, Any]) -> dict[str, Any]:
 
 class PostgresDocumentStore(PostgresBackedStore):
     note = "JSONB documents"
+    tables = ("documents",)
 
     async def create_schema(self) -> None:
         async with self.pool.connection() as conn, conn.transaction():
@@ -201,8 +202,15 @@ class PostgresDocumentStore(PostgresBackedStore):
             "outbox = outbox || %(events)s, pending = pending + %(n_events)s "
             "WHERE collection = %(collection)s AND id = %(id)s"
         )
-        params = {"field_path": _path(field), "field": field, "item": Jsonb([item]), "keep": keep_last,
-                  "counter": _path(counter), "collection": collection, "id": doc_id}  # fmt: skip
+        params = {
+            "field_path": _path(field),
+            "field": field,
+            "item": Jsonb([item]),
+            "keep": keep_last,
+            "counter": _path(counter),
+            "collection": collection,
+            "id": doc_id,
+        }
         return await self._update(query, params, events) == 1
 
     async def add_member(
@@ -242,8 +250,15 @@ class PostgresDocumentStore(PostgresBackedStore):
             + ("NOT " if add else "")
             + "coalesce(body -> %(field)s, '[]') @> to_jsonb(ARRAY[%(member)s::bigint])"
         )
-        params = {"field_path": _path(field), "field": field, "member": member, "counter": _path(counter),
-                  "delta": 1 if add else -1, "collection": collection, "id": doc_id}  # fmt: skip
+        params = {
+            "field_path": _path(field),
+            "field": field,
+            "member": member,
+            "counter": _path(counter),
+            "delta": 1 if add else -1,
+            "collection": collection,
+            "id": doc_id,
+        }
         return await self._update(query, params, events) == 1
 
     async def claim_pending(self, collections: Sequence[str], *, limit: int, lease_s: float) -> list[PendingDocument]:

@@ -1,7 +1,7 @@
-"""The documents role: posts, comments and articles, one read per post (DESIGN.md section 1). MongoDB in `seed`,
+"""The documents role: posts, comments and articles, one read per post (docs/ARCHITECTURE.md). MongoDB in `seed`,
 PostgreSQL JSONB elsewhere.
 
-A document carries the events its own change caused (DESIGN.md section 3): the write that changes the document
+A document carries the events its own change caused (docs/ARCHITECTURE.md): the write that changes the document
 appends them to the document's ``_outbox`` in the same single-document atomic update, so no multi-document
 transaction is needed (FerretDB and a standalone MongoDB have none). The relay claims a document with a lease (one
 relay per document at a time, so its events go out in order), delivers the oldest event, and pops it.

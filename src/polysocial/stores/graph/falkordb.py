@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 
 from polysocial.config import GRAPH_NAME, StoreURL
 from polysocial.domain.graph import GraphUser, Suggestion, last_write_wins
-from polysocial.stores.base import Adapter, EngineInfo, guarded
+from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
 from polysocial.stores.graph.cypher import CYPHER
 
 
@@ -103,6 +103,18 @@ class FalkorGraphStore(Adapter):
             if fields.get("name") == "graph":
                 return module_version(int(fields["ver"]))
         raise RuntimeError("the server answers but has no FalkorDB (graph) module loaded")
+
+    @guard
+    async def wipe(self) -> None:
+        # The nodes, not the graph key: the key holds the index and the unique constraint made at open.
+        await self.graph.query("MATCH (n) DETACH DELETE n")
+
+    @guard
+    async def item_count(self) -> int:
+        if self.graph_name not in await self.db.list_graphs():
+            return 0
+        result = await self.graph.ro_query("MATCH (n) RETURN count(n)")
+        return int(result.result_set[0][0])
 
     async def close(self) -> None:
         if self._db is not None:

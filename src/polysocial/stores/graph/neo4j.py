@@ -14,7 +14,7 @@ from neo4j import AsyncDriver, AsyncGraphDatabase
 
 from polysocial.config import StoreURL
 from polysocial.domain.graph import GraphUser, Suggestion, last_write_wins
-from polysocial.stores.base import Adapter, EngineInfo, guarded
+from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
 from polysocial.stores.graph.cypher import CYPHER
 
 BULK_BATCH = 20_000
@@ -59,6 +59,15 @@ class Neo4jGraphStore(Adapter):
             "CREATE CONSTRAINT user_id_unique IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
             database_=self.database,
         )
+
+    @guard
+    async def wipe(self) -> None:
+        await self.driver.execute_query("MATCH (n) DETACH DELETE n", database_=self.database)
+
+    @guard
+    async def item_count(self) -> int:
+        records, _, _ = await self.driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=self.database)
+        return int(records[0]["n"])
 
     async def close(self) -> None:
         if self._driver is not None:

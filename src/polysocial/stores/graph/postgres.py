@@ -53,6 +53,7 @@ GROUP BY id ORDER BY distance, id LIMIT %(limit)s
 
 class PostgresGraphStore(PostgresBackedStore):
     note = "follow graph in SQL tables"
+    tables = ("follows", "graph_users")
 
     async def create_schema(self) -> None:
         async with self.pool.connection() as conn, conn.transaction():

@@ -17,13 +17,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from polysocial.domain.accounts import (
-    Credentials,
     EmailTaken,
-    Me,
-    NewAccount,
-    Profile,
     Session,
-    TooYoung,
     UserCard,
     UserRole,
 )
@@ -32,35 +27,19 @@ from polysocial.domain.errors import TooMuchContention
 from polysocial.domain.events import Event
 from polysocial.logging import get_logger
 from polysocial.stores.postgres_common import PostgresBackedStore
-from polysocial.stores.relational.commerce import CommerceTxMixin
+from polysocial.stores.relational.accounts_tx import PostgresAccounts
+from polysocial.stores.relational.carts_tx import PostgresCarts
+from polysocial.stores.relational.idempotency_tx import PostgresIdempotency
+from polysocial.stores.relational.outbox_tx import OUTBOX_CHANNEL, PostgresOutbox
 from polysocial.stores.relational.protocol import DeadLetter, Isolation, OutboxEvent, OutboxStats, RelationalTx
 from polysocial.stores.relational.schema import MIGRATION_LOCK, MIGRATIONS
+from polysocial.stores.relational.seats_tx import PostgresSeats
+from polysocial.stores.relational.shop_tx import PostgresShop
+from polysocial.stores.relational.wallet_tx import PostgresWallet
 
 log = get_logger(__name__)
 
 T = TypeVar("T")
-
-OUTBOX_CHANNEL = "polysocial_outbox"
-PROFILE_FIELDS = ("name", "bio", "avatar_url", "birthdate")
-
-PROFILE_QUERY = """
-SELECT u.user_id, p.name, p.bio, p.avatar_url, p.birthdate, u.created_at,
-       (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id) AS order_count
-FROM users u JOIN user_profiles p ON p.user_id = u.user_id
-WHERE u.user_id = %s
-"""
-
-
-def _profile(row: dict[str, Any]) -> Profile:
-    return Profile(
-        user_id=row["user_id"],
-        name=row["name"],
-        bio=row["bio"],
-        avatar_url=row["avatar_url"],
-        birthdate=row["birthdate"],
-        created_at=row["created_at"],
-        order_count=int(row["order_count"]),
-    )
 
 
 def _event(row: dict[str, Any]) -> Event:
@@ -74,9 +53,19 @@ def _event(row: dict[str, Any]) -> Event:
     )
 
 
-class PostgresTx(CommerceTxMixin):
+class PostgresTx:
+    """One open transaction: each capability's verbs on the same connection, so that everything done through them
+    commits or rolls back together."""
+
     def __init__(self, conn: AsyncConnection[Any]) -> None:
         self.conn = conn
+        self.accounts = PostgresAccounts(conn)
+        self.wallet = PostgresWallet(conn)
+        self.shop = PostgresShop(conn)
+        self.seats = PostgresSeats(conn)
+        self.carts = PostgresCarts(conn)
+        self.idempotency = PostgresIdempotency(conn)
+        self.outbox = PostgresOutbox(conn)
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
 
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
@@ -85,99 +74,6 @@ class PostgresTx(CommerceTxMixin):
     async def run_after_commit(self) -> None:
         for callback in self._after_commit:
             await callback()
-
-    async def _one(self, query: str, params: Sequence[Any]) -> dict[str, Any] | None:
-        async with self.conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(query, params)
-            return await cur.fetchone()
-
-    # -- accounts ------------------------------------------------------------------------------------------------
-
-    async def insert_account(self, account: NewAccount) -> int:
-        try:
-            async with self.conn.transaction():  # a savepoint: a refused row leaves the caller's transaction usable
-                row = await self._one(
-                    "INSERT INTO users (email, password_hash) VALUES (%s, %s) RETURNING user_id",
-                    (account.email, account.password_hash),
-                )
-                assert row is not None
-                await self.conn.execute(
-                    "INSERT INTO user_profiles (user_id, name, bio, avatar_url, birthdate) VALUES (%s, %s, %s, %s, %s)",
-                    (row["user_id"], account.name, account.bio, account.avatar_url, account.birthdate),
-                )
-        except errors.UniqueViolation as exc:
-            raise EmailTaken("an account with this email already exists") from exc
-        except errors.CheckViolation as exc:
-            if exc.diag.constraint_name == "user_profiles_birthdate_check":
-                raise TooYoung("users must be 18 or older") from exc
-            raise
-        return int(row["user_id"])
-
-    async def credentials_by_email(self, email: str) -> Credentials | None:
-        row = await self._one("SELECT user_id, password_hash, role FROM users WHERE lower(email) = %s", (email,))
-        return Credentials(row["user_id"], row["password_hash"], UserRole(row["role"])) if row else None
-
-    async def update_password_hash(self, user_id: int, password_hash: str) -> None:
-        await self.conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (password_hash, user_id))
-
-    async def set_role(self, user_id: int, role: UserRole) -> bool:
-        cur = await self.conn.execute("UPDATE users SET role = %s WHERE user_id = %s", (role.value, user_id))
-        return cur.rowcount == 1
-
-    async def user_id_by_email(self, email: str) -> int | None:
-        row = await self._one("SELECT user_id FROM users WHERE lower(email) = %s", (email,))
-        return int(row["user_id"]) if row else None
-
-    async def profile(self, user_id: int) -> Profile | None:
-        row = await self._one(PROFILE_QUERY, (user_id,))
-        return _profile(row) if row else None
-
-    async def me(self, user_id: int) -> Me | None:
-        row = await self._one("SELECT email, role FROM users WHERE user_id = %s", (user_id,))
-        profile = await self.profile(user_id)
-        if row is None or profile is None:
-            return None
-        return Me(user_id, row["email"], UserRole(row["role"]), profile)
-
-    async def update_profile(self, user_id: int, fields: dict[str, Any]) -> bool:
-        unknown = set(fields) - set(PROFILE_FIELDS)
-        if unknown:
-            raise ValueError(f"not profile fields: {sorted(unknown)}")
-        if not fields:
-            row = await self._one("SELECT 1 AS found FROM user_profiles WHERE user_id = %s", (user_id,))
-            return row is not None
-        assignments = sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in fields
-        )
-        query = sql.SQL("UPDATE user_profiles SET {}, updated_at = now() WHERE user_id = {}").format(
-            assignments, sql.Placeholder("user_id")
-        )
-        try:
-            async with self.conn.transaction():
-                cur = await self.conn.execute(query, {**fields, "user_id": user_id})
-        except errors.CheckViolation as exc:
-            if exc.diag.constraint_name == "user_profiles_birthdate_check":
-                raise TooYoung("users must be 18 or older") from exc
-            raise
-        return cur.rowcount == 1
-
-    # -- outbox --------------------------------------------------------------------------------------------------
-
-    async def add_events(self, events: Sequence[Event]) -> None:
-        if not events:
-            return
-        async with self.conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                [
-                    (e.event_id, e.aggregate_type, e.aggregate_id, e.event_type, Jsonb(e.payload), e.created_at)
-                    for e in events
-                ],
-            )
-        # Delivered at commit, and only if the transaction commits: wakes the relays at once instead of at their
-        # next poll.
-        await self.conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
 
 
 class PostgresOutboxBatch:
@@ -236,6 +132,12 @@ FOR UPDATE SKIP LOCKED
 
 class PostgresRelationalStore(PostgresBackedStore):
     note = ""
+
+    async def own_tables(self) -> list[str]:
+        """Every table of the database that no other role names (accounts, money, the outbox, ...)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+            return [str(name) for (name,) in await cur.fetchall() if name not in self._named_elsewhere]
 
     async def create_schema(self) -> None:
         async with self.pool.connection() as conn, conn.transaction():

@@ -1,8 +1,9 @@
 """The relational role: accounts, credentials, wallets, products, orders, payments, seats, durable carts, and the
-transactional outbox. ACID transactions, constraints and row locks are the reason it exists (DESIGN.md section 1).
+transactional outbox. ACID transactions, constraints and row locks are the reason it exists (docs/ARCHITECTURE.md).
 
-Writes happen inside a transaction that the entry point (a request, a CLI command, the relay) opens and commits;
-services receive the transaction and never commit themselves.
+Writes happen inside a transaction that a service method opens and commits (services/, one method per use case);
+the verbs of an open transaction are grouped by capability: ``tx.accounts``, ``tx.wallet``, ``tx.shop``,
+``tx.seats``, ``tx.carts``, ``tx.idempotency``, ``tx.outbox``.
 """
 
 from __future__ import annotations
@@ -17,16 +18,11 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from polysocial.domain.accounts import Credentials, Me, NewAccount, Profile, Session, UserCard, UserRole
-from polysocial.domain.commerce import (
-    CustomerReportRow,
-    LedgerEntry,
-    Order,
-    Product,
-    Seat,
-    TicketedEvent,
-)
 from polysocial.domain.events import Event
 from polysocial.domain.idempotency import IdempotencyRecord
+from polysocial.domain.seats import Seat, TicketedEvent
+from polysocial.domain.shop import CustomerReportRow, Order, Product
+from polysocial.domain.wallet import LedgerEntry
 from polysocial.stores.base import Store
 
 T = TypeVar("T")
@@ -60,9 +56,28 @@ class DeadLetter:
     error: str
 
 
-class CommerceTx(Protocol):
-    """Money, the shop, seats, the durable carts and idempotency keys, inside an open transaction. A refused
-    operation raises its domain error (InsufficientFunds, OutOfStock, SeatTaken, ...) and changes nothing."""
+class AccountsTx(Protocol):
+    async def insert_account(self, account: NewAccount) -> int:
+        """Insert the user and the profile; raises EmailTaken, TooYoung."""
+
+    async def credentials_by_email(self, email: str) -> Credentials | None: ...
+
+    async def update_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    async def set_role(self, user_id: int, role: UserRole) -> bool: ...
+
+    async def user_id_by_email(self, email: str) -> int | None: ...
+
+    async def profile(self, user_id: int) -> Profile | None:
+        """The seed's get_user: users + user_profiles + the order count, in one query."""
+
+    async def me(self, user_id: int) -> Me | None: ...
+
+    async def update_profile(self, user_id: int, fields: dict[str, Any]) -> bool: ...
+
+
+class WalletTx(Protocol):
+    """Money moves as two ledger entries that sum to zero; a refused move (InsufficientFunds) changes nothing."""
 
     async def deposit(self, user_id: int, amount: Decimal) -> Decimal: ...
 
@@ -71,6 +86,11 @@ class CommerceTx(Protocol):
     async def balance(self, user_id: int) -> Decimal | None: ...
 
     async def ledger(self, user_id: int, *, before: int | None, limit: int) -> list[LedgerEntry]: ...
+
+
+class ShopTx(Protocol):
+    """Products, stock and orders; placing an order checks and takes stock and payment together (OutOfStock,
+    InsufficientFunds, NotFound refuse it whole)."""
 
     async def create_product(self, name: str, price: Decimal, stock: int) -> Product: ...
 
@@ -92,55 +112,66 @@ class CommerceTx(Protocol):
 
     async def customer_report(self, *, days: int, min_orders: int) -> list[CustomerReportRow]: ...
 
+
+class SeatsTx(Protocol):
     async def create_ticketed_event(self, name: str, starts_at: datetime, seats: int) -> int: ...
 
     async def ticketed_event(self, event_id: int) -> TicketedEvent | None: ...
 
     async def seats(self, event_id: int, viewer: int) -> list[Seat]: ...
 
-    async def book_seat(self, event_id: int, seat_no: int, user_id: int) -> None: ...
+    async def book_seat(self, event_id: int, seat_no: int, user_id: int) -> None:
+        """Raises SeatTaken when someone else has it, NotFound when there is no such seat."""
 
+
+class CartsTx(Protocol):
     async def apply_cart_delta(self, event_id: uuid.UUID, user_id: int, product_id: int, delta: int) -> int | None: ...
 
     async def cart_snapshot(self, user_id: int, *, lock: bool = False) -> dict[int, int]:
         """The durable cart plus its changes not yet applied; ``lock`` serialises checkouts of the cart."""
 
-    async def idempotency_begin(
-        self, user_id: int, key: str, request_hash: str, *, lock_s: float
-    ) -> IdempotencyRecord: ...
 
-    async def idempotency_finish(self, user_id: int, key: str, status: int, body: Any) -> None: ...
+class IdempotencyTx(Protocol):
+    async def begin(self, user_id: int, key: str, request_hash: str, *, lock_s: float) -> IdempotencyRecord:
+        """Claim ``key`` for this request, or report what became of the request that holds it."""
 
-    async def idempotency_release(self, user_id: int, key: str) -> None: ...
+    async def finish(self, user_id: int, key: str, status: int, body: Any) -> None: ...
+
+    async def release(self, user_id: int, key: str) -> None: ...
 
 
-class RelationalTx(CommerceTx, Protocol):
-    """One open transaction. Everything done through it commits or rolls back together."""
+class OutboxTx(Protocol):
+    async def add(self, events: Sequence[Event]) -> None:
+        """Record events in the transaction's outbox: they exist if and only if the transaction commits."""
+
+
+class RelationalTx(Protocol):
+    """One open transaction, its verbs grouped by capability. Everything done through it commits or rolls back
+    together."""
+
+    @property
+    def accounts(self) -> AccountsTx: ...
+
+    @property
+    def wallet(self) -> WalletTx: ...
+
+    @property
+    def shop(self) -> ShopTx: ...
+
+    @property
+    def seats(self) -> SeatsTx: ...
+
+    @property
+    def carts(self) -> CartsTx: ...
+
+    @property
+    def idempotency(self) -> IdempotencyTx: ...
+
+    @property
+    def outbox(self) -> OutboxTx: ...
 
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run ``callback`` once the transaction has committed (never if it rolls back)."""
-
-    # accounts
-    async def insert_account(self, account: NewAccount) -> int:
-        """Insert the user and the profile; raises EmailTaken, TooYoung."""
-
-    async def credentials_by_email(self, email: str) -> Credentials | None: ...
-
-    async def update_password_hash(self, user_id: int, password_hash: str) -> None: ...
-
-    async def set_role(self, user_id: int, role: UserRole) -> bool: ...
-
-    async def user_id_by_email(self, email: str) -> int | None: ...
-
-    async def profile(self, user_id: int) -> Profile | None:
-        """The seed's get_user: users + user_profiles + the order count, in one query."""
-
-    async def me(self, user_id: int) -> Me | None: ...
-
-    async def update_profile(self, user_id: int, fields: dict[str, Any]) -> bool: ...
-
-    # outbox
-    async def add_events(self, events: Sequence[Event]) -> None: ...
 
 
 class OutboxBatch(Protocol):
@@ -187,7 +218,7 @@ class RelationalStore(Store, Protocol):
 
     async def user_names(self, user_ids: Sequence[int]) -> dict[int, str]: ...
 
-    # -- the durable copy of sessions (used only while the redis role is down) ---------------------------------------
+    # -- the durable copy of sessions (used only while the keyvalue role is down) -----------------------------------
 
     async def session_backup_put(self, token_hash: str, session: Session, *, absolute_s: int) -> None: ...
 

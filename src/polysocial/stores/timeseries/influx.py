@@ -105,6 +105,18 @@ class InfluxTimeSeriesStore(Adapter):
             raise RuntimeError(f"/ping answered HTTP {response.status_code}")
         return str(response.headers.get("X-Influxdb-Version", "unknown"))
 
+    @guard
+    async def wipe(self) -> None:
+        response = await self.client.post("/query", data={"q": "DROP SERIES FROM /.*/", "db": self.database})
+        response.raise_for_status()
+
+    @guard
+    async def item_count(self) -> int:
+        response = await self.client.get("/query", params={"q": "SHOW SERIES", "db": self.database})
+        response.raise_for_status()
+        series = response.json()["results"][0].get("series") or []
+        return sum(len(s.get("values") or []) for s in series)
+
     async def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None

@@ -61,6 +61,7 @@ CREATE INDEX IF NOT EXISTS ts_points_measurement ON ts_points (measurement, at);
 
 class PostgresTimeSeriesStore(PostgresBackedStore):
     note = "events and rollups in tables"
+    tables = ("ts_api_requests", "ts_points", "ts_post_views", "ts_post_views_hourly")
 
     async def create_schema(self) -> None:
         async with self.pool.connection() as conn, conn.transaction():

@@ -1,7 +1,7 @@
-"""The redis role: home timelines, sessions, rate limits, caches, leaderboards and live carts. Redis in `embedded`
+"""The keyvalue role: home timelines, sessions, rate limits, caches, leaderboards and live carts. Redis in `embedded`
 and `seed` (in `embedded`, the same server as the FalkorDB graph), PostgreSQL tables in `postgres-only`.
 
-Consistency here is deliberately weaker (DESIGN.md section 4): sessions and caches may be lost with the server;
+Consistency here is deliberately weaker (docs/ARCHITECTURE.md): sessions and caches may be lost with the server;
 everything that must survive lives in PostgreSQL.
 """
 
@@ -18,6 +18,16 @@ from polysocial.stores.base import Store
 
 
 class KeyValueStore(Store, Protocol):
+    # -- what this engine offers beyond the verbs below (the factory reads these; services never probe types) -----
+    @property
+    def timelines(self) -> TimelineStore | None:
+        """Home and user timelines with fan-out (Redis), or None where feeds are read from the sources of truth
+        (the PostgreSQL tables of `postgres-only`)."""
+
+    @property
+    def durable(self) -> bool:
+        """Whether what it holds survives a restart: where it does not, sessions keep a copy in PostgreSQL."""
+
     # -- sessions: opaque tokens, stored by the hash of the token, with idle and absolute timeouts ------------------
     async def session_put(self, token_hash: str, session: Session, *, idle_s: int, absolute_s: int) -> None: ...
 

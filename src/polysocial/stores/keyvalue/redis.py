@@ -1,4 +1,4 @@
-"""The redis role on Redis (`embedded` and `seed`), through redis.asyncio.
+"""The keyvalue role on Redis (`embedded` and `seed`), through redis.asyncio.
 
 Keys carry hash tags (``{...}``) so that the keys one operation touches share a Redis Cluster slot. Every
 multi-step operation is one Lua script: atomic on the server, one round trip.
@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
+from polysocial.config import StoreURL
 from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.analytics import Ranked
 from polysocial.domain.limits import RateDecision, RateLimit
-from polysocial.stores.base import EngineInfo, guard, guarded
-from polysocial.stores.redis.timelines import RedisTimelines
+from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
+from polysocial.stores.keyvalue.timelines import (
+    CACHE_INVALIDATE_SCRIPT,
+    CACHE_SET_SCRIPT,
+    GENERATION_TTL_S,
+    RedisTimelines,
+    cache_keys,
+)
 
 # GCRA (see domain/limits.py for the same arithmetic in Python). The server's clock, so app servers may disagree.
 # Returns {allowed, retry_after_ms, remaining}. SET ... PX stores the value and its expiry in one command.
@@ -61,20 +68,6 @@ redis.call('EXPIRE', KEYS[1], math.max(1, math.min(tonumber(ARGV[1]), math.floor
 return raw
 """
 
-CACHE_SET_SCRIPT = """
-local current = redis.call('GET', KEYS[2]) or '0'
-if current ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
-return 1
-"""
-
-CACHE_INVALIDATE_SCRIPT = """
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
-return 1
-"""
-
 LOCK_RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -103,9 +96,6 @@ return 1
 """
 CART_MARK = "_"
 
-# A generation must outlive every value stored under it; a day is far beyond any cache TTL used here.
-GENERATION_TTL_S = 86_400
-
 
 def session_key(token_hash: str) -> str:
     return f"session:{{{token_hash}}}"
@@ -113,10 +103,6 @@ def session_key(token_hash: str) -> str:
 
 def rate_key(key: str) -> str:
     return f"ratelimit:{{{key}}}"
-
-
-def cache_keys(key: str) -> tuple[str, str]:
-    return f"cache:{{{key}}}", f"cachegen:{{{key}}}"
 
 
 def _text(value: bytes | str) -> str:
@@ -135,7 +121,25 @@ def lock_key(key: str) -> str:
     return f"lock:{{{key}}}"
 
 
-class RedisKeyValueStore(RedisTimelines):
+class RedisKeyValueStore(Adapter):
+    durable = False  # a restart may lose what it holds: sessions keep a PostgreSQL copy (services/sessions.py)
+
+    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
+        super().__init__(location, connect_timeout_s=connect_timeout_s)
+        self._client: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+        self._timelines = RedisTimelines(self)
+
+    @property
+    def client(self) -> Redis:
+        if self._client is None:
+            raise self.not_open()
+        return self._client
+
+    @property
+    def timelines(self) -> RedisTimelines:
+        return self._timelines
+
     async def _connect(self) -> None:
         self._client = Redis.from_url(
             self._location.url,
@@ -153,7 +157,18 @@ class RedisKeyValueStore(RedisTimelines):
             "cart_add": self._client.register_script(CART_ADD_SCRIPT),
             "cart_set_line": self._client.register_script(CART_SET_LINE_SCRIPT),
         }
-        self._register_timeline_scripts(self._client)
+        self._timelines.bind(self._client)
+
+    @guard
+    async def wipe(self) -> None:
+        # Every key but a FalkorDB graph's: in `embedded` the graph shares this server and is the graph role's.
+        async for key in self.client.scan_iter(count=1000):
+            if await self.client.type(key) != b"graphdata":
+                await self.client.delete(key)
+
+    @guard
+    async def item_count(self) -> int:
+        return len([k async for k in self.client.scan_iter(count=1000) if await self.client.type(k) != b"graphdata"])
 
     async def close(self) -> None:
         if self._client is not None:
@@ -219,39 +234,6 @@ class RedisKeyValueStore(RedisTimelines):
     async def cache_invalidate(self, key: str) -> None:
         await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S])
 
-    # -- batched cache-aside: the feed's post and author caches -----------------------------------------------------
-    # One MGET over keys in different slots: on Redis Cluster, redis-py's ``mget_nonatomic`` splits it by slot.
-
-    @guard
-    async def cache_get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        if not keys:
-            return []
-        values = await self.client.mget([cache_keys(k)[0] for k in keys])
-        return [v.encode() if isinstance(v, str) else v for v in values]
-
-    @guard
-    async def cache_generations(self, keys: Sequence[str]) -> list[int]:
-        if not keys:
-            return []
-        values = await self.client.mget([cache_keys(k)[1] for k in keys])
-        return [int(v) if v is not None else 0 for v in values]
-
-    @guard
-    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int]], *, ttl_s: int) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for key, value, generation in entries:
-            await self._scripts["cache_set"](
-                keys=list(cache_keys(key)), args=[value, str(generation), ttl_s], client=pipe
-            )
-        await pipe.execute()
-
-    @guard
-    async def cache_invalidate_many(self, keys: Sequence[str]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S], client=pipe)
-        await pipe.execute()
-
     # -- live carts ---------------------------------------------------------------------------------------------------
 
     @guard
@@ -303,6 +285,8 @@ class RedisKeyValueStore(RedisTimelines):
 
     @guard
     async def board_top(self, board: str, *, limit: int) -> list[Ranked]:
+        # redis-py types every reply as Any (its commands serve sync and async clients alike); with
+        # withscores=True, ZREVRANGE answers (member, score) pairs.
         rows = cast(
             list[tuple[bytes, float]], await self.client.zrevrange(board_key(board), 0, limit - 1, withscores=True)
         )

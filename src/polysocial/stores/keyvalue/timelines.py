@@ -18,14 +18,15 @@ per-owner pipeline: about 35,000 inserts/s); on Redis Cluster those batches woul
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from polysocial.config import StoreURL
 from polysocial.domain.ids import IdOutOfRange, from_bytes, to_bytes
-from polysocial.stores.base import Adapter, guard
-from polysocial.stores.redis.protocol import TimelineKind
+from polysocial.stores.base import guard
+from polysocial.stores.keyvalue.protocol import TimelineKind
 
 MAX_TIMELINE_ITEMS = 800
 TIMELINE_TTL_S = 7 * 86_400  # an idle user's timeline goes; reading restarts the clock, fan-out does not
@@ -106,6 +107,27 @@ return redis.call('SADD', KEYS[1], ARGV[1])
 
 CELEBRITIES_KEY = "celebrities"
 
+CACHE_SET_SCRIPT = """
+local current = redis.call('GET', KEYS[2]) or '0'
+if current ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
+
+CACHE_INVALIDATE_SCRIPT = """
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# A generation must outlive every value stored under it; a day is far beyond any cache TTL used here.
+GENERATION_TTL_S = 86_400
+
+
+def cache_keys(key: str) -> tuple[str, str]:
+    return f"cache:{{{key}}}", f"cachegen:{{{key}}}"
+
 
 def timeline_key(kind: TimelineKind, owner: int) -> str:
     return f"timeline:{kind.value}:{{{owner}}}"
@@ -134,27 +156,42 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class RedisTimelines(Adapter):
-    """The Redis adapter's timeline and celebrity verbs (the base of RedisKeyValueStore)."""
+class RedisHandle(Protocol):
+    """What the timelines borrow from the Redis adapter that owns them: its client and its location."""
 
-    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        super().__init__(location, connect_timeout_s=connect_timeout_s)
-        self._client: Redis | None = None
+    @property
+    def client(self) -> Redis: ...
+
+    @property
+    def location(self) -> StoreURL: ...
+
+
+class RedisTimelines:
+    """The Redis adapter's timelines, celebrity sets and batched post caches: a part of RedisKeyValueStore (its
+    ``timelines``), on the same client, so a profile whose key-value store keeps timelines states it by having one."""
+
+    def __init__(self, owner: RedisHandle) -> None:
+        self._owner = owner
         self._scripts: dict[str, AsyncScript] = {}
 
     @property
-    def client(self) -> Redis:
-        if self._client is None:
-            raise self.not_open()
-        return self._client
+    def location(self) -> StoreURL:
+        return self._owner.location
 
-    def _register_timeline_scripts(self, client: Redis) -> None:
+    @property
+    def client(self) -> Redis:
+        return self._owner.client
+
+    def bind(self, client: Redis) -> None:
+        """Register the scripts on a newly opened client."""
         for name, text in (
             ("tl_push", PUSH_SCRIPT),
             ("tl_read", READ_SCRIPT),
             ("tl_begin", BEGIN_SCRIPT),
             ("tl_finish", FINISH_SCRIPT),
             ("tl_follow_celebrity", FOLLOW_CELEBRITY_SCRIPT),
+            ("cache_set", CACHE_SET_SCRIPT),
+            ("cache_invalidate", CACHE_INVALIDATE_SCRIPT),
         ):
             self._scripts[name] = client.register_script(text)
 
@@ -252,3 +289,36 @@ class RedisTimelines(Adapter):
     @guard
     async def unfollow_celebrity(self, reader: int, celebrity: int) -> None:
         await self.client.srem(celebrities_key(reader), str(celebrity))
+
+    # -- batched cache-aside: the feed's post and author caches -----------------------------------------------------
+    # One MGET over keys in different slots: on Redis Cluster, redis-py's ``mget_nonatomic`` splits it by slot.
+
+    @guard
+    async def cache_get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        values = await self.client.mget([cache_keys(k)[0] for k in keys])
+        return [v.encode() if isinstance(v, str) else v for v in values]
+
+    @guard
+    async def cache_generations(self, keys: Sequence[str]) -> list[int]:
+        if not keys:
+            return []
+        values = await self.client.mget([cache_keys(k)[1] for k in keys])
+        return [int(v) if v is not None else 0 for v in values]
+
+    @guard
+    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int]], *, ttl_s: int) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key, value, generation in entries:
+            await self._scripts["cache_set"](
+                keys=list(cache_keys(key)), args=[value, str(generation), ttl_s], client=pipe
+            )
+        await pipe.execute()
+
+    @guard
+    async def cache_invalidate_many(self, keys: Sequence[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S], client=pipe)
+        await pipe.execute()

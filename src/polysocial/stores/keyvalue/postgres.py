@@ -1,4 +1,4 @@
-"""The redis role in PostgreSQL tables (`postgres-only`): what a good PostgreSQL engineer would build instead of
+"""The keyvalue role in PostgreSQL tables (`postgres-only`): what a good PostgreSQL engineer would build instead of
 Redis. Caches, rate limits and locks are UNLOGGED (fast, and emptied after a crash, like a cache should be);
 sessions are logged, so a crash does not log everyone out.
 """
@@ -105,6 +105,9 @@ END $$;
 
 class PostgresKeyValueStore(PostgresBackedStore):
     note = "sessions, limits and caches in tables"
+    tables = ("kv_sessions", "kv_rate_limits", "kv_cache", "kv_cache_generations", "kv_locks", "kv_carts", "kv_boards")
+    durable = True  # tables: what it holds survives a restart, so sessions need no second copy
+    timelines = None  # feeds are read from the sources of truth (services/feed.py)
 
     async def create_schema(self) -> None:
         async with self.pool.connection() as conn, conn.transaction():

@@ -1,0 +1,43 @@
+"""When to try a failed delivery again: a pure policy (no I/O, its randomness injected), unit-tested alone."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from polysocial.domain.errors import StoreUnavailable
+
+# Past this many failures a store outage is retried at the capped delay: 2**16 x the base is beyond any cap.
+MAX_EXPONENT = 16
+
+
+def _jitter() -> float:
+    return random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff, capped and jittered (x0.5 to x1.5), then the dead-letter table after ``max_attempts``.
+
+    A store that is down is not the event's fault: such failures are retried at the capped backoff for as long as
+    the store stays down, so that, say, timelines catch up once Redis is back instead of losing their fan-out to the
+    dead letters."""
+
+    max_attempts: int = 8
+    base_s: float = 0.5
+    max_s: float = 300.0
+    jitter: Callable[[], float] = field(default=_jitter, compare=False)
+
+    def backoff_s(self, failures: int) -> float:
+        """The delay after ``failures`` failures so far (1 for the first)."""
+        exponent = min(max(failures - 1, 0), MAX_EXPONENT)
+        return min(self.max_s, self.base_s * 2.0**exponent) * self.jitter()
+
+    def retry_in(self, failures: int, error: BaseException | None = None) -> float | None:
+        """Seconds until the next try after ``failures`` failures, or None: give up (the dead-letter table)."""
+        if isinstance(error, StoreUnavailable):
+            return self.backoff_s(failures)
+        if failures >= self.max_attempts:
+            return None
+        return self.backoff_s(failures)
