@@ -4,15 +4,17 @@ ports (unix sockets for the embedded pair) under pytest's temporary folder, and 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from polysocial.bootstrap import App
 from polysocial.config import Settings
 from polysocial.engines import seed_stack
 from polysocial.engines.embedded import EmbeddedEngines
+from tests.support.apps import fresh_app
 from tests.support.live import live_server
 
 # Tests never follow the developer's own POLYSOCIAL_* settings (a seed URL, another data folder).
@@ -104,3 +106,18 @@ def embedded_server(live_settings: Settings) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_only_settings(embedded_engines: EmbeddedEngines, engines_dir: Path) -> Settings:
     return Settings(profile="postgres-only", data_dir=engines_dir)
+
+
+@pytest.fixture
+def app_settings(embedded_settings: Settings) -> Settings:
+    """The settings of the ``app`` fixture: the embedded engines. A module or folder overrides this fixture (the
+    API tests with every profile, a test with a setting of its own), never ``app`` itself."""
+    return embedded_settings
+
+
+@pytest.fixture
+async def app(app_settings: Settings) -> AsyncIterator[App]:
+    """The one app fixture: an App on empty stores, closed after the test. The relay is driven by the test
+    (``await app.relay.drain()``) unless the test starts it."""
+    async with fresh_app(app_settings) as state:
+        yield state

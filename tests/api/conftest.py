@@ -6,18 +6,10 @@ import httpx
 import pytest
 
 from polysocial.api.app import create_app
-from polysocial.bootstrap import App, bootstrap
+from polysocial.bootstrap import App
 from polysocial.config import Settings
-from tests.support.apps import fresh_app
 
 PROFILES = ["embedded", "postgres-only", pytest.param("seed", marks=pytest.mark.seed_stack)]
-
-
-@pytest.fixture
-async def embedded_app(embedded_settings: Settings) -> AsyncIterator[App]:
-    app = await bootstrap(embedded_settings)
-    yield app
-    await app.aclose()
 
 
 @pytest.fixture(params=PROFILES)
@@ -29,10 +21,9 @@ def profile_settings(request: pytest.FixtureRequest) -> Settings:
 
 
 @pytest.fixture
-async def app(profile_settings: Settings) -> AsyncIterator[App]:
-    """An App on empty stores. The relay is driven by the test (``await app.relay.drain()``)."""
-    async with fresh_app(profile_settings) as state:
-        yield state
+def app_settings(profile_settings: Settings) -> Settings:
+    """The API's tests run on every profile."""
+    return profile_settings
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,7 +19,6 @@ import pytest
 from polysocial.bootstrap import App
 from polysocial.config import Settings
 from polysocial.domain.accounts import NewAccount
-from tests.support.apps import fresh_app
 
 USERS = 200
 INITIAL_FOLLOWS_EACH = 3
@@ -40,9 +38,8 @@ class Model:
 
 
 @pytest.fixture
-async def feed_app(profile_settings: Settings) -> AsyncIterator[App]:
-    async with fresh_app(profile_settings.model_copy(update={"feed_celebrity_followers": CELEBRITY})) as app:
-        yield app
+def app_settings(profile_settings: Settings) -> Settings:
+    return profile_settings.model_copy(update={"feed_celebrity_followers": CELEBRITY})
 
 
 async def make_users(app: App) -> list[int]:
@@ -106,8 +103,7 @@ async def write(app: App, model: Model, world: World, rng: random.Random, action
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-async def test_every_feed_read_equals_the_reference(feed_app: App, seed: int) -> None:
-    app = feed_app
+async def test_every_feed_read_equals_the_reference(app: App, seed: int) -> None:
     rng = random.Random(seed)
     users = await make_users(app)
     model = Model()

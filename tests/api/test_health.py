@@ -13,6 +13,7 @@ from polysocial.config import Role, Settings, StoreURL
 from polysocial.engines.embedded import EmbeddedRedis
 from polysocial.engines.layout import EngineLayout
 from polysocial.stores.keyvalue.redis import RedisKeyValueStore
+from tests.support.apps import fresh_app
 
 PROBLEM = "application/problem+json"
 
@@ -94,8 +95,8 @@ async def test_health_is_503_and_names_the_role_when_its_engine_stops(
     assert all(by_role[r]["ok"] for r in ("relational", "documents", "graph", "timeseries"))
 
 
-async def test_unknown_path_and_wrong_method_are_problem_json(embedded_app: object) -> None:
-    async with in_process(embedded_app) as client:
+async def test_unknown_path_and_wrong_method_are_problem_json(embedded_settings: Settings) -> None:
+    async with fresh_app(embedded_settings) as app, in_process(app) as client:
         missing = await client.get("/no/such/thing")
         wrong = await client.post("/health")
     assert missing.status_code == 404

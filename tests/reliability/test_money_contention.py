@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -20,7 +19,6 @@ from polysocial.domain.shop import OutOfStock
 from polysocial.domain.wallet import InsufficientFunds
 from polysocial.services.idempotency import Reply
 from polysocial.stores.relational.postgres import PostgresRelationalStore
-from tests.support.apps import fresh_app
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +26,8 @@ CLIENTS = 64
 
 
 @pytest.fixture
-async def app(embedded_settings: Settings) -> AsyncIterator[App]:
-    async with fresh_app(embedded_settings.model_copy(update={"postgres_pool_size": CLIENTS + 4})) as state:
-        yield state
+def app_settings(embedded_settings: Settings) -> Settings:
+    return embedded_settings.model_copy(update={"postgres_pool_size": CLIENTS + 4})
 
 
 async def accounts(app: App, n: int, funds: str) -> list[int]:

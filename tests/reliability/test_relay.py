@@ -8,10 +8,9 @@ import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import httpx
-import pytest
 
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Role, Settings
@@ -23,17 +22,11 @@ from polysocial.events.retry import RetryPolicy
 from polysocial.stores.graph.falkordb import FalkorGraphStore
 from tests.conftest import isolated_settings
 from tests.support.accounts import registration
-from tests.support.apps import fresh_app, relay_for
+from tests.support.apps import relay_for
 from tests.support.cli import run_cli
 
 FAST = RetryPolicy(max_attempts=3, base_s=0.01, max_s=0.05)
 DOCS = ("relay_docs",)
-
-
-@pytest.fixture
-async def app(embedded_settings: Settings) -> AsyncIterator[App]:
-    async with fresh_app(embedded_settings) as state:
-        yield state
 
 
 async def run_until(relay: Relay, done: object, timeout_s: float = 10) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import Any
 
 from polysocial.domain.consistency import Operation
 from polysocial.domain.errors import Conflict, NotFound
@@ -16,7 +15,7 @@ from polysocial.domain.events import cart_changed
 from polysocial.domain.shop import Order
 from polysocial.domain.wallet import InvalidAmount
 from polysocial.logging import get_logger
-from polysocial.services.idempotency import Idempotency, IdempotentRequest, Reply, identity
+from polysocial.services.idempotency import Idempotency, IdempotentRequest, Render, Reply, identity
 from polysocial.services.shop import check_lines
 from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.relational.protocol import RelationalStore, RelationalTx
@@ -59,7 +58,7 @@ class Carts:
         return lines
 
     async def checkout(
-        self, user_id: int, *, request: IdempotentRequest | None = None, render: Any = identity
+        self, user_id: int, *, request: IdempotentRequest | None = None, render: Render = identity
     ) -> Reply:
         """Turn the cart into an order (as Shop.place_order) and empty it."""
         keyvalue = self.keyvalue

@@ -4,13 +4,12 @@ under REPEATABLE READ, retried on serialization failure), the others get 409."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from polysocial.domain.consistency import Operation
 from polysocial.domain.errors import NotFound
 from polysocial.domain.seats import MAX_SEATS, Seat, TicketedEvent
 from polysocial.domain.wallet import InvalidAmount
-from polysocial.services.idempotency import Idempotency, IdempotentRequest, Reply, identity
+from polysocial.services.idempotency import Idempotency, IdempotentRequest, Render, Reply, identity
 from polysocial.stores.relational.protocol import RelationalStore, RelationalTx
 
 
@@ -51,7 +50,7 @@ class Seats:
         seat_no: int,
         *,
         request: IdempotentRequest | None = None,
-        render: Any = identity,
+        render: Render = identity,
     ) -> Reply:
         async def work(tx: RelationalTx) -> int:
             await tx.seats.book_seat(event_id, seat_no, user_id)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 from polysocial.domain.consistency import ISOLATION, MAX_ATTEMPTS, Operation
 from polysocial.domain.errors import NotFound
 from polysocial.domain.shop import MAX_ORDER_LINES, MAX_QUANTITY, CustomerReportRow, Order, Product
 from polysocial.domain.wallet import InvalidAmount
-from polysocial.services.idempotency import Idempotency, IdempotentRequest, Reply, identity
+from polysocial.services.idempotency import Idempotency, IdempotentRequest, Render, Reply, identity
 from polysocial.stores.relational.protocol import RelationalStore, RelationalTx
 
 
@@ -61,7 +60,7 @@ class Shop:
         quantity: int,
         *,
         request: IdempotentRequest | None = None,
-        render: Any = identity,
+        render: Render = identity,
     ) -> Reply:
         async def work(tx: RelationalTx) -> Product:
             found = await tx.shop.restock(product_id, quantity)
@@ -77,7 +76,7 @@ class Shop:
         lines: Sequence[tuple[int, int]],
         *,
         request: IdempotentRequest | None = None,
-        render: Any = identity,
+        render: Render = identity,
     ) -> Reply:
         """Stock checked and reduced, the order created and the wallet charged, together or not at all."""
         checked = check_lines(lines)
@@ -100,7 +99,7 @@ class Shop:
         return found
 
     async def cancel_order(
-        self, user_id: int, order_id: int, *, request: IdempotentRequest | None = None, render: Any = identity
+        self, user_id: int, order_id: int, *, request: IdempotentRequest | None = None, render: Render = identity
     ) -> Reply:
         """Cancel my paid order: the wallet is refunded and the stock restored."""
 

@@ -6,12 +6,11 @@ takes an optional Idempotency-Key (services/idempotency.py)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from polysocial.domain.consistency import Operation
 from polysocial.domain.errors import NotFound
 from polysocial.domain.wallet import LedgerEntry, SelfTransfer, amount
-from polysocial.services.idempotency import Idempotency, IdempotentRequest, Reply, identity
+from polysocial.services.idempotency import Idempotency, IdempotentRequest, Render, Reply, identity
 from polysocial.stores.relational.protocol import RelationalStore, RelationalTx
 
 
@@ -34,7 +33,7 @@ class Wallet:
             return await tx.wallet.ledger(user_id, before=before, limit=limit)
 
     async def deposit(
-        self, user_id: int, value: Decimal, *, request: IdempotentRequest | None = None, render: Any = identity
+        self, user_id: int, value: Decimal, *, request: IdempotentRequest | None = None, render: Render = identity
     ) -> Reply:
         checked = amount(value)
 
@@ -50,7 +49,7 @@ class Wallet:
         value: Decimal,
         *,
         request: IdempotentRequest | None = None,
-        render: Any = identity,
+        render: Render = identity,
     ) -> Reply:
         """Money from the caller's wallet to another user's; the reply carries the caller's balance after it."""
         checked = amount(value)
