@@ -3,8 +3,9 @@ caller's session. A route takes the one service it calls; it never sees a store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,6 +24,8 @@ from polysocial.services.seats import Seats
 from polysocial.services.shop import Shop
 from polysocial.services.social import Social
 from polysocial.services.wallet import Wallet
+
+T = TypeVar("T")
 
 bearer = HTTPBearer(auto_error=False, description="a session token from POST /auth/login")
 
@@ -45,56 +48,25 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def _accounts(services: ServicesDep) -> Accounts:
-    return services.accounts
+def service(pick: Callable[[Services], T]) -> Callable[[Request], T]:
+    """A dependency that hands a route one service of the App's (``pick``), and nothing else of it."""
+
+    def dependency(request: Request) -> T:
+        return pick(get_services(request))
+
+    return dependency
 
 
-def _posts(services: ServicesDep) -> Posts:
-    return services.posts
-
-
-def _social(services: ServicesDep) -> Social:
-    return services.social
-
-
-def _feeds(services: ServicesDep) -> Feeds:
-    return services.feeds
-
-
-def _wallet(services: ServicesDep) -> Wallet:
-    return services.wallet
-
-
-def _shop(services: ServicesDep) -> Shop:
-    return services.shop
-
-
-def _carts(services: ServicesDep) -> Carts:
-    return services.carts
-
-
-def _seats(services: ServicesDep) -> Seats:
-    return services.seats
-
-
-def _analytics(services: ServicesDep) -> Analytics:
-    return services.analytics
-
-
-def _operations(services: ServicesDep) -> Operations:
-    return services.operations
-
-
-AccountsDep = Annotated[Accounts, Depends(_accounts)]
-PostsDep = Annotated[Posts, Depends(_posts)]
-SocialDep = Annotated[Social, Depends(_social)]
-FeedsDep = Annotated[Feeds, Depends(_feeds)]
-WalletDep = Annotated[Wallet, Depends(_wallet)]
-ShopDep = Annotated[Shop, Depends(_shop)]
-CartsDep = Annotated[Carts, Depends(_carts)]
-SeatsDep = Annotated[Seats, Depends(_seats)]
-AnalyticsDep = Annotated[Analytics, Depends(_analytics)]
-OperationsDep = Annotated[Operations, Depends(_operations)]
+AccountsDep = Annotated[Accounts, Depends(service(lambda s: s.accounts))]
+PostsDep = Annotated[Posts, Depends(service(lambda s: s.posts))]
+SocialDep = Annotated[Social, Depends(service(lambda s: s.social))]
+FeedsDep = Annotated[Feeds, Depends(service(lambda s: s.feeds))]
+WalletDep = Annotated[Wallet, Depends(service(lambda s: s.wallet))]
+ShopDep = Annotated[Shop, Depends(service(lambda s: s.shop))]
+CartsDep = Annotated[Carts, Depends(service(lambda s: s.carts))]
+SeatsDep = Annotated[Seats, Depends(service(lambda s: s.seats))]
+AnalyticsDep = Annotated[Analytics, Depends(service(lambda s: s.analytics))]
+OperationsDep = Annotated[Operations, Depends(service(lambda s: s.operations))]
 
 
 @dataclass(frozen=True, slots=True)
