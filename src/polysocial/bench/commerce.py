@@ -97,10 +97,8 @@ async def run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     app = await bootstrap(settings.model_copy(update={"postgres_pool_size": args.clients + 4}))
     try:
         buyers = await make_accounts(app, args.accounts, Decimal("1000000.00"))
-        async with app.stores.relational.transaction() as tx:
-            products = [
-                (await tx.shop.create_product(f"p{i}", Decimal("9.99"), 1_000_000)).product_id for i in range(1000)
-            ]
+        shop = app.services.shop
+        products = [(await shop.create_product(f"p{i}", Decimal("9.99"), 1_000_000)).product_id for i in range(1000)]
         rng = random.Random(2026)  # noqa: S311 - reproducible load
         hot = products[0]
 
