@@ -21,11 +21,20 @@ from polysocial.config import Profile, Settings
 from polysocial.domain.errors import PolysocialError
 from polysocial.logging import configure_logging
 
+
+def command_group(help_text: str) -> typer.Typer:
+    # A crash's traceback never shows local variables: they hold passwords, tokens and URLs with their passwords.
+    return typer.Typer(no_args_is_help=True, help=help_text, pretty_exceptions_show_locals=False)
+
+
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="A social platform back end on polyglot persistence."
+    no_args_is_help=True,
+    add_completion=False,
+    help="A social platform back end on polyglot persistence.",
+    pretty_exceptions_show_locals=False,
 )
-engines_app = typer.Typer(no_args_is_help=True, help="The embedded engines (PostgreSQL, Redis+FalkorDB).")
-seed_app = typer.Typer(no_args_is_help=True, help="The seed stack's test servers (FerretDB, Neo4j, InfluxDB).")
+engines_app = command_group("The embedded engines (PostgreSQL, Redis+FalkorDB).")
+seed_app = command_group("The seed stack's test servers (FerretDB, Neo4j, InfluxDB).")
 app.add_typer(engines_app, name="engines")
 app.add_typer(seed_app, name="seed-stack")
 
@@ -58,6 +67,9 @@ def guarded(call: Callable[[], T]) -> T:
         return call()
     except PolysocialError as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:  # a folder that cannot be made, a file that cannot be read: what and where, in one line
+        where = f": {exc.filename}" if exc.filename else ""
+        raise fail(f"{exc.strerror or type(exc).__name__}{where}") from None
 
 
 def with_app(settings: Settings, use: Callable[[Any], Awaitable[T]]) -> T:
@@ -190,6 +202,7 @@ def serve(
     import uvicorn
 
     from polysocial.api.app import create_app
+    from polysocial.api.server import uvicorn_config
     from polysocial.bootstrap import bootstrap
 
     settings = load_settings(host=host, port=port)
@@ -197,11 +210,7 @@ def serve(
     out.print(
         f"polysocial {__version__}: profile {settings.profile.value}, http://{settings.host}:{settings.port}/docs"
     )
-    # In-flight requests get 10 s after SIGTERM, then the lifespan's shutdown (relay, analytics flush) runs: well
-    # inside the 30 s a process manager usually waits before SIGKILL.
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10
-    )
+    uvicorn.Server(uvicorn_config(settings, create_app(settings))).run()
 
 
 async def _check_startable(settings: Settings, bootstrap: Any) -> None:
@@ -433,7 +442,7 @@ def bench(
         raise fail("\n".join(["some workloads failed (their cells say so):", *run.failures]), code=1)
 
 
-report_app = typer.Typer(no_args_is_help=True, help="Reports from the relational store.")
+report_app = command_group("Reports from the relational store.")
 app.add_typer(report_app, name="report")
 
 
@@ -458,7 +467,7 @@ def report_customers(
     out.print(f"{len(rows)} customers")
 
 
-admin_app = typer.Typer(no_args_is_help=True, help="Administrators.")
+admin_app = command_group("Administrators.")
 app.add_typer(admin_app, name="admin")
 
 
@@ -473,10 +482,12 @@ def admin_create(
     standard input with --password-stdin). The API can never make anyone an administrator."""
     from datetime import date
 
-    from polysocial.domain.accounts import normalise_email
+    from polysocial.domain.accounts import is_email, normalise_email
     from polysocial.domain.errors import NotFound
     from polysocial.services import accounts
 
+    if not is_email(normalise_email(email)):
+        raise fail(f"{email!r} is not an email address (name@example.com), as the API would answer")
     settings = load_settings()
 
     async def promote(state: Any) -> int | None:

@@ -11,11 +11,12 @@ mix works. A profile is only a preset for the URLs not given:
 from __future__ import annotations
 
 import enum
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,17 +102,23 @@ class StoreURL:
         return urlsplit(self.url).scheme.lower()
 
 
+# key=value secrets: in a query string (?password=...) or a libpq DSN ("host=db password=...").
+_SECRET_PARAMETER = re.compile(r"(?i)\b(password|passwd|pwd|pass|secret|token|api[_-]?key)=([^&\s]*)")
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe for logs, errors and terminals."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit((parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query, parts.fragment))
+    """The URL with every password replaced by ``***``, safe for logs, errors and terminals, whatever its shape:
+    ``scheme://user:password@host``, ``user:password@host`` without a scheme, a password holding ``@`` or ``/``,
+    ``?password=`` in the query, or a libpq key=value DSN."""
+    start = url.find("://")
+    start = start + 3 if start >= 0 else 0
+    at = url.rfind("@")
+    masked = url
+    if at > start:
+        userinfo = url[start:at]
+        if ":" in userinfo:
+            masked = url[:start] + userinfo.split(":", 1)[0] + ":***" + url[at:]
+    return _SECRET_PARAMETER.sub(lambda m: f"{m.group(1)}=***", masked)
 
 
 def check_url(role: Role, url: str) -> None:
@@ -151,6 +158,9 @@ class Settings(BaseSettings):
     timeseries_url: SecretStr | None = None
 
     host: str = "127.0.0.1"
+    # The proxies whose X-Forwarded-For (the client's address: the login limiter keys on it) is believed, as
+    # comma-separated addresses or networks. Default none: a client could otherwise name any address it likes.
+    forwarded_allow_ips: str = ""
     port: int = Field(default=8000, ge=0, le=65535)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     # Connections per PostgreSQL URL in this process (the embedded server allows 200 in all).

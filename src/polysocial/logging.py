@@ -1,27 +1,80 @@
-"""Structured logging (structlog) to stderr: readable on a terminal, JSON when POLYSOCIAL_LOG_JSON=1."""
+"""Structured logging (structlog) to stderr: readable on a terminal, JSON when POLYSOCIAL_LOG_JSON=1.
+
+Secrets never reach the output. Tracebacks are plain (file, line, code), never with local variables: a frame's
+locals hold bearer tokens and passwords (structlog's rich tracebacks show them by default). Then ``redact`` blanks
+what looks like a secret in every field, the traceback text included: values under secret-sounding keys, bearer
+and basic credentials, ``password=`` pairs, and passwords inside URLs.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
+MASK = "***"
+SECRET_KEY = re.compile(r"(pass(word)?|pwd|secret|token|authorization|cookie|api[_-]?key|credential)", re.IGNORECASE)
+SECRET_TEXT = [
+    # Authorization: Bearer <token> / Basic <credentials>, in any text
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1 {MASK}"),
+    # password=..., token: '...', "access_token": "..." (reprs, query strings, JSON, key=value DSNs)
+    (
+        re.compile(
+            r"""(["']?\b(?:\w*pass(?:word)?|pwd|secret|\w*token|authorization|cookie)\b["']?\s*[=:]\s*)"""
+            r"""("[^"]*"|'[^']*'|[^\s,;&)}\]]+)""",
+            re.IGNORECASE,
+        ),
+        rf"\1{MASK}",
+    ),
+    # scheme://user:password@host
+    (re.compile(r"(://[^:/@\s]*:)[^@/\s]+@"), rf"\1{MASK}@"),
+]
+
+
+def redact_text(text: str) -> str:
+    for pattern, replacement in SECRET_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor: blank secrets in every field of the event, whatever logged it."""
+    for key, value in list(event.items()):
+        if SECRET_KEY.search(key) and value is not None:
+            event[key] = MASK
+        elif isinstance(value, str):
+            event[key] = redact_text(value)
+    return event
+
+
+def _stderr_logger(*_: Any) -> structlog.PrintLogger:
+    """A logger on standard error as it is now (not as it was at configure time: a test's capture replaces it)."""
+    return structlog.PrintLogger(sys.stderr)
+
 
 def configure_logging(level: str = "INFO") -> None:
     json_output = os.environ.get("POLYSOCIAL_LOG_JSON") == "1"
-    renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_output
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,  # a plain traceback string: no locals
+            redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

@@ -66,3 +66,14 @@ def test_admin_create_refuses_a_bad_birthdate_in_one_line(engines_dir: Path, emb
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: --birthdate 'yesterday' is not a date")
+
+
+def test_admin_create_refuses_what_the_api_would_refuse_as_an_email(tmp_path: Path) -> None:
+    result = run_with_stdin(
+        ["admin", "create", "notanemail", "--name", "X", "--password-stdin"],
+        {"POLYSOCIAL_DATA_DIR": str(tmp_path / "never-made")},
+        PASSWORD,
+    )
+    assert result.returncode == 2
+    assert "'notanemail' is not an email address" in result.stderr
+    assert not (tmp_path / "never-made").exists()  # refused before any engine started

@@ -66,3 +66,21 @@ def test_bad_settings_give_one_clear_line_and_exit_2(env: dict[str, str], expect
     assert len(result.stderr.strip().splitlines()) == 1
     assert "sup3rsecret" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_data_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("doctor", env={"POLYSOCIAL_DATA_DIR": str(blocker / "data")})
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert str(blocker) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_url_without_a_scheme_is_masked_too() -> None:
+    result = run_cli("doctor", env={"POLYSOCIAL_KEYVALUE_URL": "u:sup3rsecret@cache:6379/0"})
+    assert result.returncode == 2
+    assert "sup3rsecret" not in result.stdout + result.stderr
+    assert "u:***@cache" in result.stderr

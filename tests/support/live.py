@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from polysocial.api.app import create_app
+from polysocial.api.server import uvicorn_config
 from polysocial.config import Settings
 from polysocial.engines.seed_stack import free_port
 
@@ -17,7 +18,7 @@ from polysocial.engines.seed_stack import free_port
 @contextmanager
 def live_server(settings: Settings) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn_config(settings, create_app(settings), port=port)  # as `polysocial serve` runs it
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

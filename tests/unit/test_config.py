@@ -20,6 +20,14 @@ from polysocial.engines.layout import MAX_SOCKET_PATH, EngineLayout
         ("mongodb://u:p%40ss@[::1]:27017/db?authSource=admin", "mongodb://u:***@[::1]:27017/db?authSource=admin"),
         ("bolt://localhost:7687", "bolt://localhost:7687"),
         ("unix:///tmp/redis.sock", "unix:///tmp/redis.sock"),
+        ("unix:///tmp/redis.sock?graph=social", "unix:///tmp/redis.sock?graph=social"),
+        # shapes a user may type that urlsplit does not read as a URL with a password
+        ("app:s3cret@db.example:5432/x", "app:***@db.example:5432/x"),
+        ("postgresql://app:s3c@r/t@db/x", "postgresql://app:***@db/x"),
+        ("postgresql:///x?host=/run/pg&password=s3cret", "postgresql:///x?host=/run/pg&password=***"),
+        ("host=db user=app password=s3cret dbname=x", "host=db user=app password=*** dbname=x"),
+        ("redis://cache:6379/0?token=s3cret", "redis://cache:6379/0?token=***"),
+        ("not a url at all", "not a url at all"),
     ],
 )
 def test_mask_url_hides_only_the_password(url: str, masked: str) -> None:

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
 
 from polysocial import __version__
@@ -16,6 +17,7 @@ from polysocial.api.metrics import ProcessMetrics, RequestMetrics
 from polysocial.api.routes import admin, analytics, auth, feed, health, posts, seats, shop, social, users, wallet
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
+from polysocial.logging import configure_logging
 
 # Every router the API serves, in the order they are matched (tests walk this to cover every operation).
 ROUTERS = tuple(
@@ -44,6 +46,8 @@ async def in_background(
 def create_app(settings: Settings | None = None, *, app_state: App | None = None, relay: bool | None = None) -> FastAPI:
     """The FastAPI application. With ``app_state`` the caller owns the stores (and the relay, unless ``relay`` is
     True); otherwise the lifespan bootstraps them from ``settings`` and closes them at shutdown."""
+    if not structlog.is_configured():  # served by another runner: its logs still never carry locals or secrets
+        configure_logging()
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:

@@ -4,7 +4,7 @@ caller's session. A route takes the one service it calls; it never sees a store.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -72,7 +72,7 @@ OperationsDep = Annotated[Operations, Depends(service(lambda s: s.operations))]
 @dataclass(frozen=True, slots=True)
 class Caller:
     session: Session
-    token: str
+    token: str = field(repr=False)  # a live credential: never in a repr, a log line or a traceback
 
     @property
     def user_id(self) -> int:

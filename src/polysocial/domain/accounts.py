@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from polysocial.domain.errors import Conflict, DomainError, Unauthorized
@@ -24,7 +25,7 @@ class UserRole(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class NewAccount:
     email: str
-    password_hash: str
+    password_hash: str = field(repr=False)
     name: str
     birthdate: date
     bio: str = ""
@@ -34,7 +35,7 @@ class NewAccount:
 @dataclass(frozen=True, slots=True)
 class Credentials:
     user_id: int
-    password_hash: str
+    password_hash: str = field(repr=False)
     role: UserRole
 
 
@@ -75,9 +76,18 @@ class Session:
     created_at: float  # unix seconds: the absolute timeout counts from here
 
 
+# What the API accepts as an email (and `polysocial admin create` alike): something@domain.tld, no spaces or NULs.
+EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
+MAX_EMAIL = 254
+
+
 def normalise_email(email: str) -> str:
     """Emails are unique case-insensitively: stored and compared in lower case, surrounding spaces dropped."""
     return email.strip().lower()
+
+
+def is_email(email: str) -> bool:
+    return 3 <= len(email) <= MAX_EMAIL and re.match(EMAIL_PATTERN, email) is not None
 
 
 def is_adult(birthdate: date, today: date) -> bool:

@@ -6,7 +6,7 @@ Each method is one use case and owns its transaction. Login spans the key-value 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -37,7 +37,7 @@ from polysocial.stores.relational.protocol import RelationalStore
 @dataclass(frozen=True, slots=True)
 class Registration:
     email: str
-    password: str
+    password: str = field(repr=False)
     name: str
     birthdate: date
     bio: str = ""

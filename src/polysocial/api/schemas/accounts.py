@@ -8,7 +8,18 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field, model_validator
 
 from polysocial.api.schemas.common import Strict, has_text, storable
-from polysocial.domain.accounts import MAX_BIO, MAX_NAME, MAX_PASSWORD, MAX_URL, MIN_PASSWORD, Me, Profile, UserRole
+from polysocial.domain.accounts import (
+    EMAIL_PATTERN,
+    MAX_BIO,
+    MAX_EMAIL,
+    MAX_NAME,
+    MAX_PASSWORD,
+    MAX_URL,
+    MIN_PASSWORD,
+    Me,
+    Profile,
+    UserRole,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(storable), AfterValidator(has_text)]
 
@@ -18,9 +29,7 @@ Bio = Annotated[str, Field(max_length=MAX_BIO), AfterValidator(storable)]
 
 Email = Annotated[
     str,
-    Field(
-        min_length=3, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$", examples=["ada@example.com"]
-    ),
+    Field(min_length=3, max_length=MAX_EMAIL, pattern=EMAIL_PATTERN, examples=["ada@example.com"]),
     AfterValidator(storable),
 ]
 
@@ -33,7 +42,7 @@ Password = Annotated[str, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD
 
 class RegisterRequest(Strict):
     email: Email
-    password: Password
+    password: Annotated[Password, Field(repr=False)]
     name: Name
     birthdate: date
     bio: Bio = ""
@@ -42,7 +51,7 @@ class RegisterRequest(Strict):
 
 class LoginRequest(Strict):
     email: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(storable)]
-    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    password: Annotated[str, Field(min_length=1, max_length=1024, repr=False)]
 
 
 class TokenResponse(BaseModel):

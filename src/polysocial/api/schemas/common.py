@@ -29,9 +29,6 @@ def has_text(value: str) -> str:
     return value.strip()
 
 
-EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
