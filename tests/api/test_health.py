@@ -42,6 +42,13 @@ def test_health_is_green_on_the_embedded_profile_over_http(embedded_server: str)
     assert "unix://" not in response.text
 
 
+def test_live_and_ready_answer_for_load_balancers(embedded_server: str) -> None:
+    live = httpx.get(f"{embedded_server}/health/live", timeout=10)
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    ready = httpx.get(f"{embedded_server}/health/ready", timeout=10)
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "down": []})
+
+
 @pytest.mark.seed_stack
 async def test_health_is_green_on_the_seed_profile(seed_settings: Settings) -> None:
     app = await bootstrap(seed_settings)
@@ -83,9 +90,14 @@ async def test_health_is_503_and_names_the_role_when_its_engine_stops(
         doomed.down()
         async with in_process(app) as client:
             response = await client.get("/health")
+            ready = await client.get("/health/ready")
+            live = await client.get("/health/live")
     finally:
         await app.aclose()
         doomed.down()
+    assert (ready.status_code, ready.json()) == (503, {"status": "not ready", "down": ["keyvalue"]})
+    assert ready.headers["Retry-After"] == "5"
+    assert live.status_code == 200  # the process itself is fine: do not restart it, stop sending it traffic
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"

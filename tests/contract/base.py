@@ -88,6 +88,10 @@ class StoreContract(Generic[S]):
         rtt_ms = await timed_ping(store)
         assert 0 < rtt_ms < 5_000
 
+    async def test_a_burst_beyond_the_pool_waits_for_connections_instead_of_failing(self, store: S) -> None:
+        # 300 at once: more than any pool here holds (redis-py's default pool refused the 101st with an error)
+        await asyncio.gather(*(store.ping() for _ in range(300)))
+
     async def test_reports_engine_and_version(self, store: S) -> None:
         info = await store.engine_info()
         assert info.engine == self.engine

@@ -14,6 +14,8 @@ from polysocial.api.deps import get_admin, get_caller
 # Open to anyone, on purpose. Every other operation must refuse a request without a valid session.
 PUBLIC = {
     ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
     ("GET", "/metrics"),
     ("POST", "/auth/register"),
     ("POST", "/auth/login"),

@@ -1,4 +1,6 @@
-"""GET /health: each store role's status. 200 when every role answers, 503 (still with the body) when one does not.
+"""Health. GET /health: each store role's status, 200 when every role answers, 503 (still with the body) when one
+does not. For load balancers and orchestrators: GET /health/live (the process answers; touches no store) and
+GET /health/ready (every role this process needs answers: send it traffic).
 
 The public body names each role's engine and round-trip time, not its URL: `polysocial doctor` shows URLs (masked)
 to the operator on the machine.
@@ -55,3 +57,31 @@ async def health(operations: OperationsDep, settings: SettingsDep, response: Res
     if not all_ok:
         response.status_code = 503
     return Health(status="ok" if all_ok else "degraded", profile=settings.profile, roles=roles)
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    down: list[Role]
+
+
+@router.get("/health/live", response_model=Liveness, summary="The process answers (no store is asked)")
+async def live() -> Liveness:
+    return Liveness(status="ok")
+
+
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    summary="Every store role this process needs answers (200), or not (503, naming the roles that do not)",
+    responses={503: {"model": Readiness, "description": "at least one store role is down"}},
+)
+async def ready(operations: OperationsDep, response: Response) -> Readiness:
+    down = [c.role for c in await operations.health() if not c.ok]
+    if down:
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+    return Readiness(status="not ready" if down else "ready", down=down)

@@ -18,6 +18,7 @@ from polysocial.config import GRAPH_NAME, StoreURL
 from polysocial.domain.graph import GraphUser, Suggestion, last_write_wins
 from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
 from polysocial.stores.graph.cypher import CYPHER
+from polysocial.stores.redis_pool import blocking_pool
 
 
 def split_graph_url(url: str) -> tuple[str, str]:
@@ -53,9 +54,11 @@ class FalkorGraphStore(Adapter):
         return self._db
 
     async def _connect(self) -> None:
-        self._db = FalkorDB.from_url(
-            self._redis_url, socket_connect_timeout=self._timeout, socket_timeout=max(self._timeout, 30)
-        )
+        # The Redis adapter's bounded, waiting pool (FalkorDB.from_url would build redis-py's refusing one);
+        # graph queries may run long, so their socket timeout is longer.
+        pool = blocking_pool(self._redis_url, timeout_s=self._timeout, decode_responses=True)
+        pool.connection_kwargs["socket_timeout"] = max(self._timeout, 30)
+        self._db = FalkorDB(connection_pool=pool)
         await self._module_version()
         await self._create_schema()
 
@@ -119,8 +122,7 @@ class FalkorGraphStore(Adapter):
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
-            # FalkorDB.from_url hands its client a pool it does not own, so closing the client leaves the pool's
-            # sockets open: disconnect the pool itself.
+            # The client does not own the pool it was handed: closing it leaves the pool's sockets open.
             await db.connection.aclose()
             await db.connection.connection_pool.disconnect()
 

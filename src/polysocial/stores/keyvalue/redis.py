@@ -25,6 +25,7 @@ from polysocial.stores.keyvalue.timelines import (
     RedisTimelines,
     cache_keys,
 )
+from polysocial.stores.redis_pool import blocking_pool
 
 # GCRA (see domain/limits.py for the same arithmetic in Python). The server's clock, so app servers may disagree.
 # Returns {allowed, retry_after_ms, remaining}. SET ... PX stores the value and its expiry in one command.
@@ -141,12 +142,7 @@ class RedisKeyValueStore(Adapter):
         return self._timelines
 
     async def _connect(self) -> None:
-        self._client = Redis.from_url(
-            self._location.url,
-            socket_connect_timeout=self._timeout,
-            socket_timeout=max(self._timeout, 10),
-            health_check_interval=30,
-        )
+        self._client = Redis(connection_pool=blocking_pool(self._location.url, timeout_s=self._timeout))
         await self._client.ping()
         self._scripts = {
             "gcra": self._client.register_script(GCRA_SCRIPT),
@@ -174,6 +170,7 @@ class RedisKeyValueStore(Adapter):
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+            await client.connection_pool.disconnect()  # a pool handed to the client is not closed with it
 
     async def ping(self) -> None:
         await guarded(self._location, self.client.ping)
