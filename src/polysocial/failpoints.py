@@ -22,6 +22,7 @@ RELAY_AFTER_MARK_DONE = "relay.after_mark_done"
 RELAY_AFTER_COMMIT = "relay.after_commit"
 DOCUMENT_AFTER_HANDLER = "relay.document_after_handler"
 DOCUMENT_AFTER_ACK = "relay.document_after_ack"
+IDEMPOTENCY_AFTER_CLAIM = "idempotency.after_claim"
 
 ALL = (
     SIGNUP_AFTER_BUSINESS_WRITE,
@@ -34,6 +35,7 @@ ALL = (
     RELAY_AFTER_COMMIT,
     DOCUMENT_AFTER_HANDLER,
     DOCUMENT_AFTER_ACK,
+    IDEMPOTENCY_AFTER_CLAIM,
 )
 
 _armed = frozenset(name.strip() for name in os.environ.get("POLYSOCIAL_FAILPOINTS", "").split(",") if name.strip())

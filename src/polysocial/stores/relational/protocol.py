@@ -132,12 +132,16 @@ class CartsTx(Protocol):
 
 
 class IdempotencyTx(Protocol):
-    async def begin(self, user_id: int, key: str, request_hash: str, *, lock_s: float) -> IdempotencyRecord:
-        """Claim ``key`` for this request, or report what became of the request that holds it."""
+    async def begin(
+        self, user_id: int, key: str, request_hash: str, *, owner: uuid.UUID, lease_s: float
+    ) -> IdempotencyRecord:
+        """Claim ``key`` for ``owner`` for ``lease_s`` (a new key, or one whose owner's lease ran out with no
+        answer), or report what became of the request that holds it."""
 
-    async def finish(self, user_id: int, key: str, status: int, body: Any) -> None: ...
+    async def finish(self, user_id: int, key: str, status: int, body: Any, *, owner: uuid.UUID) -> bool:
+        """Record the answer if ``owner`` still holds the key; False if a retry took it over."""
 
-    async def release(self, user_id: int, key: str) -> None: ...
+    async def release(self, user_id: int, key: str, *, owner: uuid.UUID) -> None: ...
 
 
 class OutboxTx(Protocol):

@@ -316,6 +316,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         END $$;
         """,
     ),
+    (
+        6,
+        "idempotency_owner",
+        """
+        -- The request holding a key, so that a retry may take over a claim whose owner died (its lease ran out)
+        -- and the late owner, should it still be running, cannot record its answer over the retry's.
+        ALTER TABLE idempotency_keys ADD COLUMN owner uuid;
+        """,
+    ),
 ]
 
 MIGRATION_LOCK = 7_150_001  # pg_advisory_xact_lock key: one migrator at a time across processes
