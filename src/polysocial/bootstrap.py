@@ -22,7 +22,7 @@ from polysocial.events.handlers import (
 )
 from polysocial.events.relay import Relay, RelayConfig
 from polysocial.events.retry import RetryPolicy
-from polysocial.events.sources import DocumentOutbox, RelationalOutbox
+from polysocial.events.sources import outboxes
 from polysocial.services.accounts import Accounts
 from polysocial.services.analytics import AnalyticsBuffer
 from polysocial.services.carts import Carts
@@ -113,10 +113,7 @@ def make_handlers(stores: Stores, feeds: Feeds) -> list[Handler]:
 def make_relay(settings: Settings, stores: Stores, feeds: Feeds) -> Relay:
     config = RelayConfig(batch_size=settings.relay_batch_size)
     return Relay(
-        sources=[
-            RelationalOutbox(stores.relational),
-            DocumentOutbox(stores.documents, stores.relational, (POSTS, ARTICLES), lease_s=config.lease_s),
-        ],
+        sources=outboxes(stores.relational, stores.documents, (POSTS, ARTICLES), lease_s=config.lease_s),
         handlers=make_handlers(stores, feeds),
         tracking=stores.relational,
         retry=RetryPolicy(max_attempts=settings.relay_max_attempts),

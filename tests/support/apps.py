@@ -11,7 +11,7 @@ from polysocial.config import Settings
 from polysocial.events.handlers import Handler
 from polysocial.events.relay import Relay, RelayConfig
 from polysocial.events.retry import RetryPolicy
-from polysocial.events.sources import DocumentOutbox, EventSource, RelationalOutbox
+from polysocial.events.sources import outboxes
 
 
 @asynccontextmanager
@@ -34,7 +34,5 @@ def relay_for(
 ) -> Relay:
     """A relay on the app's stores with the given handlers: the outbox, plus the documents of ``collections``."""
     config = config or RelayConfig()
-    sources: list[EventSource] = [RelationalOutbox(app.stores.relational)]
-    if collections:
-        sources.append(DocumentOutbox(app.stores.documents, app.stores.relational, collections, lease_s=config.lease_s))
+    sources = outboxes(app.stores.relational, app.stores.documents, collections, lease_s=config.lease_s)
     return Relay(sources=sources, handlers=handlers, tracking=app.stores.relational, retry=retry, config=config)

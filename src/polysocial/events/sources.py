@@ -162,3 +162,13 @@ class DocumentOutbox:
 
     async def pending(self) -> int:
         return await self.documents.pending_count(self.collections)
+
+
+def outboxes(
+    relational: RelationalStore, documents: DocumentStore, collections: Sequence[str], *, lease_s: float
+) -> list[EventSource]:
+    """The relay's sources: the PostgreSQL outbox, and the events riding in the documents of ``collections``."""
+    sources: list[EventSource] = [RelationalOutbox(relational)]
+    if collections:
+        sources.append(DocumentOutbox(documents, relational, collections, lease_s=lease_s))
+    return sources

@@ -25,6 +25,7 @@ from polysocial.domain.analytics import (
 )
 from polysocial.domain.errors import DomainError, Forbidden, NotFound
 from polysocial.services.analytics import AnalyticsBuffer
+from polysocial.services.posts import live
 from polysocial.stores.documents.protocol import POSTS, DocumentStore
 from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.timeseries.protocol import TimeSeriesStore
@@ -65,9 +66,7 @@ class Analytics:
 
     async def post_views(self, post_id: str, caller: int, *, hours: int) -> list[HourCount]:
         """A post's views per hour, for its author only."""
-        post = await self.documents.get(POSTS, post_id)
-        if post is None or post.get("deleted"):
-            raise NotFound(f"post {post_id} does not exist")
+        post = await live(self.documents, POSTS, post_id)
         if post["author_id"] != caller:
             raise Forbidden("only the author sees a post's statistics")
         start, end = last_hours(hours, datetime.now(UTC))

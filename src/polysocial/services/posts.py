@@ -54,6 +54,14 @@ def _check_extra(extra: dict[str, Any]) -> None:
         raise InvalidDocument(f"extra fields take at most {MAX_EXTRA_BYTES} bytes")
 
 
+async def live(documents: DocumentStore, collection: str, doc_id: str) -> Doc:
+    """The document unless it does not exist or was deleted (NotFound alike: a tombstone is not shown)."""
+    found = await documents.get(collection, doc_id)
+    if found is None or found.get("deleted"):
+        raise NotFound(f"{collection[:-1]} {doc_id} does not exist")
+    return found
+
+
 class Posts:
     """Posts, comments, likes and articles. Every change is one atomic single-document write with its events."""
 
@@ -79,12 +87,6 @@ class Posts:
         await self.documents.insert(collection, doc_id, doc, events)
         return {**doc, "id": doc_id}
 
-    async def _live(self, collection: str, doc_id: str) -> Doc:
-        found = await self.documents.get(collection, doc_id)
-        if found is None or found.get("deleted"):
-            raise NotFound(f"{collection[:-1]} {doc_id} does not exist")
-        return found
-
     async def _edit(self, collection: str, current: Doc, editor: int, fields: Doc, extra: Doc) -> Doc:
         if current["author_id"] != editor:
             raise Forbidden("only the author can edit this")
@@ -101,20 +103,20 @@ class Posts:
 
     async def get(self, post_id: str, viewer: int) -> Doc:
         """The post as ``viewer`` sees it; the view is counted (buffered, never a round trip)."""
-        shown = public(await self._live(POSTS, post_id), viewer)
+        shown = public(await live(self.documents, POSTS, post_id), viewer)
         self.analytics.record_view(PostView(post_id, viewer, datetime.now(UTC)))
         return shown
 
     async def get_raw(self, post_id: str) -> Doc:
         """The stored post (tombstones excepted), for other use cases and the tools."""
-        return await self._live(POSTS, post_id)
+        return await live(self.documents, POSTS, post_id)
 
     async def edit(self, post_id: str, editor: int, fields: Doc, extra: Doc) -> Doc:
-        current = await self._live(POSTS, post_id)
+        current = await live(self.documents, POSTS, post_id)
         return public(await self._edit(POSTS, current, editor, fields, extra), editor)
 
     async def delete(self, post_id: str, editor: int) -> None:
-        current = await self._live(POSTS, post_id)
+        current = await live(self.documents, POSTS, post_id)
         if current["author_id"] != editor:
             raise Forbidden("only the author can delete this")
         event = post_event(POST_DELETED, post_id, {"author_id": editor, "collection": POSTS})
@@ -130,7 +132,7 @@ class Posts:
     # -- comments and likes ---------------------------------------------------------------------------------------
 
     async def add_comment(self, post_id: str, author_id: int, text: str) -> Doc:
-        await self._live(POSTS, post_id)
+        await live(self.documents, POSTS, post_id)
         comment = {"id": new_id(), "post_id": post_id, "author_id": author_id, "text": text, "created_at": _now()}
         event = post_event(COMMENT_ADDED, post_id, {"comment": comment})
         pushed = await self.documents.push_capped(
@@ -147,19 +149,19 @@ class Posts:
         return comment
 
     async def comments(self, post_id: str, *, before: str | None, limit: int) -> list[Doc]:
-        await self._live(POSTS, post_id)
+        await live(self.documents, POSTS, post_id)
         return await self.documents.find_page(COMMENTS, equals={"post_id": post_id}, before_id=before, limit=limit)
 
     async def like(self, post_id: str, user_id: int) -> int:
         """Like once (a second like is the same like); the post's like count after it."""
-        await self._live(POSTS, post_id)
+        await live(self.documents, POSTS, post_id)
         await self.documents.add_member(POSTS, post_id, field="likers", member=user_id, counter="stats.likes")
-        return int((await self._live(POSTS, post_id))["stats"]["likes"])
+        return int((await live(self.documents, POSTS, post_id))["stats"]["likes"])
 
     async def unlike(self, post_id: str, user_id: int) -> int:
-        await self._live(POSTS, post_id)
+        await live(self.documents, POSTS, post_id)
         await self.documents.remove_member(POSTS, post_id, field="likers", member=user_id, counter="stats.likes")
-        return int((await self._live(POSTS, post_id))["stats"]["likes"])
+        return int((await live(self.documents, POSTS, post_id))["stats"]["likes"])
 
     # -- articles -------------------------------------------------------------------------------------------------
 

@@ -10,13 +10,17 @@ from redis.asyncio import BlockingConnectionPool
 MAX_CONNECTIONS = 64
 
 
-def blocking_pool(url: str, *, timeout_s: float, **options: object) -> BlockingConnectionPool:
+def blocking_pool(
+    url: str, *, timeout_s: float, command_timeout_s: float = 10, **options: object
+) -> BlockingConnectionPool:
+    """``timeout_s`` for connecting and for waiting on a free connection; ``command_timeout_s`` (at least
+    ``timeout_s``) for an answer."""
     return BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
         timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        socket_timeout=max(timeout_s, 10),
+        socket_timeout=max(timeout_s, command_timeout_s),
         health_check_interval=30,
         **options,
     )

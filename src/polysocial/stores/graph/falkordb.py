@@ -56,8 +56,7 @@ class FalkorGraphStore(Adapter):
     async def _connect(self) -> None:
         # The Redis adapter's bounded, waiting pool (FalkorDB.from_url would build redis-py's refusing one);
         # graph queries may run long, so their socket timeout is longer.
-        pool = blocking_pool(self._redis_url, timeout_s=self._timeout, decode_responses=True)
-        pool.connection_kwargs["socket_timeout"] = max(self._timeout, 30)
+        pool = blocking_pool(self._redis_url, timeout_s=self._timeout, command_timeout_s=30, decode_responses=True)
         self._db = FalkorDB(connection_pool=pool)
         await self._module_version()
         await self._create_schema()
