@@ -252,7 +252,7 @@ def reconcile(
         report = await state.services.operations.reconcile(repair=repair)
         return report, await state.relay.status()
 
-    report, status = with_app(load_settings(), run)
+    report, status = with_app(load_settings().for_bulk_work(), run)
     table = Table(title="reconcile")
     for col in ("projection", "checked", "missing", "duplicates", "repaired"):
         table.add_column(col)
@@ -267,6 +267,11 @@ def reconcile(
     if report.missing:
         shown = ", ".join(map(str, report.missing[:20])) + (" ..." if len(report.missing) > 20 else "")
         out.print(f"users missing from the graph: {shown}")
+    drift = len(report.missing) + len(report.duplicates)
+    if repair:
+        out.print(f"drift: {drift} ({report.repaired} repaired)")
+    else:
+        out.print(f"drift: {drift}. This was a dry run: nothing was repaired (run without --dry-run to repair).")
     out.print(
         f"relay: {status.outbox.pending} outbox events pending (oldest {status.outbox.oldest_age_s:.1f} s), "
         f"{status.outbox.dead_letters} dead letters, {status.document_pending} document events pending"
@@ -313,7 +318,7 @@ def seed_data(
         async def load(state: Any) -> Any:
             return await state.services.operations.load_network(network, seed=seed, password=password, step=step)
 
-        loaded = with_app(load_settings(), load)
+        loaded = with_app(load_settings().for_bulk_work(), load)
     seconds = time.perf_counter() - started
     out.print(
         f"loaded {loaded.users:,} users, {loaded.follows:,} follows, {loaded.posts:,} posts, "

@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from polysocial.engines.layout import EngineLayout
+from polysocial.stores.breaker import BreakerPolicy, StoreOptions
 
 
 class Profile(enum.StrEnum):
@@ -83,6 +84,8 @@ def warn_once(message: str) -> None:
 
 
 GRAPH_NAME = "social"
+# The command timeout of bulk work (seed-data, bench, reconcile): loads and full scans, not requests.
+BULK_COMMAND_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +165,14 @@ class Settings(BaseSettings):
     # comma-separated addresses or networks. Default none: a client could otherwise name any address it likes.
     forwarded_allow_ips: str = ""
     port: int = Field(default=8000, ge=0, le=65535)
-    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    # How long a request waits for a store before it answers 503 naming the role (docs/ARCHITECTURE.md, "When a
+    # store fails"): to connect or get a pooled connection, and for an answer. After `breaker_failures` transport
+    # failures in a row a role's circuit breaker opens: calls to it fail at once for `breaker_open_s`, then one
+    # probe goes through. Bulk commands (seed-data, bench, reconcile) give commands longer (BULK_COMMAND_TIMEOUT_S).
+    connect_timeout_s: float = Field(default=1.0, gt=0, le=120)
+    command_timeout_s: float = Field(default=1.0, gt=0, le=600)
+    breaker_failures: int = Field(default=3, ge=1, le=1000)
+    breaker_open_s: float = Field(default=1.0, gt=0, le=300)
     # Connections per PostgreSQL URL in this process (the embedded server allows 200 in all).
     postgres_pool_size: int = Field(default=20, ge=2, le=150)
     # Redis shares one server with the FalkorDB graph in `embedded`: the graph must never be evicted, so the policy is
@@ -182,6 +192,18 @@ class Settings(BaseSettings):
     relay_max_attempts: int = Field(default=8, ge=1, le=100)
     # Authors with more followers than this are not fanned out: their posts are merged into feeds at read time.
     feed_celebrity_followers: int = Field(default=10_000, ge=0)
+
+    def store_options(self) -> StoreOptions:
+        return StoreOptions(
+            connect_s=self.connect_timeout_s,
+            command_s=self.command_timeout_s,
+            breaker=BreakerPolicy(failures=self.breaker_failures, open_s=self.breaker_open_s),
+        )
+
+    def for_bulk_work(self) -> Settings:
+        """These settings with room for long commands (bulk loads, full scans), for commands that are not serving
+        requests."""
+        return self.model_copy(update={"command_timeout_s": max(self.command_timeout_s, BULK_COMMAND_TIMEOUT_S)})
 
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:

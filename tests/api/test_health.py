@@ -12,6 +12,7 @@ from polysocial.bootstrap import bootstrap
 from polysocial.config import Role, Settings, StoreURL
 from polysocial.engines.embedded import EmbeddedRedis
 from polysocial.engines.layout import EngineLayout
+from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.keyvalue.redis import RedisKeyValueStore
 from tests.support.apps import fresh_app
 
@@ -84,7 +85,7 @@ async def test_health_is_503_and_names_the_role_when_its_engine_stops(
 ) -> None:
     doomed = EmbeddedRedis(EngineLayout(tmp_path))
     doomed.up()
-    redis_store = RedisKeyValueStore(StoreURL(Role.KEYVALUE, doomed.url), connect_timeout_s=1)
+    redis_store = RedisKeyValueStore(StoreURL(Role.KEYVALUE, doomed.url), StoreOptions(connect_s=1))
     app = await bootstrap(embedded_settings, keyvalue=redis_store)
     try:
         doomed.down()

@@ -28,6 +28,7 @@ from polysocial.domain.graph import GraphUser
 from polysocial.domain.ids import new_id
 from polysocial.domain.limits import RateLimit
 from polysocial.stores.base import Store, timed_ping
+from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.documents.protocol import ARTICLES, POSTS, DocumentStore
 from polysocial.stores.factory import make_documents, make_graph, make_keyvalue, make_relational, make_timeseries
 from polysocial.stores.graph.protocol import GraphStore
@@ -128,7 +129,7 @@ class RelationalContract(StoreContract[RelationalStore]):
     role = Role.RELATIONAL
 
     def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> RelationalStore:
-        return make_relational(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+        return make_relational(StoreURL(self.role, url), pools, StoreOptions(connect_s=timeout_s))
 
     async def put_marker(self, store: RelationalStore) -> None:
         async with store.transaction() as tx:
@@ -284,7 +285,7 @@ class DocumentContract(StoreContract[DocumentStore]):
     role = Role.DOCUMENTS
 
     def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> DocumentStore:
-        return make_documents(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+        return make_documents(StoreURL(self.role, url), pools, StoreOptions(connect_s=timeout_s))
 
     async def put_marker(self, store: DocumentStore) -> None:
         await store.insert(POSTS, new_id(), {"text": "marker"})
@@ -463,7 +464,7 @@ class GraphContract(StoreContract[GraphStore]):
     role = Role.GRAPH
 
     def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> GraphStore:
-        return make_graph(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+        return make_graph(StoreURL(self.role, url), pools, StoreOptions(connect_s=timeout_s))
 
     async def put_marker(self, store: GraphStore) -> None:
         await store.upsert_users([GraphUser(1, "marker")])
@@ -572,7 +573,7 @@ class KeyValueContract(StoreContract[KeyValueStore]):
     role = Role.KEYVALUE
 
     def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> KeyValueStore:
-        return make_keyvalue(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+        return make_keyvalue(StoreURL(self.role, url), pools, StoreOptions(connect_s=timeout_s))
 
     async def put_marker(self, store: KeyValueStore) -> None:
         await store.cache_set("marker", b"1", ttl_s=60, generation=await store.cache_generation("marker"))
@@ -675,7 +676,7 @@ class TimeSeriesContract(StoreContract[TimeSeriesStore]):
     role = Role.TIMESERIES
 
     def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> TimeSeriesStore:
-        return make_timeseries(StoreURL(self.role, url), pools, connect_timeout_s=timeout_s)
+        return make_timeseries(StoreURL(self.role, url), pools, StoreOptions(connect_s=timeout_s))
 
     async def put_marker(self, store: TimeSeriesStore) -> None:
         await store.write_points([Point("marker", {"kind": "contract"}, {"value": 1.0}, datetime.now(UTC))])

@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI
 
 from polysocial import __version__
-from polysocial.api.errors import install_error_handlers
+from polysocial.api.errors import ContainErrors, install_error_handlers
 from polysocial.api.metrics import ProcessMetrics, RequestMetrics
 from polysocial.api.routes import admin, analytics, auth, feed, health, posts, seats, shop, social, users, wallet
 from polysocial.bootstrap import App, bootstrap
@@ -81,5 +81,6 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
 
     metrics = ProcessMetrics(state_of)
     api.state.metrics = metrics
+    api.add_middleware(ContainErrors)  # inside the metrics, which then see the 500 it sends
     api.add_middleware(RequestMetrics, metrics=metrics, state_of=state_of)
     return api

@@ -14,9 +14,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polysocial.domain.errors import DomainError, StoresUnavailable, StoreUnavailable
 from polysocial.logging import get_logger
+from polysocial.stores.breaker import retry_after_header
 
 log = get_logger(__name__)
 
@@ -88,7 +90,8 @@ def install_error_handlers(app: FastAPI) -> None:
             f"the {exc.role} store is unavailable; try again shortly",
             slug="service-unavailable",
             instance=request.url.path,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": retry_after_header(exc.retry_after_s)},
+            role=exc.role,
         )
 
     @app.exception_handler(StoresUnavailable)
@@ -100,17 +103,50 @@ def install_error_handlers(app: FastAPI) -> None:
             f"stores unavailable: {roles}",
             slug="service-unavailable",
             instance=request.url.path,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": retry_after_header(max(f.retry_after_s for f in exc.failures))},
         )
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        error_id = uuid.uuid4().hex
-        log.error("unhandled error", error_id=error_id, path=request.url.path, exc_info=exc)
-        return problem(
-            500,
-            "Internal server error",
-            f"an unexpected error occurred (error id {error_id})",
-            slug="internal",
-            instance=request.url.path,
-        )
+    app.add_exception_handler(Exception, unexpected)
+
+
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 that says nothing about the internals; the log has the traceback under the same error id."""
+    error_id = uuid.uuid4().hex
+    log.error("unhandled error", error_id=error_id, path=request.url.path, exc_info=exc)
+    return problem(
+        500,
+        "Internal server error",
+        f"an unexpected error occurred (error id {error_id})",
+        slug="internal",
+        instance=request.url.path,
+    )
+
+
+class ContainErrors:
+    """Render an unexpected error as the 500 above *inside* the application. Starlette's outermost handler sends
+    the same 500 but then re-raises, and the server closes the connection after it: a keep-alive client saw its
+    next request fail with a reset. Caught here, the error ends with its response and the connection stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:  # too late for another response: the server can only close the connection
+                raise
+            response = await unexpected(Request(scope, receive), exc)
+            await response(scope, receive, send)

@@ -8,6 +8,10 @@ from fastapi import FastAPI
 from polysocial.config import Settings
 
 GRACEFUL_SHUTDOWN_S = 10
+# How long an idle keep-alive connection stays open. uvicorn's default (5 s) equals httpx's and many clients'
+# pool expiry: a client that reuses a connection at the moment the server closes it sees a reset, with no response.
+# The server must hold idle connections longer than its clients and proxies do (a load balancer's is often 60 s).
+KEEP_ALIVE_S = 75
 
 
 def uvicorn_config(settings: Settings, api: FastAPI, *, port: int | None = None) -> uvicorn.Config:
@@ -20,6 +24,7 @@ def uvicorn_config(settings: Settings, api: FastAPI, *, port: int | None = None)
         port=settings.port if port is None else port,
         log_level="warning",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=KEEP_ALIVE_S,
         # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: a client on the same machine (or
         # behind a local proxy that does not set it) could then pose as any address. Only the configured proxies.
         proxy_headers=bool(trusted),

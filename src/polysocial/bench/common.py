@@ -46,9 +46,9 @@ def profile_settings(profile: str, workdir: Path | None = None) -> Iterator[Sett
         engines.up(only_needed=False)
         stack.callback(engines.down)
         if profile == "embedded":
-            yield Settings(data_dir=root / "engines")
+            yield Settings(data_dir=root / "engines").for_bulk_work()
         elif profile == "postgres-only":
-            yield Settings(profile="postgres-only", data_dir=root / "engines")
+            yield Settings(profile="postgres-only", data_dir=root / "engines").for_bulk_work()
         elif profile == "seed":
             missing = missing_tools()
             if missing:
@@ -62,7 +62,7 @@ def profile_settings(profile: str, workdir: Path | None = None) -> Iterator[Sett
                 graph_url=seed.urls["neo4j"],
                 keyvalue_url=engines.redis.url,
                 timeseries_url=seed.urls["influxdb"],
-            )
+            ).for_bulk_work()
         else:
             raise SystemExit(f"unknown profile {profile!r}")
 

@@ -443,7 +443,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="posts by the 10,000-follower author")
     args = parser.parse_args()
     with profile_settings("embedded") as embedded:
-        postgres_only = Settings(profile="postgres-only", data_dir=embedded.data_dir)
+        postgres_only = Settings(profile="postgres-only", data_dir=embedded.data_dir).for_bulk_work()
         results = asyncio.run(run(args, embedded, postgres_only))
     report(results)
     print(json.dumps({"home_feed": results}))

@@ -26,10 +26,10 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from polysocial.bench.commerce import drive
 from polysocial.bench.home_feed import NAIVE_QUERY, PAGE, SEED_INDEXES, SEED_SCHEMA
+from polysocial.stores.postgres_pool import GuardedPool
 from polysocial.synthetic import Network
 
 SUGGESTIONS_CYPHER = (  # the article's query; only the property is ours (``id``, not ``user_id``)
@@ -92,7 +92,7 @@ async def load_feed_tables(conn: psycopg.AsyncConnection[Any], network: Network,
     await conn.execute(SEED_INDEXES)
 
 
-async def feed(pool: AsyncConnectionPool[Any], readers: Sequence[int], time_each: Timer) -> list[float]:
+async def feed(pool: GuardedPool, readers: Sequence[int], time_each: Timer) -> list[float]:
     async with pool.connection() as conn:
 
         async def read(reader: int) -> None:
@@ -109,13 +109,13 @@ async def suggestions(
     return await time_each(lambda: read(SUGGESTIONS_CYPHER, {"id": next(it), "limit": 10}), len(users))
 
 
-async def create_seed_tables(pool: AsyncConnectionPool[Any]) -> None:
+async def create_seed_tables(pool: GuardedPool) -> None:
     async with pool.connection() as conn:
         await conn.execute(SEED_TABLES)
 
 
 async def orders(
-    pool: AsyncConnectionPool[Any], buyers: Sequence[int], products: Sequence[int], n: int, clients: int, seed: int
+    pool: GuardedPool, buyers: Sequence[int], products: Sequence[int], n: int, clients: int, seed: int
 ) -> tuple[dict[str, float], dict[str, int]]:
     """``purchase_item`` as written: no retry, so a serialization failure reaches the customer."""
 
@@ -142,7 +142,7 @@ async def orders(
 
 
 async def transfers(
-    pool: AsyncConnectionPool[Any], users: Sequence[int], n: int, clients: int, seed: int
+    pool: GuardedPool, users: Sequence[int], n: int, clients: int, seed: int
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Two ``update_balance`` calls in one transaction: no check, no lock order."""
 
@@ -162,9 +162,7 @@ async def transfers(
     return numbers, {**outcomes, "negative balances after": int(row[0]) if row else -1}
 
 
-async def trending(
-    pool: AsyncConnectionPool[Any], start: datetime, end: datetime, samples: int, time_each: Timer
-) -> list[float]:
+async def trending(pool: GuardedPool, start: datetime, end: datetime, samples: int, time_each: Timer) -> list[float]:
     async with pool.connection() as conn:
 
         async def query() -> None:
@@ -173,9 +171,7 @@ async def trending(
         return await time_each(query, samples)
 
 
-async def ingest(
-    pool: AsyncConnectionPool[Any], post_ids: Sequence[str], n: int, seed: int
-) -> tuple[list[float], float]:
+async def ingest(pool: GuardedPool, post_ids: Sequence[str], n: int, seed: int) -> tuple[list[float], float]:
     """One autocommitted INSERT per view, as ``track_post_view`` writes one point per call, synchronously."""
     rng = random.Random(seed)  # noqa: S311 - reproducible load
     now = datetime.now(UTC)

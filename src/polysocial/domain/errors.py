@@ -97,12 +97,14 @@ class EngineError(PolysocialError):
 
 
 class StoreUnavailable(PolysocialError):
-    """A store role cannot be reached. The message is one line naming the role and the masked URL."""
+    """A store role cannot be reached. The message is one line naming the role and the masked URL;
+    ``retry_after_s`` is when trying again makes sense (the role's circuit breaker knows)."""
 
-    def __init__(self, role: str, masked_url: str, reason: str) -> None:
+    def __init__(self, role: str, masked_url: str, reason: str, *, retry_after_s: float = 1.0) -> None:
         self.role = role
         self.masked_url = masked_url
         self.reason = reason
+        self.retry_after_s = retry_after_s
         super().__init__(f"{role} store unreachable at {masked_url}: {reason}")
 
 

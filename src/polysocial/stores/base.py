@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
+import httpx
+import neo4j.exceptions
+import psycopg
+import pymongo.errors
+import redis.exceptions
+
 from polysocial.config import Role, StoreURL
-from polysocial.domain.errors import StoreUnavailable
+from polysocial.domain.errors import PolysocialError, StoreUnavailable
+from polysocial.stores.breaker import CircuitBreaker, CircuitOpen, StoreOptions
 
 T = TypeVar("T")
+
+# The breakers whose guarded call the current task is inside (a nested call leaves the verdict to the outer one).
+_HELD: ContextVar[tuple[CircuitBreaker, ...]] = ContextVar("held_breakers", default=())
 P = ParamSpec("P")
 
 
@@ -62,14 +75,99 @@ async def timed_ping(store: Store) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def guarded(location: StoreURL, call: Callable[[], Awaitable[T]]) -> T:
-    """Run ``call``; any driver error becomes StoreUnavailable naming the role and the masked URL."""
+async def guarded(location: StoreURL, call: Callable[[], Awaitable[T]], breaker: CircuitBreaker | None = None) -> T:
+    """Run ``call``; any driver error becomes StoreUnavailable naming the role and the masked URL (errors of this
+    package pass as they are). With the role's ``breaker``: refused at once while it is open, and the outcome
+    (transport failure, or an answer) recorded."""
+    if breaker is None:
+        try:
+            return await call()
+        except PolysocialError:
+            raise
+        except Exception as exc:  # drivers raise many types; the caller needs one
+            raise StoreUnavailable(location.role.value, location.masked, describe(exc, location.url)) from exc
+    if is_held(breaker):
+        return await call()  # inside a guarded call of the same role: that call converts, asks and tells
+    with holding(breaker):
+        return await _through(breaker, location, call)
+
+
+def is_held(breaker: CircuitBreaker) -> bool:
+    """Is the current task inside a guarded call of this breaker's role?"""
+    return breaker in _HELD.get()
+
+
+@contextmanager
+def holding(breaker: CircuitBreaker) -> Iterator[None]:
+    token = _HELD.set((*_HELD.get(), breaker))
     try:
-        return await call()
-    except StoreUnavailable:
+        yield
+    finally:
+        _HELD.reset(token)
+
+
+def ask_breaker(location: StoreURL, breaker: CircuitBreaker) -> bool:
+    """Ask the breaker for a call: True when it is the half-open probe; StoreUnavailable when it is refused."""
+    try:
+        return breaker.before()
+    except CircuitOpen as exc:
+        raise StoreUnavailable(
+            location.role.value, location.masked, str(exc), retry_after_s=exc.retry_after_s
+        ) from None
+
+
+async def _through(breaker: CircuitBreaker, location: StoreURL, call: Callable[[], Awaitable[T]]) -> T:
+    probe = ask_breaker(location, breaker)
+    try:
+        result = await call()
+    except StoreUnavailable:  # said by a part below (not open; another role's store): no verdict on this one
+        if probe:
+            breaker.cancel_probe()
         raise
-    except Exception as exc:  # drivers raise many types; the caller needs one
-        raise StoreUnavailable(location.role.value, location.masked, describe(exc, location.url)) from exc
+    except PolysocialError:  # an answer that means something (Conflict on a unique field): the engine is up
+        breaker.success()
+        raise
+    except Exception as exc:
+        raise unavailable(location, exc, breaker) from exc
+    except BaseException:  # cancelled: no answer either way
+        if probe:
+            breaker.cancel_probe()
+        raise
+    breaker.success()
+    return result
+
+
+def unavailable(location: StoreURL, exc: BaseException, breaker: CircuitBreaker) -> StoreUnavailable:
+    """The StoreUnavailable for a driver error, after telling the breaker: a transport failure counts towards
+    opening it; any other error means the engine answered, so it is up."""
+    reason = describe(exc, location.url)
+    if is_transport_failure(exc):
+        breaker.failure(reason)
+    else:
+        breaker.success()
+    return StoreUnavailable(location.role.value, location.masked, reason, retry_after_s=breaker.retry_after_s() or 1.0)
+
+
+def is_transport_failure(exc: BaseException) -> bool:
+    """Did the engine fail to answer (refused, reset, timed out, pool exhausted), as opposed to answering with an
+    error? Each driver has its own classes for it."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        # Client-side failures (connection lost, pool timeout) have no SQLSTATE; class 08 is connection trouble,
+        # 57P01-57P03 an engine shutting down or starting. Serialization failures and deadlocks (also
+        # OperationalError) are answers.
+        state = exc.sqlstate
+        return state is None or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+    if isinstance(exc, psycopg.InterfaceError):
+        return True
+    if isinstance(exc, pymongo.errors.ConnectionFailure):
+        return True
+    if isinstance(exc, neo4j.exceptions.ServiceUnavailable | neo4j.exceptions.SessionExpired):
+        return True
+    return isinstance(exc, httpx.TransportError)
 
 
 class HasLocation(Protocol):
@@ -88,8 +186,9 @@ def guard(
 
     @functools.wraps(method)
     async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await guarded(self.location, lambda: method(self, *args, **kwargs))
+        return await guarded(self.location, lambda: method(self, *args, **kwargs), getattr(self, "breaker", None))
 
+    wrapper.__guarded__ = True  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -105,12 +204,32 @@ def describe(exc: BaseException, url: str = "") -> str:
 
 
 class Adapter:
-    """What every adapter shares: its role and location, and the open template (connect; on failure, close and
-    raise StoreUnavailable naming the role and the masked URL). Subclasses implement ``_connect`` and ``close``."""
+    """What every adapter shares: its role and location, its circuit breaker, and the open template (connect; on
+    failure, close and raise StoreUnavailable naming the role and the masked URL). Subclasses implement
+    ``_connect`` and ``close``.
 
-    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
+    Every public coroutine method a subclass defines goes through ``guard`` (driver errors become StoreUnavailable,
+    the breaker is asked and told), unless the class sets ``guard_methods = False`` and guards its calls itself
+    (the PostgreSQL adapters guard their pooled connections instead, which transactions need)."""
+
+    guard_methods: ClassVar[bool] = True
+    _unguarded: ClassVar[frozenset[str]] = frozenset({"open", "close"})
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.guard_methods:
+            return
+        for name, member in list(vars(cls).items()):
+            if name.startswith("_") or name in cls._unguarded or getattr(member, "__guarded__", False):
+                continue
+            if inspect.iscoroutinefunction(member):
+                setattr(cls, name, guard(member))
+
+    def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
         self._location = location
-        self._timeout = connect_timeout_s
+        self.options = options or StoreOptions()
+        self._timeout = self.options.connect_s
+        self.breaker = CircuitBreaker(self.options.breaker)
 
     @property
     def role(self) -> Role:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from polysocial.config import POSTGRES_SCHEMES, REDIS_SCHEMES, Role, Settings, StoreURL
 from polysocial.domain.errors import ConfigError, StoresUnavailable, StoreUnavailable
 from polysocial.stores.base import Store
+from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.documents.mongo import MongoDocumentStore
 from polysocial.stores.documents.postgres import PostgresDocumentStore
 from polysocial.stores.documents.protocol import DocumentStore
@@ -76,44 +77,44 @@ def _no_adapter(location: StoreURL) -> ConfigError:
     return ConfigError(f"{location.role} URL {location.masked}: no adapter for scheme {location.scheme!r}")
 
 
-def make_relational(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> RelationalStore:
+def make_relational(location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> RelationalStore:
     if location.scheme in POSTGRES_SCHEMES:
-        return PostgresRelationalStore(location, pools)
+        return PostgresRelationalStore(location, pools, options)
     raise _no_adapter(location)
 
 
-def make_documents(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> DocumentStore:
+def make_documents(location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> DocumentStore:
     if location.scheme in POSTGRES_SCHEMES:
-        return PostgresDocumentStore(location, pools)
+        return PostgresDocumentStore(location, pools, options)
     if location.scheme.startswith("mongodb"):
-        return MongoDocumentStore(location, connect_timeout_s=connect_timeout_s)
+        return MongoDocumentStore(location, options)
     raise _no_adapter(location)
 
 
-def make_graph(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> GraphStore:
+def make_graph(location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> GraphStore:
     scheme = location.scheme
     if scheme in POSTGRES_SCHEMES:
-        return PostgresGraphStore(location, pools)
+        return PostgresGraphStore(location, pools, options)
     if scheme in REDIS_SCHEMES or scheme.startswith("falkor"):
-        return FalkorGraphStore(location, connect_timeout_s=connect_timeout_s)
+        return FalkorGraphStore(location, options)
     if scheme.startswith(("bolt", "neo4j")):
-        return Neo4jGraphStore(location, connect_timeout_s=connect_timeout_s)
+        return Neo4jGraphStore(location, options)
     raise _no_adapter(location)
 
 
-def make_keyvalue(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> KeyValueStore:
+def make_keyvalue(location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> KeyValueStore:
     if location.scheme in POSTGRES_SCHEMES:
-        return PostgresKeyValueStore(location, pools)
+        return PostgresKeyValueStore(location, pools, options)
     if location.scheme in REDIS_SCHEMES:
-        return RedisKeyValueStore(location, connect_timeout_s=connect_timeout_s)
+        return RedisKeyValueStore(location, options)
     raise _no_adapter(location)
 
 
-def make_timeseries(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> TimeSeriesStore:
+def make_timeseries(location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> TimeSeriesStore:
     if location.scheme in POSTGRES_SCHEMES:
-        return PostgresTimeSeriesStore(location, pools)
+        return PostgresTimeSeriesStore(location, pools, options)
     if location.scheme in {"http", "https"}:
-        return InfluxTimeSeriesStore(location, connect_timeout_s=connect_timeout_s)
+        return InfluxTimeSeriesStore(location, options)
     raise _no_adapter(location)
 
 
@@ -126,9 +127,9 @@ MAKERS: dict[Role, Callable[..., Store]] = {
 }
 
 
-def make_store(location: StoreURL, pools: PostgresPools, *, connect_timeout_s: float = 5.0) -> Store:
+def make_store(location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> Store:
     """Any role's adapter, typed only as a Store (for `doctor` and health, which treat every role alike)."""
-    return MAKERS[location.role](location, pools, connect_timeout_s=connect_timeout_s)
+    return MAKERS[location.role](location, pools, options)
 
 
 def make_stores(
@@ -142,15 +143,15 @@ def make_stores(
     timeseries: TimeSeriesStore | None = None,
 ) -> Stores:
     """Construct (without connecting) one adapter per role; a store passed in is used as it is (tests, tools)."""
-    timeout = settings.connect_timeout_s
+    options = settings.store_options()
 
     def url(role: Role) -> StoreURL:
         return settings.store_url(role)
 
     return Stores(
-        relational=relational or make_relational(url(Role.RELATIONAL), pools, connect_timeout_s=timeout),
-        documents=documents or make_documents(url(Role.DOCUMENTS), pools, connect_timeout_s=timeout),
-        graph=graph or make_graph(url(Role.GRAPH), pools, connect_timeout_s=timeout),
-        keyvalue=keyvalue or make_keyvalue(url(Role.KEYVALUE), pools, connect_timeout_s=timeout),
-        timeseries=timeseries or make_timeseries(url(Role.TIMESERIES), pools, connect_timeout_s=timeout),
+        relational=relational or make_relational(url(Role.RELATIONAL), pools, options),
+        documents=documents or make_documents(url(Role.DOCUMENTS), pools, options),
+        graph=graph or make_graph(url(Role.GRAPH), pools, options),
+        keyvalue=keyvalue or make_keyvalue(url(Role.KEYVALUE), pools, options),
+        timeseries=timeseries or make_timeseries(url(Role.TIMESERIES), pools, options),
     )

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import ClassVar
 
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
 
 from polysocial.config import StoreURL
 from polysocial.stores.base import Adapter, EngineInfo, guarded
-from polysocial.stores.postgres_pool import PostgresPools
+from polysocial.stores.breaker import StoreOptions
+from polysocial.stores.postgres_pool import GuardedPool, PostgresPools
 
 
 class PostgresBackedStore(Adapter):
     """Base of the PostgreSQL adapters of every role. ``note`` says how the role is held (for `doctor`)."""
 
     note = ""
+    guard_methods = False  # the pooled connections are guarded instead (transactions span many calls)
     # The tables this role keeps (wipe and item_count work on them). In `postgres-only` every role shares one
     # database, so each names its own; the relational role takes every table that no other role names.
     tables: ClassVar[tuple[str, ...]] = ()
@@ -25,19 +26,19 @@ class PostgresBackedStore(Adapter):
         super().__init_subclass__(**kwargs)
         PostgresBackedStore._named_elsewhere.update(cls.tables)
 
-    def __init__(self, location: StoreURL, pools: PostgresPools) -> None:
-        super().__init__(location)
+    def __init__(self, location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> None:
+        super().__init__(location, options)
         self._pools = pools
-        self._pool: AsyncConnectionPool | None = None
+        self._pool: GuardedPool | None = None
 
     @property
-    def pool(self) -> AsyncConnectionPool:
+    def pool(self) -> GuardedPool:
         if self._pool is None:
             raise self.not_open()
         return self._pool
 
     async def _connect(self) -> None:
-        self._pool = await self._pools.get(self._location)
+        self._pool = GuardedPool(await self._pools.get(self._location), self._location, self.breaker)
         await self.create_schema()
 
     async def create_schema(self) -> None:

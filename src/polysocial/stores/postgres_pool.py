@@ -7,12 +7,17 @@ each opening its own. The registry is owned by the composition root, which close
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from polysocial.config import StoreURL
-from polysocial.stores.base import guarded
+from polysocial.domain.errors import PolysocialError
+from polysocial.stores.base import ask_breaker, guarded, holding, is_held, is_transport_failure, unavailable
+from polysocial.stores.breaker import CircuitBreaker
 
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 20
@@ -53,3 +58,40 @@ class PostgresPools:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             await pool.close()
+
+
+class GuardedPool:
+    """One role's view of a shared pool: every connection is taken through the role's circuit breaker, and a
+    transport failure while it is held (refused, reset, engine shut down, no free connection in time) leaves as
+    StoreUnavailable naming the role. Errors the engine answers with (a unique violation, a serialization failure)
+    pass unchanged: the code that runs the transaction handles them."""
+
+    def __init__(self, pool: AsyncConnectionPool, location: StoreURL, breaker: CircuitBreaker) -> None:
+        self._pool = pool
+        self._location = location
+        self._breaker = breaker
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if is_held(self._breaker):  # nested in a connection of the same role: the outer one asks and tells
+            async with self._pool.connection() as conn:
+                yield conn
+            return
+        with holding(self._breaker):
+            probe = ask_breaker(self._location, self._breaker)
+            try:
+                async with self._pool.connection() as conn:
+                    yield conn
+            except PolysocialError:
+                self._breaker.success()
+                raise
+            except Exception as exc:
+                if is_transport_failure(exc):
+                    raise unavailable(self._location, exc, self._breaker) from exc
+                self._breaker.success()
+                raise
+            except BaseException:
+                if probe:
+                    self._breaker.cancel_probe()
+                raise
+            self._breaker.success()

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+if TYPE_CHECKING:
+    from polysocial.stores.breaker import StoreOptions
 
 # Connections per Redis URL in this process. A burst beyond it waits for a free connection (up to the connect
 # timeout) instead of failing: redis-py's default pool refuses the 101st concurrent command with "Too many
@@ -10,17 +18,21 @@ from redis.asyncio import BlockingConnectionPool
 MAX_CONNECTIONS = 64
 
 
-def blocking_pool(
-    url: str, *, timeout_s: float, command_timeout_s: float = 10, **options: object
-) -> BlockingConnectionPool:
-    """``timeout_s`` for connecting and for waiting on a free connection; ``command_timeout_s`` (at least
-    ``timeout_s``) for an answer."""
-    return BlockingConnectionPool.from_url(
-        url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        socket_timeout=max(timeout_s, command_timeout_s),
-        health_check_interval=30,
-        **options,
-    )
+def retry_once() -> Retry:
+    """A lost connection is tried again once, at once, on a new connection (a pooled one that a restarted server
+    closed); a timeout is not: the role's breaker, not a longer wait, handles an engine that hangs."""
+    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+
+
+def blocking_pool(url: str, options: StoreOptions, **extra: object) -> BlockingConnectionPool:
+    """``options.connect_s`` for connecting and for waiting on a free connection; ``options.command_s`` for an
+    answer; ``retry_once``."""
+    kwargs: dict[str, object] = {
+        "max_connections": MAX_CONNECTIONS,
+        "timeout": options.connect_s,
+        "socket_connect_timeout": options.connect_s,
+        "socket_timeout": options.command_s,
+        "health_check_interval": 30,
+        "retry": retry_once(),
+    }
+    return BlockingConnectionPool.from_url(url, **(kwargs | extra))

@@ -31,6 +31,7 @@ from polysocial.domain.errors import Conflict
 from polysocial.domain.events import Event
 from polysocial.logging import get_logger
 from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
+from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.documents.protocol import (
     ARTICLES,
     INTERNAL_FIELDS,
@@ -50,9 +51,8 @@ MAJORITY_READS = ReadConcern("majority")
 
 
 class MongoDocumentStore(Adapter):
-    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        super().__init__(location, connect_timeout_s=connect_timeout_s)
-        self._timeout_ms = int(connect_timeout_s * 1000)
+    def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(location, options)
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self._indexed: set[str] = set()
         self._serial: asyncio.Lock | None = None  # set on FerretDB, whose updates are not atomic (see above)
@@ -68,8 +68,10 @@ class MongoDocumentStore(Adapter):
     async def _connect(self) -> None:
         self._client = AsyncMongoClient(
             self._location.url,
-            serverSelectionTimeoutMS=self._timeout_ms,
-            connectTimeoutMS=self._timeout_ms,
+            serverSelectionTimeoutMS=int(self.options.connect_s * 1000),
+            connectTimeoutMS=int(self.options.connect_s * 1000),
+            socketTimeoutMS=int(self.options.command_s * 1000),
+            waitQueueTimeoutMS=int(self.options.connect_s * 1000),
             tz_aware=True,
             uuidRepresentation="standard",
             appname="polysocial",

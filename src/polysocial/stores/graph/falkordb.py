@@ -17,8 +17,9 @@ from redis.exceptions import ResponseError
 from polysocial.config import GRAPH_NAME, StoreURL
 from polysocial.domain.graph import GraphUser, Suggestion, last_write_wins
 from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
+from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.graph.cypher import CYPHER
-from polysocial.stores.redis_pool import blocking_pool
+from polysocial.stores.redis_pool import blocking_pool, retry_once
 
 
 def split_graph_url(url: str) -> tuple[str, str]:
@@ -41,8 +42,8 @@ def module_version(encoded: int) -> str:
 
 
 class FalkorGraphStore(Adapter):
-    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        super().__init__(location, connect_timeout_s=connect_timeout_s)
+    def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(location, options)
         self._redis_url, self.graph_name = split_graph_url(location.url)
         self._db: FalkorDB | None = None
         self._schema_ready = False
@@ -54,10 +55,12 @@ class FalkorGraphStore(Adapter):
         return self._db
 
     async def _connect(self) -> None:
-        # The Redis adapter's bounded, waiting pool (FalkorDB.from_url would build redis-py's refusing one);
-        # graph queries may run long, so their socket timeout is longer.
-        pool = blocking_pool(self._redis_url, timeout_s=self._timeout, command_timeout_s=30, decode_responses=True)
+        # The Redis adapter's bounded, waiting pool (FalkorDB.from_url would build redis-py's refusing one). Its
+        # retry policy is set after the constructor, which builds a synchronous client from the pool's settings to
+        # ask whether the server is a cluster (an asyncio Retry there breaks it).
+        pool = blocking_pool(self._redis_url, self.options, decode_responses=True, retry=None)
         self._db = FalkorDB(connection_pool=pool)
+        pool.connection_kwargs["retry"] = retry_once()
         await self._module_version()
         await self._create_schema()
 

@@ -15,6 +15,7 @@ from neo4j import AsyncDriver, AsyncGraphDatabase
 from polysocial.config import StoreURL
 from polysocial.domain.graph import GraphUser, Suggestion, last_write_wins
 from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
+from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.graph.cypher import CYPHER
 
 BULK_BATCH = 20_000
@@ -33,8 +34,8 @@ def split_neo4j_url(url: str) -> tuple[str, tuple[str, str] | None, str | None]:
 
 
 class Neo4jGraphStore(Adapter):
-    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        super().__init__(location, connect_timeout_s=connect_timeout_s)
+    def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(location, options)
         self._driver_url, self._auth, self.database = split_neo4j_url(location.url)
         self._driver: AsyncDriver | None = None
 
@@ -50,7 +51,7 @@ class Neo4jGraphStore(Adapter):
             auth=self._auth,
             connection_timeout=self._timeout,
             connection_acquisition_timeout=self._timeout,
-            max_transaction_retry_time=self._timeout,
+            max_transaction_retry_time=self.options.command_s,
         )
         await self._driver.verify_connectivity()
         # Unique :User(id): a second node for one user is refused by the engine, and MERGE is safe under

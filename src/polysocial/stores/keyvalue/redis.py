@@ -18,6 +18,7 @@ from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.analytics import Ranked
 from polysocial.domain.limits import RateDecision, RateLimit
 from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
+from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.keyvalue.timelines import (
     CACHE_INVALIDATE_SCRIPT,
     CACHE_SET_SCRIPT,
@@ -125,8 +126,8 @@ def lock_key(key: str) -> str:
 class RedisKeyValueStore(Adapter):
     durable = False  # a restart may lose what it holds: sessions keep a PostgreSQL copy (services/sessions.py)
 
-    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        super().__init__(location, connect_timeout_s=connect_timeout_s)
+    def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(location, options)
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._timelines = RedisTimelines(self)
@@ -142,7 +143,7 @@ class RedisKeyValueStore(Adapter):
         return self._timelines
 
     async def _connect(self) -> None:
-        self._client = Redis(connection_pool=blocking_pool(self._location.url, timeout_s=self._timeout))
+        self._client = Redis(connection_pool=blocking_pool(self._location.url, self.options))
         await self._client.ping()
         self._scripts = {
             "gcra": self._client.register_script(GCRA_SCRIPT),

@@ -29,6 +29,7 @@ from polysocial.domain.analytics import (
 )
 from polysocial.logging import get_logger
 from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
+from polysocial.stores.breaker import StoreOptions
 
 log = get_logger(__name__)
 
@@ -63,8 +64,8 @@ def _from_ms(value: int) -> datetime:
 
 
 class InfluxTimeSeriesStore(Adapter):
-    def __init__(self, location: StoreURL, *, connect_timeout_s: float = 5.0) -> None:
-        super().__init__(location, connect_timeout_s=connect_timeout_s)
+    def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(location, options)
         parts = urlsplit(location.url)
         host = parts.hostname or "localhost"
         if ":" in host:
@@ -72,7 +73,7 @@ class InfluxTimeSeriesStore(Adapter):
         self._base_url = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
         self._auth = (parts.username or "", parts.password or "") if parts.username else None
         self.database = parts.path.strip("/") or DEFAULT_DATABASE
-        self._http_timeout = httpx.Timeout(max(connect_timeout_s, 10), connect=connect_timeout_s)
+        self._http_timeout = httpx.Timeout(self.options.command_s, connect=self.options.connect_s)
         self._client: httpx.AsyncClient | None = None
 
     @property
