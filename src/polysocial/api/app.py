@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from polysocial import __version__
 from polysocial.api.errors import ContainErrors, install_error_handlers
 from polysocial.api.metrics import ProcessMetrics, RequestMetrics
 from polysocial.api.routes import admin, analytics, auth, feed, health, posts, seats, shop, social, users, wallet
+from polysocial.api.schemas.posts import EXTRA_VALUE_SCHEMAS
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
 from polysocial.logging import configure_logging
@@ -41,6 +43,19 @@ async def in_background(
         stop.set()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, timeout=10)
+
+
+def describe_extra_values(api: FastAPI) -> None:
+    """Add the recursive schema of the posts' and articles' extra fields to the OpenAPI document."""
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(EXTRA_VALUE_SCHEMAS)
+        return api.openapi_schema or generate()
+
+    api.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the document
 
 
 def create_app(settings: Settings | None = None, *, app_state: App | None = None, relay: bool | None = None) -> FastAPI:
@@ -75,6 +90,7 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
     install_error_handlers(api)
     for router in ROUTERS:
         api.include_router(router)
+    describe_extra_values(api)
 
     def state_of() -> App | None:
         return getattr(api.state, "polysocial", None)

@@ -6,6 +6,7 @@ says nothing about the internals (the log has the traceback, tagged with the sam
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polysocial.domain.errors import DomainError, StoresUnavailable, StoreUnavailable
 from polysocial.logging import get_logger
+from polysocial.stores.base import describe
 from polysocial.stores.breaker import retry_after_header
 
 log = get_logger(__name__)
@@ -70,15 +72,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # The framework could not read the body (not UTF-8, say): as for malformed JSON, a validation error.
+            detail = f"body: not readable as JSON ({describe(exc.__cause__)})"
+            errors = [{"location": "body", "message": detail, "type": "json_invalid"}]
+            return problem(
+                422, "Unprocessable content", detail, slug="validation", instance=request.url.path, errors=errors
+            )
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
         detail = exc.detail if isinstance(exc.detail, str) else title
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            documented = allowed_methods(request)
+            if documented:  # else a path outside the API document (the docs pages): Starlette's header stands
+                headers["Allow"] = ", ".join(documented)
+            detail = f"{request.method} is not allowed here; allowed: {headers.get('Allow', '')}"
         return problem(
-            exc.status_code,
-            title,
-            detail,
-            slug=_slug(title),
-            instance=request.url.path,
-            headers=getattr(exc, "headers", None),
+            exc.status_code, title, detail, slug=_slug(title), instance=request.url.path, headers=headers or None
         )
 
     @app.exception_handler(StoreUnavailable)
@@ -107,6 +117,21 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(Exception, unexpected)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents for this path. Starlette's 405 names only the first route that matched the
+    path, while a path often has several (GET, PATCH and DELETE of /posts/{post_id} are three routes); the OpenAPI
+    document is the list a client reads, so the header is built from it."""
+    index = getattr(request.app.state, "allowed_methods", None)
+    if index is None:
+        index = [
+            (re.compile("^" + "[^/]+".join(map(re.escape, re.split(r"\{[^}]+\}", path))) + "$"), ops)
+            for path, ops in request.app.openapi().get("paths", {}).items()
+        ]
+        request.app.state.allowed_methods = index
+    path = request.url.path
+    return sorted({method.upper() for pattern, ops in index if pattern.match(path) for method in ops})
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:

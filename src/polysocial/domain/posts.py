@@ -22,6 +22,10 @@ LATEST_COMMENTS = 20  # the subset pattern: the newest comments ride in the post
 MAX_MEDIA = 10
 MAX_EXTRA_FIELDS = 20
 MAX_EXTRA_BYTES = 16_384
+# Numbers in extra fields: what every client and store reads exactly (a double's integers; BSON's int64 holds them),
+# so that JSON Schema can state the bound (EXTRA_VALUE_SCHEMA) and no validator's float arithmetic disagrees.
+MAX_NUMBER = 2**53
+MAX_DEPTH = 8  # containers within an extra field's value, below it
 MEDIA_KINDS = ("image", "video", "audio", "link")
 
 # Fields the server owns: a client can neither set nor change them.
@@ -51,7 +55,7 @@ def check_extra_fields(extra: dict[str, Any]) -> None:
 
 def check_storable(value: Any, where: str, depth: int = 0) -> None:
     """JSON the stores can hold: no NUL and valid Unicode in strings (PostgreSQL refuses both), bounded nesting."""
-    if depth > 8:
+    if depth > MAX_DEPTH:
         raise InvalidDocument(f"{where}: nested too deep")
     if isinstance(value, str):
         if "\x00" in value:
@@ -70,10 +74,8 @@ def check_storable(value: Any, where: str, depth: int = 0) -> None:
             check_storable(item, f"{where}[{i}]", depth + 1)
     elif isinstance(value, bool):
         return
-    elif isinstance(value, int) and not -(2**63) <= value < 2**63:  # BSON holds 64-bit integers at most
-        raise InvalidDocument(f"{where}: integers must fit in 64 bits")
-    elif isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        raise InvalidDocument(f"{where}: not a finite number")
+    elif isinstance(value, int | float) and not -MAX_NUMBER <= value <= MAX_NUMBER:  # also refuses NaN
+        raise InvalidDocument(f"{where}: a number of at most {MAX_NUMBER} in size")
 
 
 def post_event(event_type: str, post_id: str, payload: dict[str, Any]) -> Event:

@@ -38,6 +38,9 @@ async def register(body: RegisterRequest, accounts: AccountsDep, response: Respo
     response_model=TokenResponse,
     responses=problems(401, 422, 429),
     summary="Exchange an email and a password for a session token",
+    # A token is optional here (a signed-in client's old session ends with the new one): say so, rather than the
+    # bearer scheme's "required" that its dependency implies.
+    openapi_extra={"security": [{}, {"HTTPBearer": []}]},
 )
 async def login(
     body: LoginRequest, request: Request, accounts: AccountsDep, settings: SettingsDep, credentials: BearerDep

@@ -11,12 +11,13 @@ from fastapi.responses import JSONResponse
 from polysocial.api.deps import AdminDep, CallerDep, SeatsDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
 from polysocial.api.responses import problems
+from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.seats import Booking, SeatPublic, TicketedEventCreate, TicketedEventPublic
 from polysocial.domain.seats import MAX_SEATS
 
 router = APIRouter(tags=["seats"])
 
-EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+EventId = Annotated[int, Path(ge=1, le=MAX_ID)]
 SeatNo = Annotated[int, Path(ge=1, le=MAX_SEATS)]
 
 

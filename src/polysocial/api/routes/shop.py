@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from polysocial.api.deps import AdminDep, CallerDep, CartsDep, ShopDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
 from polysocial.api.responses import problems
+from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.shop import (
     CartChange,
     CartLine,
@@ -29,11 +30,11 @@ from polysocial.services.social import MAX_PAGE
 
 router = APIRouter(tags=["shop"])
 
-ProductId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ProductId = Annotated[int, Path(ge=1, le=MAX_ID)]
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
-After = Annotated[int, Query(ge=0, le=2**63 - 1, description="the last id of the previous page")]
-BeforeOrder = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="the last order_id of the previous page")]
+After = Annotated[int, Query(ge=0, le=MAX_ID, description="the last id of the previous page")]
+BeforeOrder = Annotated[int | None, Query(ge=1, le=MAX_ID, description="the last order_id of the previous page")]
 
 
 @router.post("/products", response_model=ProductPublic, status_code=201, responses=problems(401, 403, 422))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from polysocial.api.deps import CallerDep, SocialDep
 from polysocial.api.responses import problems
 from polysocial.api.routes.users import UserId
+from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.social import (
     FollowCounts,
     FollowState,
@@ -24,7 +25,7 @@ from polysocial.stores.graph.protocol import MAX_PATH_HOPS
 
 router = APIRouter(tags=["social graph"])
 
-After = Annotated[int, Query(ge=0, le=2**63 - 1, description="the last user id of the previous page")]
+After = Annotated[int, Query(ge=0, le=MAX_ID, description="the last user id of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
 
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Path
 from polysocial.api.deps import AccountsDep, CallerDep
 from polysocial.api.responses import problems
 from polysocial.api.schemas.accounts import MePublic, ProfilePublic, ProfileUpdate
+from polysocial.api.schemas.common import MAX_ID
 
 router = APIRouter(prefix="/users", tags=["accounts"])
 
-UserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a user id")]
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="a user id")]
 
 
 @router.get("/me", response_model=MePublic, responses=problems(401), summary="My account and profile")

@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 from polysocial.api.deps import CallerDep, WalletDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
 from polysocial.api.responses import problems
+from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.wallet import DepositCreate, LedgerEntryPublic, LedgerPage, TransferCreate, WalletPublic
 from polysocial.services.social import MAX_PAGE
 
 router = APIRouter(tags=["wallet"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
-BeforeEntry = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="the last entry_id of the previous page")]
+BeforeEntry = Annotated[int | None, Query(ge=1, le=MAX_ID, description="the last entry_id of the previous page")]
 
 
 @router.get("/wallet", response_model=WalletPublic, responses=problems(401))

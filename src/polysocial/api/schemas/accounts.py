@@ -5,23 +5,28 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from polysocial.api.schemas.common import Strict, has_text, storable
+from polysocial.api.schemas.common import NOT_BLANK, IsoDate, Strict, WebUrl, has_text, storable
 from polysocial.domain.accounts import (
     EMAIL_PATTERN,
     MAX_BIO,
     MAX_EMAIL,
     MAX_NAME,
     MAX_PASSWORD,
-    MAX_URL,
     MIN_PASSWORD,
     Me,
     Profile,
     UserRole,
 )
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(storable), AfterValidator(has_text)]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_NAME, json_schema_extra=NOT_BLANK),
+    AfterValidator(storable),
+    AfterValidator(has_text),
+]
 
 
 Bio = Annotated[str, Field(max_length=MAX_BIO), AfterValidator(storable)]
@@ -34,7 +39,7 @@ Email = Annotated[
 ]
 
 
-AvatarUrl = Annotated[AnyHttpUrl, Field(max_length=MAX_URL)]
+AvatarUrl = WebUrl
 
 
 Password = Annotated[str, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD), AfterValidator(storable)]
@@ -44,7 +49,7 @@ class RegisterRequest(Strict):
     email: Email
     password: Annotated[Password, Field(repr=False)]
     name: Name
-    birthdate: date
+    birthdate: IsoDate
     bio: Bio = ""
     avatar_url: AvatarUrl | None = None
 
@@ -101,10 +106,11 @@ class MePublic(BaseModel):
 class ProfileUpdate(Strict):
     """Only the fields sent change. ``avatar_url: null`` removes the avatar; the other fields cannot be null."""
 
-    name: Name | None = None
-    bio: Bio | None = None
+    # Optional, not nullable: the schema says so (SkipJsonSchema), and the validator below refuses null.
+    name: Name | SkipJsonSchema[None] = None
+    bio: Bio | SkipJsonSchema[None] = None
     avatar_url: AvatarUrl | None = None
-    birthdate: date | None = None
+    birthdate: IsoDate | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_null_except_avatar(self) -> ProfileUpdate:
@@ -114,7 +120,4 @@ class ProfileUpdate(Strict):
         return self
 
     def changes(self) -> dict[str, Any]:
-        changes = {k: getattr(self, k) for k in self.model_fields_set}
-        if changes.get("avatar_url") is not None:
-            changes["avatar_url"] = str(changes["avatar_url"])
-        return changes
+        return {k: getattr(self, k) for k in self.model_fields_set}

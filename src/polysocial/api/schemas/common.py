@@ -3,11 +3,24 @@ types of money and ids."""
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
+from polysocial.domain.accounts import MAX_URL
 from polysocial.domain.shop import MAX_QUANTITY
 from polysocial.domain.wallet import MAX_AMOUNT
 
@@ -23,13 +36,49 @@ def storable(value: str) -> str:
     return value
 
 
+# Blank is ASCII white space only, so that the schema's pattern (NOT_BLANK) and this check agree in every regex
+# dialect a client may use (Unicode "white space" differs between Python, JavaScript and Rust).
+BLANK = " \t\n\r\v\f"
+NOT_BLANK = {"pattern": r"[^ \t\n\r\v\f]"}  # for json_schema_extra: some character is not blank
+
+
 def has_text(value: str) -> str:
-    if not value.strip():
+    stripped = value.strip(BLANK)
+    if not stripped:
         raise ValueError("must not be blank")
-    return value.strip()
+    return stripped
+
+
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+def http_url(value: str) -> str:
+    """An http(s) URL, kept as it was sent: pydantic's URL type normalises (``http://a.b`` becomes ``http://a.b/``),
+    which made a URL of exactly the maximum length one character too long."""
+    try:
+        _HTTP_URL.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(f"not an http(s) URL: {exc.errors()[0]['msg']}") from None
+    return value
+
+
+WebUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_URL,
+        pattern=r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+",
+        json_schema_extra={"format": "uri"},
+    ),
+    AfterValidator(storable),
+    AfterValidator(http_url),
+]
 
 
 class Strict(BaseModel):
+    """A request body: no field the schema does not name. (Its numbers and dates are strict types, below: pydantic's
+    lax mode would take "5" as 5 and a number as a date, schema-invalid input accepted.)"""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -44,13 +93,51 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-Label = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable), AfterValidator(has_text)]
+Label = Annotated[
+    str,
+    Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK),
+    AfterValidator(storable),
+    AfterValidator(has_text),
+]
 
 
-Amount = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, decimal_places=2, max_digits=9, examples=["25.00"])]
+# Money travels as a decimal string, never a JSON number (a binary float to most clients). The pattern is the whole
+# rule, so the schema tells the truth: more than 0, at most MAX_AMOUNT (1,000,000), at most two decimals.
+AMOUNT_PATTERN = r"^(?!0(?:\.0{1,2})?$)(?:0|[1-9][0-9]{0,5})(?:\.[0-9]{1,2})?$|^1000000(?:\.0{1,2})?$"
+if Decimal(1_000_000) != MAX_AMOUNT:
+    raise RuntimeError("AMOUNT_PATTERN spells the maximum out: change both")
 
 
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+def amount_text(value: object) -> object:
+    if not isinstance(value, str) or not re.fullmatch(AMOUNT_PATTERN, value):
+        raise ValueError(
+            f'an amount is a string such as "25.00": more than 0, at most {MAX_AMOUNT}, two decimals at most'
+        )
+    return value
 
 
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(amount_text),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["25.00"]}),
+]
+
+
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
+
+
+# Ids stay within what every JSON client reads exactly (2**53 - 1; JavaScript's numbers are doubles), which also
+# keeps a schema validator's float comparison honest at the bound.
+MAX_ID = 2**53 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
+
+
+def iso_text(value: object) -> object:
+    """Dates and times come as ISO 8601 strings (pydantic would also read a number as seconds since 1970)."""
+    if not isinstance(value, str):
+        raise ValueError("an ISO 8601 string, such as 1990-01-31 or 2027-01-15T10:00:00Z")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(iso_text)]
+IsoDateTime = Annotated[datetime, BeforeValidator(iso_text)]

@@ -15,11 +15,11 @@ from polysocial.domain.shop import MAX_ORDER_LINES, MAX_QUANTITY, CustomerReport
 class ProductCreate(Strict):
     name: Label
     price: Amount
-    stock: Annotated[int, Field(ge=0, le=10_000_000)]
+    stock: Annotated[int, Field(ge=0, le=10_000_000, strict=True)]
 
 
 class Restock(Strict):
-    quantity: Annotated[int, Field(ge=1, le=10_000_000)]
+    quantity: Annotated[int, Field(ge=1, le=10_000_000, strict=True)]
 
 
 class ProductPublic(BaseModel):
@@ -83,7 +83,16 @@ class OrderPage(BaseModel):
 
 class CartChange(Strict):
     product_id: Id
-    quantity: Annotated[int, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY, description="added (negative: removed)")]
+    quantity: Annotated[
+        int,
+        Field(
+            ge=-MAX_QUANTITY,
+            le=MAX_QUANTITY,
+            description="added (negative: removed); not 0",
+            strict=True,
+            json_schema_extra={"not": {"const": 0}},
+        ),
+    ]
 
 
 class CartLine(BaseModel):

@@ -1,0 +1,79 @@
+"""Schemathesis from its command line, as an outsider would run it, with every check, against `polysocial serve`
+over HTTP: once with no credentials, once with a user's token (logout excluded there: it would end the session the
+run uses). Bounded by examples and time; the settings the checks take are in `schemathesis.toml` at the project root,
+each with its reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from polysocial.config import Settings
+from tests.support.accounts import registration
+from tests.support.live import live_server
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = 15
+MAX_TIME_S = 150
+
+
+@pytest.fixture(scope="module")
+def base_url(embedded_settings: Settings) -> Iterator[str]:
+    with live_server(embedded_settings) as url:
+        yield url
+
+
+def run_schemathesis(base_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    st = Path(sys.executable).with_name("st")
+    command = [
+        str(st),
+        "run",
+        f"{base_url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(EXAMPLES),
+        "--max-time",
+        str(MAX_TIME_S),
+        "--seed",
+        "20261203",
+        "--generation-deterministic",
+        "--request-timeout",
+        "30",
+        "--no-color",
+        *extra,
+    ]
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"}
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=MAX_TIME_S + 120, env=env, check=False
+    )
+
+
+def token(base_url: str) -> str:
+    body = registration()
+    assert httpx.post(f"{base_url}/auth/register", json=body, timeout=30).status_code == 201
+    login = httpx.post(
+        f"{base_url}/auth/login", json={"email": body["email"], "password": body["password"]}, timeout=30
+    )
+    return str(login.json()["access_token"])
+
+
+def test_no_credentials(base_url: str) -> None:
+    result = run_schemathesis(base_url)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+
+
+def test_with_a_users_token(base_url: str) -> None:
+    result = run_schemathesis(
+        base_url, "--header", f"Authorization: Bearer {token(base_url)}", "--exclude-path", "/auth/logout"
+    )
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
