@@ -141,7 +141,7 @@ def make_services(
         carts=Carts(stores.relational, stores.keyvalue, idempotency),
         seats=Seats(stores.relational, idempotency),
         analytics=Analytics(stores.timeseries, stores.keyvalue, stores.documents, buffer),
-        operations=Operations(stores, relay, passwords),
+        operations=Operations(stores, relay, passwords, feeds),
     )
 
 

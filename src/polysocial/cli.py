@@ -242,41 +242,49 @@ def worker() -> None:
     guarded(lambda: asyncio.run(run()))
 
 
+def _shown(items: list[Any], limit: int = 20) -> str:
+    return ", ".join(map(str, items[:limit])) + (" ..." if len(items) > limit else "")
+
+
 @app.command()
 def reconcile(
     repair: Annotated[bool, typer.Option("--repair/--dry-run", help="fix what is found, or only report it")] = True,
+    timeline_sample: Annotated[int, typer.Option(min=0, max=1_000_000, help="home timelines to compare")] = 200,
 ) -> None:
-    """Compare the projections with their sources of truth (users in the graph) and repair the drift."""
+    """Compare every projection with its source of truth (users in the graph, post counters, a sample of home
+    timelines, live carts) and repair the drift. Exit 1 when drift is left."""
 
     async def run(state: Any) -> Any:
-        report = await state.services.operations.reconcile(repair=repair)
+        report = await state.services.operations.reconcile(repair=repair, timeline_sample=timeline_sample)
         return report, await state.relay.status()
 
     report, status = with_app(load_settings().for_bulk_work(), run)
-    table = Table(title="reconcile")
-    for col in ("projection", "checked", "missing", "duplicates", "repaired"):
+    users = report.users
+    table = Table(title="reconcile" + ("" if repair else " (dry run)"))
+    for col in ("projection", "checked", "drift", "repaired", "note"):
         table.add_column(col)
-    table.add_row(
-        "users -> graph nodes",
-        str(report.users_checked),
-        str(len(report.missing)),
-        str(len(report.duplicates)),
-        str(report.repaired),
-    )
+    user_drift = len(users.missing) + len(users.duplicates)
+    table.add_row("users -> graph nodes", str(users.users_checked), str(user_drift), str(users.repaired), "")
+    for drift in report.projections:
+        table.add_row(drift.projection, str(drift.checked), str(len(drift.found)), str(drift.repaired), drift.note)
     out.print(table)
-    if report.missing:
-        shown = ", ".join(map(str, report.missing[:20])) + (" ..." if len(report.missing) > 20 else "")
-        out.print(f"users missing from the graph: {shown}")
-    drift = len(report.missing) + len(report.duplicates)
+    if users.missing:
+        out.print(f"users missing from the graph: {_shown(users.missing)}")
+    if users.duplicates:
+        out.print(f"users with more than one graph node: {_shown(users.duplicates)}")
+    for drift in report.projections:
+        if drift.found:
+            out.print(f"{drift.projection}: {_shown(drift.found)}")
+    repaired = users.repaired + sum(d.repaired for d in report.projections)
     if repair:
-        out.print(f"drift: {drift} ({report.repaired} repaired)")
+        out.print(f"drift: {report.drift} ({repaired} repaired)")
     else:
-        out.print(f"drift: {drift}. This was a dry run: nothing was repaired (run without --dry-run to repair).")
+        out.print(f"drift: {report.drift}. This was a dry run: nothing was repaired (run without --dry-run to repair).")
     out.print(
         f"relay: {status.outbox.pending} outbox events pending (oldest {status.outbox.oldest_age_s:.1f} s), "
         f"{status.outbox.dead_letters} dead letters, {status.document_pending} document events pending"
     )
-    if (report.missing and not repair) or report.duplicates:
+    if report.drift > repaired:
         raise typer.Exit(1)
 
 

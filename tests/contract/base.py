@@ -29,7 +29,7 @@ from polysocial.domain.ids import new_id
 from polysocial.domain.limits import RateLimit
 from polysocial.stores.base import Store, timed_ping
 from polysocial.stores.breaker import StoreOptions
-from polysocial.stores.documents.protocol import ARTICLES, POSTS, DocumentStore
+from polysocial.stores.documents.protocol import ARTICLES, COMMENTS, POSTS, DocumentStore
 from polysocial.stores.factory import make_documents, make_graph, make_keyvalue, make_relational, make_timeseries
 from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.keyvalue.protocol import KeyValueStore
@@ -366,6 +366,14 @@ class DocumentOperationsContract(DocumentContract):
         rest = await docs.find_page(POSTS, equals={"author_id": 1, "deleted": False}, before_id=first[0]["id"], limit=5)
         assert [d["n"] for d in rest] == [0]
         assert all("_outbox" not in d for d in first + rest)
+
+    async def test_documents_are_counted_by_a_fields_value(self, store: DocumentStore) -> None:
+        a, b, c = new_id(), new_id(), new_id()
+        await store.bulk_insert(
+            COMMENTS, [{"id": new_id(), "post_id": post} for post in (a, a, a, b)] + [{"id": new_id(), "post_id": "x"}]
+        )
+        assert await store.count_by(COMMENTS, field="post_id", values=[a, b, c]) == {a: 3, b: 1}
+        assert await store.count_by(COMMENTS, field="post_id", values=[]) == {}
 
     async def test_the_feed_query_finds_posts_of_any_of_some_authors_newest_first(self, store: DocumentStore) -> None:
         docs = store

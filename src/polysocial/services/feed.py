@@ -219,23 +219,30 @@ class Feeds:
             if not await tl.timeline_begin_rebuild(kind, owner):
                 return  # ready: the previous holder finished just before we took the lock
             self.stats.rebuilds[kind.value] += 1
-            celebrities: set[int] = set()
-            authors = [owner]
-            if kind is TimelineKind.HOME:
-                followees = [uid async for uid in self._all(self.graph.following, owner)]
-                celebrities = await tl.celebrities_among(followees)
-                authors += [uid for uid in followees if uid not in celebrities]
-            docs = await self.documents.find_any(
-                POSTS,
-                field="author_id",
-                values=authors,
-                equals={"deleted": False},
-                before_id=None,
-                limit=MAX_TIMELINE_ITEMS,
-            )
-            await tl.timeline_finish_rebuild(kind, owner, [d["id"] for d in docs], sorted(celebrities))
+            post_ids, celebrities = await self.rebuilt(kind, owner)
+            await tl.timeline_finish_rebuild(kind, owner, post_ids, sorted(celebrities))
         finally:
             await self.keyvalue.lock_release(lock, token)
+
+    async def rebuilt(self, kind: TimelineKind, owner: int) -> tuple[list[str], set[int]]:
+        """What a rebuild of the timeline holds: its post ids, newest first, and the celebrities it follows (read
+        from the graph and the documents; reconcile compares live timelines with it)."""
+        tl = self._require_timelines()
+        celebrities: set[int] = set()
+        authors = [owner]
+        if kind is TimelineKind.HOME:
+            followees = [uid async for uid in self._all(self.graph.following, owner)]
+            celebrities = await tl.celebrities_among(followees)
+            authors += [uid for uid in followees if uid not in celebrities]
+        docs = await self.documents.find_any(
+            POSTS,
+            field="author_id",
+            values=authors,
+            equals={"deleted": False},
+            before_id=None,
+            limit=MAX_TIMELINE_ITEMS,
+        )
+        return [d["id"] for d in docs], celebrities
 
     # -- write side (the relay's handlers; each is idempotent: ZADD, ZREM and SADD may run twice) ------------------
 

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from polysocial.events.relay import Relay, RelayStatus
+from polysocial.services.feed import Feeds
 from polysocial.services.health import RoleHealth, check_stores
 from polysocial.services.passwords import Passwords
-from polysocial.services.reconcile import UserGraphReport, reconcile_user_nodes
+from polysocial.services.reconcile import (
+    Drift,
+    UserGraphReport,
+    reconcile_carts,
+    reconcile_counters,
+    reconcile_timelines,
+    reconcile_user_nodes,
+)
 from polysocial.services.seeding import Loaded, Step, load_network
 from polysocial.stores.factory import Stores
 from polysocial.synthetic import Network
 
 
+@dataclass
+class Reconciled:
+    users: UserGraphReport
+    projections: list[Drift]
+
+    @property
+    def drift(self) -> int:
+        return len(self.users.missing) + len(self.users.duplicates) + sum(len(d.found) for d in self.projections)
+
+
 class Operations:
-    def __init__(self, stores: Stores, relay: Relay, passwords: Passwords) -> None:
+    def __init__(self, stores: Stores, relay: Relay, passwords: Passwords, feeds: Feeds) -> None:
         self.stores = stores
         self.relay = relay
         self.passwords = passwords
+        self.feeds = feeds
 
     async def health(self) -> list[RoleHealth]:
         return await check_stores(self.stores.all())
@@ -23,9 +44,19 @@ class Operations:
     async def relay_status(self) -> RelayStatus:
         return await self.relay.status()
 
-    async def reconcile(self, *, repair: bool) -> UserGraphReport:
-        """Compare the graph's user nodes with the accounts (their source of truth) and repair the drift."""
-        return await reconcile_user_nodes(self.stores.relational, self.stores.graph, repair=repair)
+    async def reconcile(self, *, repair: bool, timeline_sample: int = 200, seed: int | None = None) -> Reconciled:
+        """Compare every projection with its source of truth (services/reconcile.py) and repair the drift."""
+        stores = self.stores
+        return Reconciled(
+            await reconcile_user_nodes(stores.relational, stores.graph, repair=repair),
+            [
+                await reconcile_counters(stores.documents, repair=repair),
+                await reconcile_timelines(
+                    stores.relational, self.feeds, stores.timelines, repair=repair, sample=timeline_sample, seed=seed
+                ),
+                await reconcile_carts(stores.relational, stores.keyvalue, repair=repair),
+            ],
+        )
 
     async def load_network(self, network: Network, *, seed: int, password: str, step: Step) -> Loaded:
         """Bulk-load a synthetic network into every store (`polysocial seed-data`, the demo, the bench)."""

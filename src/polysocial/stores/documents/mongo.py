@@ -342,6 +342,14 @@ class MongoDocumentStore(Adapter):
             },
         )
 
+    async def count_by(self, collection: str, *, field: str, values: Sequence[str]) -> dict[str, int]:
+        if not values:
+            return {}
+        cursor = await self.db[collection].aggregate(
+            [{"$match": {field: {"$in": list(values)}}}, {"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
+        )
+        return {str(row["_id"]): int(row["n"]) async for row in cursor}
+
     async def pending_count(self, collections: Sequence[str]) -> int:
         total = 0
         for collection in collections:

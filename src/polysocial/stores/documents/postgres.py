@@ -308,6 +308,19 @@ class PostgresDocumentStore(PostgresBackedStore):
                 (delay_s, collection, doc_id, str(event_id)),
             )
 
+    async def count_by(self, collection: str, *, field: str, values: Sequence[str]) -> dict[str, int]:
+        if not values:
+            return {}
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                sql.SQL(
+                    "SELECT body ->> {field}, count(*) FROM documents"
+                    " WHERE collection = %s AND body ->> {field} = ANY(%s) GROUP BY 1"
+                ).format(field=sql.Literal(field)),
+                (collection, list(values)),
+            )
+            return {str(value): int(n) for value, n in await cur.fetchall()}
+
     async def pending_count(self, collections: Sequence[str]) -> int:
         async with self.pool.connection() as conn:
             cur = await conn.execute(

@@ -70,6 +70,10 @@ class DocumentStore(Store, Protocol):
     ) -> list[dict[str, Any]]:
         """Documents whose ``field`` is one of ``values`` (the feed's ``$in`` over followees), newest id first."""
 
+    async def count_by(self, collection: str, *, field: str, values: Sequence[str]) -> dict[str, int]:
+        """How many documents have each of ``values`` in the top-level ``field`` (reconcile's comment counts); a
+        value no document has is absent."""
+
     async def bulk_insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> None:
         """Insert many documents (each with its ``id``) without events, as fast as the engine allows: for seeding
         and benchmarks, never for live traffic."""

@@ -120,6 +120,9 @@ class TimelineStore(Protocol):
 
     async def timeline_remove(self, kind: TimelineKind, owners: Sequence[int], post_ids: Sequence[str]) -> None: ...
 
+    async def timeline_drop(self, kind: TimelineKind, owner: int) -> None:
+        """Forget the timeline (reconcile found it wrong): the next read rebuilds it from the sources of truth."""
+
     async def timeline_begin_rebuild(self, kind: TimelineKind, owner: int) -> bool:
         """Make the timeline live (not ready) unless it is ready already; False when it is ready."""
 

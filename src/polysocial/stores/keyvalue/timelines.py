@@ -247,6 +247,10 @@ class RedisTimelines:
             await pipe.execute()
 
     @guard
+    async def timeline_drop(self, kind: TimelineKind, owner: int) -> None:
+        await self.client.delete(*_keys(kind, owner))
+
+    @guard
     async def timeline_begin_rebuild(self, kind: TimelineKind, owner: int) -> bool:
         return bool(await self._scripts["tl_begin"](keys=_keys(kind, owner), args=[TIMELINE_TTL_S]))
 

@@ -52,3 +52,14 @@ class PostgresCarts(TxPart):
             {"u": user_id},
         )
         return {int(r["product_id"]): int(r["quantity"]) for r in rows}
+
+    async def cart_owners(self, *, after: int, limit: int) -> list[int]:
+        rows = await self._rows(
+            "SELECT user_id FROM ("
+            "  SELECT user_id FROM cart_items WHERE user_id > %(after)s"
+            "  UNION SELECT aggregate_id::bigint FROM outbox"
+            "  WHERE aggregate_type = 'cart' AND aggregate_id ~ '^[0-9]+$' AND aggregate_id::bigint > %(after)s"
+            ") owners ORDER BY user_id LIMIT %(limit)s",
+            {"after": after, "limit": limit},
+        )
+        return [int(r["user_id"]) for r in rows]

@@ -130,6 +130,9 @@ class CartsTx(Protocol):
     async def cart_snapshot(self, user_id: int, *, lock: bool = False) -> dict[int, int]:
         """The durable cart plus its changes not yet applied; ``lock`` serialises checkouts of the cart."""
 
+    async def cart_owners(self, *, after: int, limit: int) -> list[int]:
+        """Users with a cart (a durable line, or a change on its way), in id order after ``after``: reconcile's."""
+
 
 class IdempotencyTx(Protocol):
     async def begin(
