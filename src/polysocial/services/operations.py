@@ -13,6 +13,7 @@ from polysocial.services.reconcile import (
     UserGraphReport,
     reconcile_carts,
     reconcile_counters,
+    reconcile_follows,
     reconcile_timelines,
     reconcile_user_nodes,
 )
@@ -50,6 +51,7 @@ class Operations:
         return Reconciled(
             await reconcile_user_nodes(stores.relational, stores.graph, repair=repair),
             [
+                await reconcile_follows(stores.relational, stores.graph, repair=repair),
                 await reconcile_counters(stores.documents, repair=repair),
                 await reconcile_timelines(
                     stores.relational, self.feeds, stores.timelines, repair=repair, sample=timeline_sample, seed=seed

@@ -71,10 +71,9 @@ async def load_network(
     step("products", len(network.products), len(network.products))
 
     step("follow graph", 0, len(network.edges))
-    await graph.bulk_load(
-        [GraphUser(uid, name) for uid, (_, name) in zip(ids, accounts, strict=True)],
-        [(ids[a - 1], ids[b - 1]) for a, b in network.edges],
-    )
+    edges = [(ids[a - 1], ids[b - 1]) for a, b in network.edges]
+    await relational.bulk_load_follows(edges)
+    await graph.bulk_load([GraphUser(uid, name) for uid, (_, name) in zip(ids, accounts, strict=True)], edges)
     step("follow graph", len(network.edges), len(network.edges))
 
     for kind, collection, docs in (("posts", POSTS, network.posts), ("comments", COMMENTS, network.comments)):

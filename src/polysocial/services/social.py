@@ -72,18 +72,23 @@ class Social:
 
     async def follow(self, follower: int, followee: int) -> None:
         """Follow (following twice is still one follow)."""
-        await self._record(follower, followee, followed(follower, followee))
+        await self._record(follower, followee, followed(follower, followee), follow=True)
         await self._apply_now(follower, followee, self.graph.follow_many)
 
     async def unfollow(self, follower: int, followee: int) -> None:
-        await self._record(follower, followee, unfollowed(follower, followee))
+        await self._record(follower, followee, unfollowed(follower, followee), follow=False)
         await self._apply_now(follower, followee, self.graph.unfollow_many)
 
-    async def _record(self, follower: int, followee: int, event: Event) -> None:
+    async def _record(self, follower: int, followee: int, event: Event, *, follow: bool) -> None:
+        """The follow record and its event, in one transaction (the graph applies the event)."""
         if follower == followee:
             raise SelfFollow("you cannot follow yourself")
         await require_users(self.relational, followee)
         async with self.relational.transaction() as tx:
+            if follow:
+                await tx.follows.record(follower, followee)
+            else:
+                await tx.follows.erase(follower, followee)
             await tx.outbox.add([event])
 
     @staticmethod

@@ -29,6 +29,7 @@ from polysocial.logging import get_logger
 from polysocial.stores.postgres_common import PostgresBackedStore
 from polysocial.stores.relational.accounts_tx import PostgresAccounts
 from polysocial.stores.relational.carts_tx import PostgresCarts
+from polysocial.stores.relational.follows_tx import PostgresFollows
 from polysocial.stores.relational.idempotency_tx import PostgresIdempotency
 from polysocial.stores.relational.outbox_tx import OUTBOX_CHANNEL, PostgresOutbox
 from polysocial.stores.relational.protocol import DeadLetter, Isolation, OutboxEvent, OutboxStats, RelationalTx
@@ -64,6 +65,7 @@ class PostgresTx:
         self.shop = PostgresShop(conn)
         self.seats = PostgresSeats(conn)
         self.carts = PostgresCarts(conn)
+        self.follows = PostgresFollows(conn)
         self.idempotency = PostgresIdempotency(conn)
         self.outbox = PostgresOutbox(conn)
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
@@ -325,6 +327,27 @@ class PostgresRelationalStore(PostgresBackedStore):
         except errors.UniqueViolation as exc:
             raise EmailTaken("some of these accounts exist already") from exc
         return ordered
+
+    async def bulk_load_follows(self, edges: Sequence[tuple[int, int]]) -> None:
+        copy_in = "COPY follow_record (follower, followee) FROM STDIN"
+        async with self.pool.connection() as conn, conn.cursor() as cur, cur.copy(copy_in) as copy:
+            for edge in edges:
+                await copy.write_row(edge)
+
+    async def followees_of(self, followers: Sequence[int]) -> dict[int, set[int]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT follower, followee FROM follow_record WHERE follower = ANY(%s)", (list(followers),)
+            )
+            found: dict[int, set[int]] = {}
+            for follower, followee in await cur.fetchall():
+                found.setdefault(int(follower), set()).add(int(followee))
+            return found
+
+    async def follow_record_size(self) -> int:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute("SELECT count(*) FROM follow_record")).fetchone()
+            return int(row[0]) if row else 0
 
     async def bulk_load_products(self, products: Sequence[tuple[str, Decimal, int]]) -> list[int]:
         async with self.pool.connection() as conn:

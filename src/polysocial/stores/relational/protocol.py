@@ -134,6 +134,13 @@ class CartsTx(Protocol):
         """Users with a cart (a durable line, or a change on its way), in id order after ``after``: reconcile's."""
 
 
+class FollowsTx(Protocol):
+    async def record(self, follower: int, followee: int) -> None:
+        """Record the follow (twice is once)."""
+
+    async def erase(self, follower: int, followee: int) -> None: ...
+
+
 class IdempotencyTx(Protocol):
     async def begin(
         self, user_id: int, key: str, request_hash: str, *, owner: uuid.UUID, lease_s: float
@@ -170,6 +177,9 @@ class RelationalTx(Protocol):
 
     @property
     def carts(self) -> CartsTx: ...
+
+    @property
+    def follows(self) -> FollowsTx: ...
 
     @property
     def idempotency(self) -> IdempotencyTx: ...
@@ -239,6 +249,14 @@ class RelationalStore(Store, Protocol):
     ) -> list[int]:
         """Seeding: (email, name) accounts with one password hash, each with its deposit (and its two ledger
         entries), in a few statements; their ids in the same order. Raises EmailTaken if any email exists."""
+
+    async def bulk_load_follows(self, edges: Sequence[tuple[int, int]]) -> None:
+        """Record many follows at once (seeding, with the graph's bulk load)."""
+
+    async def followees_of(self, followers: Sequence[int]) -> dict[int, set[int]]:
+        """Whom each of ``followers`` follows, as recorded (reconcile's); those who follow nobody are absent."""
+
+    async def follow_record_size(self) -> int: ...
 
     async def bulk_load_products(self, products: Sequence[tuple[str, Decimal, int]]) -> list[int]:
         """Seeding: (name, price, stock) products; their ids in order."""

@@ -325,6 +325,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE idempotency_keys ADD COLUMN owner uuid;
         """,
     ),
+    (
+        7,
+        "follow_record",
+        """
+        -- Who follows whom, written in the transaction of each follow's outbox event: the source of truth that
+        -- `reconcile` compares the graph's edges with. Empty after this migration on a platform that already had
+        -- follows: reconcile then adopts the graph's edges once (services/reconcile.py).
+        CREATE TABLE follow_record (
+            follower bigint NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            followee bigint NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            since timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (follower, followee),
+            CHECK (follower <> followee)
+        );
+        """,
+    ),
 ]
 
 MIGRATION_LOCK = 7_150_001  # pg_advisory_xact_lock key: one migrator at a time across processes
