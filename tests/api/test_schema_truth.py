@@ -65,3 +65,15 @@ async def test_null_where_the_schema_does_not_allow_it_is_refused(client: httpx.
     schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["ProfileUpdate"]["properties"]
     assert "anyOf" not in schema["name"]  # not nullable in the schema either
     assert {"type": "null"} in schema["avatar_url"]["anyOf"]  # null removes the avatar
+
+
+@pytest.mark.parametrize(("product_id", "accepted"), [(2.0, True), ("2", False), (True, False), (2.5, False)])
+async def test_an_integer_is_what_json_schema_calls_one(
+    client: httpx.AsyncClient, product_id: object, accepted: bool
+) -> None:
+    user = await sign_up(client)
+    answer = await client.post("/cart/items", json={"product_id": product_id, "quantity": 1}, headers=user.auth)
+    if accepted:
+        assert answer.status_code in (200, 404), answer.text  # a number with no fraction: read (no such product)
+    else:
+        assert answer.status_code == 422, answer.text

@@ -123,13 +123,22 @@ Amount = Annotated[
 ]
 
 
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
+def json_integer(value: object) -> object:
+    """An integer as JSON Schema means one: a number with no fraction (``5`` or ``5.0``), never text or a boolean
+    (pydantic's lax mode reads "5" and true as integers; its strict mode refuses 5.0)."""
+    if isinstance(value, str | bool):
+        raise ValueError("an integer (a JSON number, not text)")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(json_integer)]
+Quantity = Annotated[Integer, Field(ge=1, le=MAX_QUANTITY)]
 
 
 # Ids stay within what every JSON client reads exactly (2**53 - 1; JavaScript's numbers are doubles), which also
 # keeps a schema validator's float comparison honest at the bound.
 MAX_ID = 2**53 - 1
-Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
+Id = Annotated[Integer, Field(ge=1, le=MAX_ID)]
 
 
 def iso_text(value: object) -> object:
