@@ -4,15 +4,13 @@ restart, the client's retry with the same key completes within seconds, and the 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,73 +28,47 @@ from polysocial.services.idempotency import IdempotentRequest, Reply, TakenOver
 from polysocial.stores.relational.protocol import RelationalTx
 from tests.conftest import isolated_settings
 from tests.support.accounts import registration
+from tests.support.server import Server
 
 pytestmark = pytest.mark.slow
 
 RETRY_WITHIN_S = 5.0
 
 
-def server_env(settings: Settings, port: int, *, failpoint: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYSOCIAL_")}
-    for role in Role:
-        env[f"POLYSOCIAL_{role.value.upper()}_URL"] = settings.store_url(role).url
-    env["POLYSOCIAL_PORT"] = str(port)
+@contextmanager
+def serve(settings: Settings, folder: Path, port: int, *, failpoint: str | None = None) -> Iterator[Server]:
+    """`polysocial serve` in a child process on ``settings``' stores, ready when /health/live answers; stopped by
+    its PID at the end (if the failpoint has not ended it)."""
+    env = {f"POLYSOCIAL_{role.value.upper()}_URL": settings.store_url(role).url for role in Role}
     if failpoint:
         env["POLYSOCIAL_FAILPOINTS"] = failpoint
-    return env
-
-
-@contextmanager
-def serve(settings: Settings, port: int, *, failpoint: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """`polysocial serve` in a child process, ready when /health/live answers; stopped by its PID at the end."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polysocial", "serve"],
-        env=server_env(settings, port, failpoint=failpoint),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    server = Server(folder, folder / "serve.log", env, port=port)
+    server.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (process.stderr.read() if process.stderr else b"").decode()[-2000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield process
+        yield server
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stderr:
-            process.stderr.close()
+        server.stop()
 
 
 def test_a_retry_takes_over_the_key_of_a_dead_request_within_seconds_and_pays_once(
-    embedded_engines: EmbeddedEngines,
+    embedded_engines: EmbeddedEngines, tmp_path: Path
 ) -> None:
     settings = isolated_settings(embedded_engines, "idempotency_crash")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     key = {"Idempotency-Key": str(uuid.uuid4())}
     deposit = {"amount": "25.00"}
-    with serve(settings, port, failpoint=failpoints.IDEMPOTENCY_AFTER_CLAIM) as doomed:
+    with serve(settings, tmp_path, port, failpoint=failpoints.IDEMPOTENCY_AFTER_CLAIM) as doomed:
         body = registration()
         assert httpx.post(f"{base}/auth/register", json=body, timeout=30).status_code == 201
         login = httpx.post(f"{base}/auth/login", json={"email": body["email"], "password": body["password"]})
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
         with pytest.raises(httpx.TransportError):  # the process died mid-request: no answer at all
             httpx.post(f"{base}/wallet/deposits", json=deposit, headers={**auth, **key}, timeout=30)
-        assert doomed.wait(timeout=30) == failpoints.EXIT_CODE
+        assert doomed.process is not None
+        assert doomed.process.wait(timeout=30) == failpoints.EXIT_CODE
 
-    with serve(settings, port):
+    with serve(settings, tmp_path, port):
         started = time.monotonic()
         answers = []
         while True:

@@ -18,8 +18,8 @@ class Server:
     """`polysocial serve` on a data folder (or with ``env`` naming the stores), started, stopped and SIGKILLed by
     PID; its output goes to ``log``."""
 
-    def __init__(self, data_dir: Path, log: Path, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, data_dir: Path, log: Path, env: dict[str, str] | None = None, *, port: int = 0) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("POLYSOCIAL_")}
         self.env |= {"POLYSOCIAL_DATA_DIR": str(data_dir), "POLYSOCIAL_PORT": str(self.port), **(env or {})}
