@@ -131,14 +131,16 @@ def json_integer(value: object) -> object:
     return value
 
 
-Integer = Annotated[int, BeforeValidator(json_integer)]
-Quantity = Annotated[Integer, Field(ge=1, le=MAX_QUANTITY)]
+# The check goes last in Annotated: before the bounds, it would hide them from the JSON Schema (pydantic then writes
+# "ge"/"le", which no validator reads, instead of minimum/maximum).
+JSON_INTEGER = BeforeValidator(json_integer)
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), JSON_INTEGER]
 
 
 # Ids stay within what every JSON client reads exactly (2**53 - 1; JavaScript's numbers are doubles), which also
 # keeps a schema validator's float comparison honest at the bound.
 MAX_ID = 2**53 - 1
-Id = Annotated[Integer, Field(ge=1, le=MAX_ID)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID), JSON_INTEGER]
 
 
 def iso_text(value: object) -> object:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from polysocial.api.schemas.common import Integer, IsoDateTime, Label, Strict
+from polysocial.api.schemas.common import JSON_INTEGER, IsoDateTime, Label, Strict
 from polysocial.domain.seats import MAX_SEATS, Seat, TicketedEvent
 
 
@@ -22,7 +22,7 @@ def _sane_moment(value: datetime) -> datetime:
 class TicketedEventCreate(Strict):
     name: Label
     starts_at: Annotated[IsoDateTime, AfterValidator(_sane_moment)]
-    seats: Annotated[Integer, Field(ge=1, le=MAX_SEATS)]
+    seats: Annotated[int, Field(ge=1, le=MAX_SEATS), JSON_INTEGER]
 
 
 class TicketedEventPublic(BaseModel):

@@ -8,18 +8,18 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from polysocial.api.schemas.common import Amount, Id, Integer, Label, Quantity, Strict
+from polysocial.api.schemas.common import JSON_INTEGER, Amount, Id, Label, Quantity, Strict
 from polysocial.domain.shop import MAX_ORDER_LINES, MAX_QUANTITY, CustomerReportRow, Order, Product
 
 
 class ProductCreate(Strict):
     name: Label
     price: Amount
-    stock: Annotated[Integer, Field(ge=0, le=10_000_000)]
+    stock: Annotated[int, Field(ge=0, le=10_000_000), JSON_INTEGER]
 
 
 class Restock(Strict):
-    quantity: Annotated[Integer, Field(ge=1, le=10_000_000)]
+    quantity: Annotated[int, Field(ge=1, le=10_000_000), JSON_INTEGER]
 
 
 class ProductPublic(BaseModel):
@@ -84,13 +84,14 @@ class OrderPage(BaseModel):
 class CartChange(Strict):
     product_id: Id
     quantity: Annotated[
-        Integer,
+        int,
         Field(
             ge=-MAX_QUANTITY,
             le=MAX_QUANTITY,
             description="added (negative: removed); not 0",
             json_schema_extra={"not": {"const": 0}},
         ),
+        JSON_INTEGER,
     ]
 
 
