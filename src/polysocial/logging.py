@@ -57,18 +57,31 @@ def _stderr_logger(*_: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(sys.stderr)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Standard library records (uvicorn, psycopg, the drivers) to standard error as it is now."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure_logging(level: str = "INFO") -> None:
+    """structlog's loggers, and the standard library's (uvicorn, psycopg, the drivers: they log too, and their
+    messages can carry a URL or a header), through the same processors: plain tracebacks, ``redact``, one renderer."""
     json_output = os.environ.get("POLYSOCIAL_LOG_JSON") == "1"
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
         else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.format_exc_info,  # a plain traceback string: no locals
             redact,
             renderer,
@@ -77,6 +90,26 @@ def configure_logging(level: str = "INFO") -> None:
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+    handler = _CurrentStderr()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _CurrentStderr)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    # Other libraries' info lines (every HTTP request httpx makes, pool events) are noise at our info level; they
+    # show from warning up, or everything when debugging.
+    wanted = logging.getLevelName(level.upper())
+    root.setLevel(wanted if wanted <= logging.DEBUG else max(wanted, logging.WARNING))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

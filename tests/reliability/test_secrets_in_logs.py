@@ -3,6 +3,7 @@ local variables, and an outage while signing in and using the token, then the ca
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import NoReturn
 
@@ -87,3 +88,23 @@ async def test_a_500_and_an_outage_log_neither_the_token_nor_the_password(
 def test_redaction_blanks_every_kind_of_secret(text: str, secret: str) -> None:
     assert secret not in redact_text(text)
     assert "***" in redact_text(text)
+
+
+def test_other_libraries_log_through_the_same_redaction(capsys: pytest.CaptureFixture[str]) -> None:
+    """uvicorn, psycopg and the drivers log with the standard library: their lines go through ``redact`` too."""
+    configure_logging()
+    token, password = secrets.token_urlsafe(24), f"pw-{secrets.token_hex(8)}"
+    logging.getLogger("psycopg.pool").warning("error connecting in 'pool-1': postgresql://app:%s@db/app", password)
+    try:
+        raise RuntimeError(f"request failed; Authorization: Bearer {token}")
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    logging.getLogger("httpx").info("HTTP Request: GET http://test/feed (token=%s)", token)  # below warning: not shown
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert "error connecting in 'pool-1'" in output
+    assert "Exception in ASGI application" in output
+    assert "RuntimeError" in output  # the traceback is there, plain
+    assert password not in output
+    assert token not in output
+    assert "HTTP Request" not in output

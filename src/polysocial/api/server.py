@@ -30,4 +30,7 @@ def uvicorn_config(settings: Settings, api: FastAPI, *, port: int | None = None)
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
         lifespan="on",
+        # No logging set-up of uvicorn's own: its loggers go to the root handler of configure_logging, through the
+        # same redaction as ours (its default handlers would print a header or a URL as it came).
+        log_config=None,
     )
