@@ -204,17 +204,20 @@ class Feeds:
 
     async def rebuild(self, kind: TimelineKind, owner: int) -> None:
         """Rebuild a timeline that is not ready, from the graph and the documents. One rebuild per timeline at a
-        time: a caller that finds the lock taken waits for the holder's result instead of rebuilding too."""
+        time: a caller that finds the lock taken waits for the holder's result instead of rebuilding too, and takes
+        the lock over if the holder gave up (a store was down): it then fails as fast as the holder did, instead of
+        waiting for a timeline that nobody is building."""
         tl = self._require_timelines()
         lock = f"rebuild:{kind.value}:{owner}"
         token = await self.keyvalue.lock_acquire(lock, ttl_s=REBUILD_LOCK_TTL_S)
-        if token is None:
-            deadline = time.monotonic() + REBUILD_WAIT_S
-            while time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-                if await tl.timeline_read(kind, owner, before=None, limit=1) is not None:
-                    return
-            return
+        deadline = time.monotonic() + REBUILD_WAIT_S
+        while token is None:
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.01)
+            if await tl.timeline_read(kind, owner, before=None, limit=1) is not None:
+                return
+            token = await self.keyvalue.lock_acquire(lock, ttl_s=REBUILD_LOCK_TTL_S)
         try:
             if not await tl.timeline_begin_rebuild(kind, owner):
                 return  # ready: the previous holder finished just before we took the lock
