@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
@@ -79,29 +79,52 @@ async def guarded(location: StoreURL, call: Callable[[], Awaitable[T]], breaker:
     """Run ``call``; any driver error becomes StoreUnavailable naming the role and the masked URL (errors of this
     package pass as they are). With the role's ``breaker``: refused at once while it is open, and the outcome
     (transport failure, or an answer) recorded."""
+    async with watched(location, breaker):
+        return await call()
+
+
+@asynccontextmanager
+async def watched(
+    location: StoreURL, breaker: CircuitBreaker | None, *, answers_too: bool = True
+) -> AsyncIterator[None]:
+    """The block talks to the role's engine. A driver error leaving it becomes StoreUnavailable (with
+    ``answers_too=False`` only a transport failure does: a transaction's own answers, such as a serialization
+    failure, must reach the code that retries them). With the role's ``breaker``: the block is refused at once
+    while it is open, and its outcome is recorded; a block inside another of the same role leaves both to that one
+    (so a half-open probe is never refused by its own inner calls)."""
     if breaker is None:
         try:
-            return await call()
+            yield
         except PolysocialError:
             raise
         except Exception as exc:  # drivers raise many types; the caller needs one
             raise StoreUnavailable(location.role.value, location.masked, describe(exc, location.url)) from exc
-    if is_held(breaker):
-        return await call()  # inside a guarded call of the same role: that call converts, asks and tells
-    with holding(breaker):
-        return await _through(breaker, location, call)
-
-
-def is_held(breaker: CircuitBreaker) -> bool:
-    """Is the current task inside a guarded call of this breaker's role?"""
-    return breaker in _HELD.get()
-
-
-@contextmanager
-def holding(breaker: CircuitBreaker) -> Iterator[None]:
+        return
+    if breaker in _HELD.get():
+        yield
+        return
     token = _HELD.set((*_HELD.get(), breaker))
     try:
-        yield
+        probe = ask_breaker(location, breaker)
+        try:
+            yield
+        except StoreUnavailable:  # said by a part below (not open; another role's store): no verdict on this one
+            if probe:
+                breaker.cancel_probe()
+            raise
+        except PolysocialError:  # an answer that means something (Conflict on a unique field): the engine is up
+            breaker.success()
+            raise
+        except Exception as exc:
+            if answers_too or is_transport_failure(exc):
+                raise unavailable(location, exc, breaker) from exc
+            breaker.success()
+            raise
+        except BaseException:  # cancelled: no answer either way
+            if probe:
+                breaker.cancel_probe()
+            raise
+        breaker.success()
     finally:
         _HELD.reset(token)
 
@@ -114,27 +137,6 @@ def ask_breaker(location: StoreURL, breaker: CircuitBreaker) -> bool:
         raise StoreUnavailable(
             location.role.value, location.masked, str(exc), retry_after_s=exc.retry_after_s
         ) from None
-
-
-async def _through(breaker: CircuitBreaker, location: StoreURL, call: Callable[[], Awaitable[T]]) -> T:
-    probe = ask_breaker(location, breaker)
-    try:
-        result = await call()
-    except StoreUnavailable:  # said by a part below (not open; another role's store): no verdict on this one
-        if probe:
-            breaker.cancel_probe()
-        raise
-    except PolysocialError:  # an answer that means something (Conflict on a unique field): the engine is up
-        breaker.success()
-        raise
-    except Exception as exc:
-        raise unavailable(location, exc, breaker) from exc
-    except BaseException:  # cancelled: no answer either way
-        if probe:
-            breaker.cancel_probe()
-        raise
-    breaker.success()
-    return result
 
 
 def unavailable(location: StoreURL, exc: BaseException, breaker: CircuitBreaker) -> StoreUnavailable:

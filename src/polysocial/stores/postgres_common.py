@@ -38,7 +38,7 @@ class PostgresBackedStore(Adapter):
         return self._pool
 
     async def _connect(self) -> None:
-        self._pool = GuardedPool(await self._pools.get(self._location), self._location, self.breaker)
+        self._pool = await self._pools.guarded(self._location, self.options.breaker)
         await self.create_schema()
 
     async def create_schema(self) -> None:

@@ -15,9 +15,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from polysocial.config import StoreURL
-from polysocial.domain.errors import PolysocialError
-from polysocial.stores.base import ask_breaker, guarded, holding, is_held, is_transport_failure, unavailable
-from polysocial.stores.breaker import CircuitBreaker
+from polysocial.stores.base import guarded, watched
+from polysocial.stores.breaker import BreakerPolicy, CircuitBreaker
 
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 20
@@ -26,6 +25,10 @@ POOL_MAX_SIZE = 20
 class PostgresPools:
     def __init__(self, *, connect_timeout_s: float = 5.0, max_size: int = POOL_MAX_SIZE) -> None:
         self._pools: dict[str, AsyncConnectionPool] = {}
+        # One circuit breaker per database, shared by the roles that live in it: when PostgreSQL dies, the first
+        # roles to notice open it for all (documents need not wait out their own timeouts to learn what relational
+        # knows already).
+        self._breakers: dict[str, CircuitBreaker] = {}
         self._lock = asyncio.Lock()
         self._timeout = connect_timeout_s
         self._max_size = max_size
@@ -37,6 +40,12 @@ class PostgresPools:
                 pool = await guarded(location, lambda: self._open(location.url))
                 self._pools[location.url] = pool
             return pool
+
+    async def guarded(self, location: StoreURL, policy: BreakerPolicy) -> GuardedPool:
+        """The role's view of the pool of its URL, through the breaker of that database."""
+        pool = await self.get(location)
+        breaker = self._breakers.setdefault(location.url, CircuitBreaker(policy))
+        return GuardedPool(pool, location, breaker)
 
     async def _open(self, url: str) -> AsyncConnectionPool:
         # One direct connection first: a pool that cannot connect only says "timeout", the driver says why.
@@ -73,25 +82,5 @@ class GuardedPool:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        if is_held(self._breaker):  # nested in a connection of the same role: the outer one asks and tells
-            async with self._pool.connection() as conn:
-                yield conn
-            return
-        with holding(self._breaker):
-            probe = ask_breaker(self._location, self._breaker)
-            try:
-                async with self._pool.connection() as conn:
-                    yield conn
-            except PolysocialError:
-                self._breaker.success()
-                raise
-            except Exception as exc:
-                if is_transport_failure(exc):
-                    raise unavailable(self._location, exc, self._breaker) from exc
-                self._breaker.success()
-                raise
-            except BaseException:
-                if probe:
-                    self._breaker.cancel_probe()
-                raise
-            self._breaker.success()
+        async with watched(self._location, self._breaker, answers_too=False), self._pool.connection() as conn:
+            yield conn
