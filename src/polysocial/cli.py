@@ -19,7 +19,7 @@ from rich.table import Table
 from polysocial import __version__
 from polysocial.config import Profile, Settings
 from polysocial.domain.errors import PolysocialError
-from polysocial.logging import configure_logging
+from polysocial.logging import LOG_LEVEL_ENV, configure_logging
 
 
 def command_group(help_text: str) -> typer.Typer:
@@ -91,6 +91,7 @@ def main_options(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
     configure_logging(log_level)
+    os.environ[LOG_LEVEL_ENV] = log_level  # for the processes a command starts (serve's workers)
 
 
 @app.command()
@@ -197,20 +198,24 @@ def doctor(
 def serve(
     host: Annotated[str | None, typer.Option(help="default 127.0.0.1 (POLYSOCIAL_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="default 8000 (POLYSOCIAL_PORT)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="server processes; default one per core (POLYSOCIAL_WORKERS)")
+    ] = None,
 ) -> None:
     """Run the HTTP API, starting the embedded engines first when the profile needs them."""
-    import uvicorn
-
-    from polysocial.api.app import create_app
-    from polysocial.api.server import uvicorn_config
+    from polysocial.api import server
     from polysocial.bootstrap import bootstrap
 
-    settings = load_settings(host=host, port=port)
+    settings = load_settings(host=host, port=port, workers=workers)
     guarded(lambda: asyncio.run(_check_startable(settings, bootstrap)))
+    count = server.worker_count(settings)
     out.print(
-        f"polysocial {__version__}: profile {settings.profile.value}, http://{settings.host}:{settings.port}/docs"
+        f"polysocial {__version__}: profile {settings.profile.value}, {count} worker{'s' if count > 1 else ''}, "
+        f"http://{settings.host}:{settings.port}/docs"
     )
-    uvicorn.Server(uvicorn_config(settings, create_app(settings))).run()
+    if count > 1:  # the workers are new processes: they read the settings from the environment, as this one did
+        os.environ.update({"POLYSOCIAL_HOST": settings.host, "POLYSOCIAL_PORT": str(settings.port)})
+    server.serve(settings, workers=count)
 
 
 async def _check_startable(settings: Settings, bootstrap: Any) -> None:

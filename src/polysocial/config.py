@@ -186,8 +186,11 @@ class Settings(BaseSettings):
     # Sessions: idle and absolute timeouts.
     session_idle_s: int = Field(default=30 * 60, ge=1)
     session_absolute_s: int = Field(default=8 * 3600, ge=1)
-    # The outbox relay runs inside `serve` unless a separate `polysocial worker` does the job.
+    # The outbox relay runs inside `serve` unless a separate `polysocial worker` does the job; with several server
+    # processes (here or on other machines) one of them runs it, the holder of a lease in PostgreSQL.
     relay_in_process: bool = True
+    # Processes `polysocial serve` runs (each an event loop with its own pools); none given: one per core.
+    workers: int | None = Field(default=None, ge=1, le=64)
     relay_batch_size: int = Field(default=100, ge=1, le=10_000)
     relay_max_attempts: int = Field(default=8, ge=1, le=100)
     # Authors with more followers than this are not fanned out: their posts are merged into feeds at read time.

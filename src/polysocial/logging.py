@@ -65,9 +65,14 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def configure_logging(level: str = "INFO") -> None:
+LOG_LEVEL_ENV = "POLYSOCIAL_LOG_LEVEL"  # the level a process started by a command (a server's worker) logs at
+
+
+def configure_logging(level: str | None = None) -> None:
     """structlog's loggers, and the standard library's (uvicorn, psycopg, the drivers: they log too, and their
-    messages can carry a URL or a header), through the same processors: plain tracebacks, ``redact``, one renderer."""
+    messages can carry a URL or a header), through the same processors: plain tracebacks, ``redact``, one renderer.
+    No ``level``: the one in POLYSOCIAL_LOG_LEVEL, else info."""
+    level = level or os.environ.get(LOG_LEVEL_ENV) or "INFO"
     json_output = os.environ.get("POLYSOCIAL_LOG_JSON") == "1"
     renderer: Any = (
         structlog.processors.JSONRenderer()

@@ -16,13 +16,16 @@ from polysocial.engines.seed_stack import free_port
 
 class Server:
     """`polysocial serve` on a data folder (or with ``env`` naming the stores), started, stopped and SIGKILLed by
-    PID; its output goes to ``log``."""
+    PID; its output goes to ``log``. One worker unless asked for more (the suites that need several say so)."""
 
-    def __init__(self, data_dir: Path, log: Path, env: dict[str, str] | None = None, *, port: int = 0) -> None:
+    def __init__(
+        self, data_dir: Path, log: Path, env: dict[str, str] | None = None, *, port: int = 0, workers: int = 1
+    ) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("POLYSOCIAL_")}
-        self.env |= {"POLYSOCIAL_DATA_DIR": str(data_dir), "POLYSOCIAL_PORT": str(self.port), **(env or {})}
+        self.env |= {"POLYSOCIAL_DATA_DIR": str(data_dir), "POLYSOCIAL_PORT": str(self.port)}
+        self.env |= {"POLYSOCIAL_WORKERS": str(workers), **(env or {})}
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +19,8 @@ from polysocial.api.metrics import ProcessMetrics, RequestMetrics
 from polysocial.api.routes import admin, analytics, auth, feed, health, posts, seats, shop, social, users, wallet
 from polysocial.api.schemas.posts import EXTRA_VALUE_SCHEMAS
 from polysocial.bootstrap import App, bootstrap
-from polysocial.config import Settings
+from polysocial.config import Role, Settings
+from polysocial.events.leader import RELAY_LEASE, Leadership
 from polysocial.logging import configure_logging
 
 # Every router the API serves, in the order they are matched (tests walk this to cover every operation).
@@ -43,6 +45,16 @@ async def in_background(
         stop.set()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(task, timeout=10)
+
+
+def relay_job(api: FastAPI, state: App, *, led: bool) -> Callable[[asyncio.Event], Coroutine[None, None, None]]:
+    """The outbox relay's loop; ``led``: only while this process holds the relay's lease (events/leader.py), so that
+    of every server process sharing the database one runs it (a caller-owned App in tests runs it unled)."""
+    if not led:
+        return state.relay.run_forever
+    lease = Leadership(state.settings.store_url(Role.RELATIONAL).url, RELAY_LEASE)
+    api.state.relay_lease = lease
+    return functools.partial(lease.run_forever, state.relay.run_forever)
 
 
 def describe_extra_values(api: FastAPI) -> None:
@@ -71,11 +83,15 @@ def create_app(settings: Settings | None = None, *, app_state: App | None = None
         run_relay = relay if relay is not None else (app_state is None and state.settings.relay_in_process)
         try:
             async with contextlib.AsyncExitStack() as stack:
+                # Every process flushes its own buffer (the events it recorded are in its memory, nowhere else).
                 await stack.enter_async_context(in_background(state.analytics_buffer.run_forever, "analytics-flush"))
                 if run_relay:
-                    await stack.enter_async_context(in_background(state.relay.run_forever, "outbox-relay"))
+                    await stack.enter_async_context(
+                        in_background(relay_job(api, state, led=app_state is None), "relay")
+                    )
                 yield
         finally:
+            metrics.process_ended()
             if app_state is None:
                 await state.aclose()
 

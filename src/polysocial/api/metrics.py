@@ -1,26 +1,40 @@
 """Request metrics: every request's endpoint template, method, status and duration go to the analytics buffer (for
-the time-series store) and to this process's Prometheus metrics (``GET /metrics``). A pure ASGI middleware: it adds
-one clock read and one dictionary append to a request, and never waits on a store."""
+the time-series store) and to the server's Prometheus metrics (``GET /metrics``). A pure ASGI middleware: it adds
+one clock read and one dictionary append to a request, and never waits on a store.
+
+With several server processes (``serve --workers N``) prometheus-client runs in its multiprocess mode (the
+PROMETHEUS_MULTIPROC_DIR folder, set by `serve` before the workers start): each process writes its values to files
+there and ``GET /metrics``, whichever worker answers it, reads them all. Gauges are then set, not computed at
+scrape time (multiprocess mode cannot call back into another process), and summed over the live processes."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from polysocial.api.server import METRICS_DIR_ENV
 from polysocial.domain.analytics import ApiRequest
 
 UNMATCHED = "(unmatched)"  # a path no route knows: its text would be a tag of unbounded cardinality
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(METRICS_DIR_ENV))
 
 
 class ProcessMetrics:
     """One registry per application, so that several apps in one process (tests) do not collide."""
 
     def __init__(self, state_of: Callable[[], Any]) -> None:
+        self.shared = multiprocess_mode()
+        self._state_of = state_of
         self.registry = CollectorRegistry()
         self.requests = Histogram(
             "polysocial_http_request_duration_seconds",
@@ -29,15 +43,47 @@ class ProcessMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
-        # Read from the buffer when scraped, not written on every request.
-        dropped = Gauge(
+        self.dropped = Gauge(
             "polysocial_analytics_dropped_total",
             "analytics events dropped because the buffer was full",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
-        dropped.set_function(lambda: float(state.analytics_buffer.stats.dropped) if (state := state_of()) else 0.0)
-        pending = Gauge("polysocial_analytics_pending", "analytics events waiting for a flush", registry=self.registry)
-        pending.set_function(lambda: float(state.analytics_buffer.pending) if (state := state_of()) else 0.0)
+        self.pending = Gauge(
+            "polysocial_analytics_pending",
+            "analytics events waiting for a flush",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        if not self.shared:  # read from the buffer when scraped, not written on every request
+            self.dropped.set_function(lambda: self._buffer_figure("dropped"))
+            self.pending.set_function(lambda: self._buffer_figure("pending"))
+
+    def _buffer_figure(self, name: str) -> float:
+        state = self._state_of()
+        if state is None:
+            return 0.0
+        buffer = state.analytics_buffer
+        return float(buffer.stats.dropped if name == "dropped" else buffer.pending)
+
+    def refresh(self) -> None:
+        """Write the gauges (multiprocess mode only: otherwise they are read when scraped)."""
+        if self.shared:
+            self.dropped.set(self._buffer_figure("dropped"))
+            self.pending.set(self._buffer_figure("pending"))
+
+    def exposition(self) -> bytes:
+        """Every metric of the server in the text format: every process's, in multiprocess mode."""
+        if not self.shared:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # the library's own API, untyped
+        return generate_latest(merged)
+
+    def process_ended(self) -> None:
+        """This process's live gauges leave the sums (multiprocess mode)."""
+        if self.shared:
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 class RequestMetrics:
@@ -71,3 +117,4 @@ class RequestMetrics:
             state = self.state_of()
             if state is not None:
                 state.analytics_buffer.record_request(request)
+                self.metrics.refresh()

@@ -1,6 +1,18 @@
-"""How `polysocial serve` runs the API under uvicorn: one place, so the tests' live servers run the same way."""
+"""How `polysocial serve` runs the API under uvicorn: one place, so the tests' live servers run the same way.
+
+One worker serves in this process. Several (``--workers N``, one per core by default) are uvicorn's supervisor and N
+processes sharing the listening socket; each builds its own application (``create_app`` as a factory) with its own
+pools, and their Prometheus metrics are merged through files in a folder of this run (prometheus-client's
+multiprocess mode). Of the workers, one runs the outbox relay: the holder of the lease in PostgreSQL
+(events/leader.py), here or on another machine.
+"""
 
 from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -12,25 +24,58 @@ GRACEFUL_SHUTDOWN_S = 10
 # pool expiry: a client that reuses a connection at the moment the server closes it sees a reset, with no response.
 # The server must hold idle connections longer than its clients and proxies do (a load balancer's is often 60 s).
 KEEP_ALIVE_S = 75
+APP_FACTORY = "polysocial.api.app:create_app"
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client reads it when it is imported
 
 
-def uvicorn_config(settings: Settings, api: FastAPI, *, port: int | None = None) -> uvicorn.Config:
+def server_options(settings: Settings, *, port: int | None = None) -> dict[str, Any]:
     # In-flight requests get 10 s after SIGTERM, then the lifespan's shutdown (relay, analytics flush) runs: well
     # inside the 30 s a process manager usually waits before SIGKILL.
     trusted = settings.forwarded_allow_ips.strip()
-    return uvicorn.Config(
-        api,
-        host=settings.host,
-        port=settings.port if port is None else port,
-        log_level="warning",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        timeout_keep_alive=KEEP_ALIVE_S,
+    return {
+        "host": settings.host,
+        "port": settings.port if port is None else port,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        "timeout_keep_alive": KEEP_ALIVE_S,
         # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: a client on the same machine (or
         # behind a local proxy that does not set it) could then pose as any address. Only the configured proxies.
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or None,
-        lifespan="on",
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        "lifespan": "on",
         # No logging set-up of uvicorn's own: its loggers go to the root handler of configure_logging, through the
         # same redaction as ours (its default handlers would print a header or a URL as it came).
-        log_config=None,
-    )
+        "log_config": None,
+        # uvloop's event loop and httptools' parser when installed (they are dependencies): C where asyncio's loop
+        # and h11 are Python.
+        "loop": "auto",
+        "http": "auto",
+    }
+
+
+def uvicorn_config(settings: Settings, api: FastAPI, *, port: int | None = None) -> uvicorn.Config:
+    return uvicorn.Config(api, **server_options(settings, port=port))
+
+
+def worker_count(settings: Settings) -> int:
+    return settings.workers or os.cpu_count() or 1
+
+
+def metrics_folder(settings: Settings) -> Path:
+    """An empty folder for this run's merged metrics (a previous run's files would add their counts to ours)."""
+    folder = settings.data_path / "run" / f"metrics-{settings.port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def serve(settings: Settings, *, workers: int) -> None:
+    """Serve until SIGINT or SIGTERM: in this process with one worker, else under uvicorn's supervisor."""
+    if workers == 1:
+        from polysocial.api.app import create_app
+
+        uvicorn.Server(uvicorn_config(settings, create_app(settings))).run()
+        return
+    # The workers are new processes that read their settings from the environment, as this one did.
+    os.environ[METRICS_DIR_ENV] = str(metrics_folder(settings))
+    uvicorn.run(APP_FACTORY, factory=True, workers=workers, **server_options(settings))

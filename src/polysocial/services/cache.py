@@ -4,10 +4,11 @@ wait for its value; a value computed before an invalidation is never stored afte
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
+
+import orjson
 
 from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineStore
 
@@ -71,12 +72,12 @@ async def cache_aside_many(
     for item, raw in zip(items, await cache.cache_get_many([key(i) for i in items]), strict=True):
         if raw is None:
             missing.append(item)
-        elif (value := json.loads(raw)) is not None:  # null: cached as gone
+        elif (value := orjson.loads(raw)) is not None:  # null: cached as gone
             found[item] = value
     if missing:
         generations = await cache.cache_generations([key(i) for i in missing])
         loaded = await load(missing)
         found.update(loaded)
-        entries = [(key(i), json.dumps(loaded.get(i)).encode(), g) for i, g in zip(missing, generations, strict=True)]
+        entries = [(key(i), orjson.dumps(loaded.get(i)), g) for i, g in zip(missing, generations, strict=True)]
         await cache.cache_set_many(entries, ttl_s=ttl_s)
     return found

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from polysocial.api.deps import AdminDep, AnalyticsDep, CallerDep
@@ -197,8 +197,9 @@ async def measurement_mean(
     "/metrics",
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"}},
-    summary="This process's metrics (public, like /health: counts and durations per endpoint, no user data)",
+    summary="The server's metrics, every worker's (public, like /health: counts and durations per endpoint, no user "
+    "data)",
 )
 async def prometheus(request: Request) -> Response:
-    """This process's metrics in the Prometheus text format (for a scraper on the private network)."""
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """The server's metrics in the Prometheus text format (for a scraper on the private network)."""
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

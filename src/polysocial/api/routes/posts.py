@@ -61,10 +61,8 @@ async def user_posts(
     user_id: UserId, posts: PostsDep, caller: CallerDep, before: Before = None, limit: Limit = 20
 ) -> PostPage:
     found = await posts.by_author(user_id, caller.user_id, before=before, limit=limit)
-    return PostPage(
-        items=[PostPublic.model_validate(d) for d in found],
-        next_before=found[-1]["id"] if len(found) == limit else None,
-    )
+    # One validation for the page (the items are checked inside pydantic-core, not one Python call each).
+    return PostPage.model_validate({"items": found, "next_before": found[-1]["id"] if len(found) == limit else None})
 
 
 @router.post(
@@ -82,10 +80,7 @@ async def list_comments(
     post_id: PostId, posts: PostsDep, caller: CallerDep, before: Before = None, limit: Limit = 20
 ) -> CommentPage:
     found = await posts.comments(post_id, before=before, limit=limit)
-    return CommentPage(
-        items=[CommentPublic.model_validate(c) for c in found],
-        next_before=found[-1]["id"] if len(found) == limit else None,
-    )
+    return CommentPage.model_validate({"items": found, "next_before": found[-1]["id"] if len(found) == limit else None})
 
 
 @router.put("/posts/{post_id}/like", response_model=LikeState, responses=problems(401, 404, 422))
