@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import platform
 import random
 import secrets
@@ -27,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from polysocial.bench import naive
+from polysocial.bench import http, naive
 from polysocial.bench.analytics import views
 from polysocial.bench.commerce import drive
 from polysocial.bench.common import console, profile_settings, summary
@@ -60,6 +61,13 @@ WORKLOADS: dict[str, str] = {
     "transfers": "one transfer between two random wallets, 32 clients",
     "ingest": "10,000 post views recorded into the buffer and flushed to the time-series store; ops/s counts views",
     "trending": "the 20 most viewed posts of the current hour, after the ingest",
+    "http": "closed loop over HTTP with wrk (32 connections): the most requests per second `polysocial serve` answers "
+    "for each endpoint in turn (home feed, a user timeline, a post, the wallet, suggestions, compose), next to a "
+    "FastAPI app answering a fixed 20-item page from no store, same server settings, same run (the framework's "
+    "ceiling); the cell is the home feed",
+    "capacity": "DeathStarBench's social-network mix (60% home feed, 30% user timeline, 10% compose) offered by "
+    "vegeta as an open loop at rising constant rates after a warm-up; the cell's ops/s is the highest rate that "
+    "held p99 <= 50 ms with no error (max_sustained_per_s), its latencies those of that rate",
     "mixed": "DeathStarBench's social-network mix (60% home feed, 30% user timeline, 10% compose) sent over HTTP at a "
     "constant rate from this process to `polysocial serve` in another; latency from when each request was due "
     "(open loop); ops/s is the requests sent over the time until the last was answered",
@@ -72,6 +80,8 @@ GAPS: dict[tuple[str, str], str] = {
     ("signup_to_graph", "naive"): "the seed writes the graph inside the sign-up request: no delay, and a crash "
     "between the two writes loses the node",
     ("mixed", "naive"): "the seed sketches no API to send requests to",
+    ("http", "naive"): "the seed sketches no API to send requests to",
+    ("capacity", "naive"): "the seed sketches no API to send requests to",
 }
 
 ENGINES = {
@@ -103,6 +113,12 @@ class Sizes:
     mixed_rate: float = 200
     mixed_seconds: float = 20
     mixed_readers: int = 50
+    http_seconds: float = 10
+    http_readers: int = 300
+    workers: int = 0  # server processes for http and capacity; 0: one per core
+    capacity_rates: tuple[float, ...] = (100, 200, 400, 700, 1_000, 1_500, 2_000, 3_000)
+    capacity_seconds: float = 20
+    capacity_warmup_s: float = 10
 
     @classmethod
     def quick(cls, **overrides: Any) -> Sizes:
@@ -123,6 +139,11 @@ class Sizes:
             "mixed_rate": 50,
             "mixed_seconds": 3,
             "mixed_readers": 10,
+            "http_seconds": 2,
+            "http_readers": 10,
+            "capacity_rates": (50, 100),
+            "capacity_seconds": 2,
+            "capacity_warmup_s": 1,
         }
         return cls(**{**small, **overrides})
 
@@ -133,9 +154,15 @@ class Cell:
     p99_ms: float
     ops_per_s: float
     note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # a workload's further figures (http: every endpoint)
 
-    def figures(self) -> dict[str, float]:
-        return {"p50_ms": round(self.p50_ms, 4), "p99_ms": round(self.p99_ms, 4), "ops_per_s": round(self.ops_per_s, 1)}
+    def figures(self) -> dict[str, Any]:
+        return {
+            "p50_ms": round(self.p50_ms, 4),
+            "p99_ms": round(self.p99_ms, 4),
+            "ops_per_s": round(self.ops_per_s, 1),
+            **self.extra,
+        }
 
 
 @dataclass
@@ -151,7 +178,7 @@ class Run:
     seconds: float = 0.0
     machine: dict[str, str] = field(default_factory=dict)
 
-    def results(self) -> dict[str, dict[str, dict[str, float]]]:
+    def results(self) -> dict[str, dict[str, dict[str, Any]]]:
         """benchmarks/results.json: ``{workload: {variant: {p50_ms, p99_ms, ops_per_s}}}``, measured cells only."""
         return {w: {v: c.figures() for v, c in by.items()} for w, by in self.cells.items() if by}
 
@@ -384,6 +411,83 @@ async def mixed(ctx: Context) -> Cell:
     return Cell(every["p50_ms"], every["p99_ms"], found["achieved_per_s"], note)
 
 
+HTTP_ENDPOINTS = ("feed", "user timeline", "post", "wallet", "suggestions", "compose")
+
+
+def audience(ctx: Context, base: str) -> http.Audience:
+    accounts = [(user, account_email(ctx.sizes.seed, n)) for n, user in enumerate(ctx.ids, start=1)]
+    posts = [p["id"] for p in ctx.network.posts]
+    return http.Audience.sign_in(base, accounts, ctx.password, posts, ctx.sizes.http_readers, ctx.sizes.seed)
+
+
+def workers(sizes: Sizes) -> int:
+    return sizes.workers or os.cpu_count() or 1
+
+
+async def http_closed_loop(ctx: Context) -> Cell:
+    s, n = ctx.sizes, workers(ctx.sizes)
+    logs = ctx.settings.data_path / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def run() -> Cell:
+        found: dict[str, http.Closed] = {}
+        with http.polysocial_server(ctx.settings, n, logs / "serve-http.log") as server:
+            who = audience(ctx, server.base)
+            for endpoint in HTTP_ENDPOINTS:
+                requests = http.requests_for(endpoint, who, 2_000, s.seed)
+                http.wrk(server, requests, 1)  # warm: plans, caches, connections
+                found[endpoint] = http.wrk(server, requests, s.http_seconds)
+                console.print(f"{'':>13} http {endpoint:<14} {found[endpoint].per_s:9,.0f}/s")
+        with http.ceiling_server(n, logs / "ceiling.log") as ceiling:
+            requests = http.requests_for("ceiling", who, 1, s.seed)
+            http.wrk(ceiling, requests, 1)
+            found["ceiling"] = http.wrk(ceiling, requests, s.http_seconds)
+        feed, top = found["feed"], found["ceiling"]
+        note = (
+            f"{n} workers; the framework's ceiling {top.per_s:,.0f}/s, the feed at {feed.per_s / top.per_s:.0%} of it; "
+            f"wrk used {max(c.generator_cpu for c in found.values()):.2f} of a core at most"
+        )
+        extra = {
+            "workers": n,
+            "ratio_to_ceiling": round(feed.per_s / top.per_s, 3),
+            "endpoints": {name: c.figures() for name, c in found.items()},
+        }
+        return Cell(feed.p50_ms, feed.p99_ms, feed.per_s, note, extra)
+
+    return await asyncio.to_thread(run)
+
+
+async def capacity(ctx: Context) -> Cell:
+    s, n = ctx.sizes, workers(ctx.sizes)
+    logs = ctx.settings.data_path / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def run() -> Cell:
+        with http.polysocial_server(ctx.settings, n, logs / "serve-capacity.log") as server:
+            who = audience(ctx, server.base)
+            requests = http.mixed_requests(who, 20_000, s.seed)
+
+            def shown(step: http.Step) -> None:
+                console.print(
+                    f"{'':>13} capacity {step.offered_per_s:7,.0f}/s offered: p50 {step.p50_ms:8.2f} ms  "
+                    f"p99 {step.p99_ms:8.2f} ms  errors {step.errors}"
+                )
+
+            steps = http.capacity(server, requests, s.capacity_rates, s.capacity_seconds, s.capacity_warmup_s, shown)
+        best = http.max_sustained(steps)
+        at = next((st for st in steps if st.offered_per_s == best), steps[0])
+        note = (
+            f"{n} workers; held p99 <= {http.P99_TARGET_MS:.0f} ms with no error up to {best:,.0f}/s offered"
+            if best
+            else f"{n} workers; no rate held p99 <= {http.P99_TARGET_MS:.0f} ms with no error"
+        )
+        note += f"; vegeta used {max(st.generator_cpu for st in steps):.2f} of a core at most"
+        extra = {"workers": n, "max_sustained_per_s": best, "steps": [st.figures() for st in steps]}
+        return Cell(at.p50_ms, at.p99_ms, best, note, extra)
+
+    return await asyncio.to_thread(run)
+
+
 MEASURES: dict[str, Callable[[Context], Awaitable[Cell | None]]] = {
     "feed": feed,
     "suggestions": suggestions,
@@ -394,6 +498,8 @@ MEASURES: dict[str, Callable[[Context], Awaitable[Cell | None]]] = {
     "ingest": ingest,
     "trending": trending,
     "mixed": mixed,
+    "http": http_closed_loop,
+    "capacity": capacity,
 }
 
 

@@ -107,7 +107,7 @@ class Accounts:
         ]
         for key, rule in limits:
             await ratelimit.check(self.keyvalue, key, rule, what="failed logins")
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             credentials = await tx.accounts.credentials_by_email(email)
         stored_hash = credentials.password_hash if credentials else None
         # Verify even when the email is unknown (against a dummy hash): both failures must cost the same.
@@ -133,7 +133,7 @@ class Accounts:
         await self.sessions.close(token)
 
     async def me(self, user_id: int) -> Me:
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             found = await tx.accounts.me(user_id)
         if found is None:
             raise NotFound("this account no longer exists")

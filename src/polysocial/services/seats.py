@@ -30,14 +30,14 @@ class Seats:
         return found
 
     async def event(self, event_id: int) -> TicketedEvent:
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             found = await tx.seats.ticketed_event(event_id)
         if found is None:
             raise NotFound(f"event {event_id} does not exist")
         return found
 
     async def seat_map(self, event_id: int, viewer: int) -> list[Seat]:
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             found = await tx.seats.seats(event_id, viewer)
         if not found:
             raise NotFound(f"event {event_id} does not exist")

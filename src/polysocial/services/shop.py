@@ -43,11 +43,11 @@ class Shop:
             return await tx.shop.create_product(name.strip(), price, stock)
 
     async def products(self, *, after: int, limit: int) -> list[Product]:
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             return await tx.shop.products(after=after, limit=limit)
 
     async def product(self, product_id: int) -> Product:
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             found = await tx.shop.product(product_id)
         if found is None:
             raise NotFound(f"product {product_id} does not exist")
@@ -87,12 +87,12 @@ class Shop:
         return await self.idempotency.run(user_id, request, Operation.PLACE_ORDER, work, render, status=201)
 
     async def orders(self, user_id: int, *, before: int | None, limit: int) -> list[Order]:
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             return await tx.shop.orders(user_id, before=before, limit=limit)
 
     async def order(self, user_id: int, order_id: int) -> Order:
         """The order if it is the caller's; 404 alike for someone else's and for none (no probing of ids)."""
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             found = await tx.shop.order(order_id)
         if found is None or found.user_id != user_id:
             raise NotFound(f"order {order_id} does not exist")

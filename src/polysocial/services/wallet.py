@@ -22,14 +22,14 @@ class Wallet:
         self.idempotency = idempotency
 
     async def balance(self, user_id: int) -> Decimal:
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             found = await tx.wallet.balance(user_id)
         if found is None:
             raise NotFound("your account no longer exists")
         return found
 
     async def ledger(self, user_id: int, *, before: int | None, limit: int) -> list[LedgerEntry]:
-        async with self.relational.transaction() as tx:
+        async with self.relational.reading() as tx:
             return await tx.wallet.ledger(user_id, before=before, limit=limit)
 
     async def deposit(

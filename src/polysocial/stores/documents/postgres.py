@@ -6,16 +6,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import errors, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from polysocial.config import StoreURL
 from polysocial.domain.errors import Conflict
 from polysocial.domain.events import Event
+from polysocial.stores.batching import Batcher
+from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.documents.protocol import INTERNAL_FIELDS, PendingDocument
 from polysocial.stores.postgres_common import PostgresBackedStore
+from polysocial.stores.postgres_pool import PostgresPools
 
 SCHEMA_LOCK = 7_150_004
 
@@ -58,9 +63,31 @@ def _own(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k not in INTERNAL_FIELDS and k != "id"}
 
 
+# Which of these documents have ``member`` in their array ``field``, for many callers at once (stores/batching.py):
+# one row per (caller, document) that matches.
+HAVING_MEMBER_BATCH = """
+SELECT q.n, q.id
+FROM unnest(%(n)s::int[], %(ids)s::text[], %(members)s::bigint[]) AS q(n, id, member)
+JOIN documents d ON d.collection = %(collection)s AND d.id = q.id
+WHERE d.body -> %(field)s @> jsonb_build_array(q.member)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _MemberQuery:
+    collection: str
+    field: str
+    member: int
+    doc_ids: tuple[str, ...]
+
+
 class PostgresDocumentStore(PostgresBackedStore):
     note = "JSONB documents"
     tables = ("documents",)
+
+    def __init__(self, location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> None:
+        super().__init__(location, options=options, pools=pools)
+        self._having_member = Batcher(self._having_member_batch)
 
     async def create_schema(self) -> None:
         async with self.pool.connection() as conn, conn.transaction():
@@ -170,12 +197,26 @@ class PostgresDocumentStore(PostgresBackedStore):
     async def having_member(self, collection: str, doc_ids: Sequence[str], *, field: str, member: int) -> set[str]:
         if not doc_ids:
             return set()
+        return await self._having_member(_MemberQuery(collection, field, member, tuple(doc_ids)))
+
+    async def _having_member_batch(self, queries: list[_MemberQuery]) -> list[set[str]]:
+        found: list[set[str]] = [set() for _ in queries]
+        groups: dict[tuple[str, str], list[int]] = {}
+        for n, q in enumerate(queries):
+            groups.setdefault((q.collection, q.field), []).append(n)
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT id FROM documents WHERE collection = %s AND id = ANY(%s) AND body -> %s @> %s",
-                (collection, list(doc_ids), field, Jsonb([member])),
-            )
-            return {row[0] for row in await cur.fetchall()}
+            for (collection, field), numbers in groups.items():
+                ns = [n for n in numbers for _ in queries[n].doc_ids]
+                params = {
+                    "n": ns,
+                    "ids": [i for n in numbers for i in queries[n].doc_ids],
+                    "members": [queries[n].member for n in ns],
+                    "collection": collection,
+                    "field": field,
+                }
+                for n, doc_id in await (await conn.execute(HAVING_MEMBER_BATCH, params)).fetchall():
+                    found[n].add(doc_id)
+        return found
 
     async def _update(self, query: str, params: dict[str, Any], events: Sequence[Event]) -> int:
         async with self.pool.connection() as conn:

@@ -167,6 +167,12 @@ class PostgresRelationalStore(PostgresBackedStore):
                 yield tx
         await tx.run_after_commit()
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[PostgresTx]:
+        # The pool's connections are in autocommit: with no BEGIN each statement commits (reads: ends) by itself.
+        async with self.pool.connection() as conn:
+            yield PostgresTx(conn)
+
     async def run(self, work: Callable[[RelationalTx], Awaitable[T]], *, isolation: Isolation, attempts: int) -> T:
         for attempt in range(1, attempts + 1):
             try:

@@ -206,6 +206,11 @@ class RelationalStore(Store, Protocol):
     def transaction(self, isolation: Isolation = Isolation.READ_COMMITTED) -> AbstractAsyncContextManager[RelationalTx]:
         """Open a transaction: committed when the block ends, rolled back when it raises."""
 
+    def reading(self) -> AbstractAsyncContextManager[RelationalTx]:
+        """A connection for reads outside a transaction: every statement is its own, with its own snapshot. Two
+        round trips fewer than ``transaction()`` (no BEGIN, no COMMIT): for one read, or reads that need not agree
+        with each other. Never for writes."""
+
     async def run(self, work: Callable[[RelationalTx], Awaitable[T]], *, isolation: Isolation, attempts: int) -> T:
         """``work`` in a transaction at ``isolation``, committed; run again from the start (in a new transaction,
         after a jittered backoff) when it fails with a serialization failure or a deadlock, ``attempts`` times in
