@@ -23,7 +23,8 @@ def write(run: Run, root: Path, command: str) -> list[Path]:
     (folder / "run.json").write_text(json.dumps(run.meta(), indent=2) + "\n")
     pictures = [chart(workload, run.cells[workload], charts / f"{workload}.png") for workload in WORKLOADS]
     markdown = root / "BENCHMARKS.md"
-    markdown.write_text(render(run, command))
+    notes = folder / "profile.md"
+    markdown.write_text(render(run, command, notes.read_text() if notes.exists() else None))
     return [markdown, results, folder / "run.json", *(p for p in pictures if p is not None)]
 
 
@@ -31,6 +32,8 @@ def chart(workload: str, cells: dict[str, Cell], path: Path) -> Path | None:
     if not cells:
         path.unlink(missing_ok=True)
         return None
+    if workload == "capacity":
+        return load_chart(cells, path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,6 +64,73 @@ def chart(workload: str, cells: dict[str, Cell], path: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def load_chart(cells: dict[str, Cell], path: Path) -> Path:
+    """Latency (p50, p99) against the offered rate, per variant, as wrk2's plots draw it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=110)
+    for variant in (v for v in VARIANTS if v in cells):
+        steps = cells[variant].extra.get("steps", [])
+        rates = [st["offered_per_s"] for st in steps]
+        ax.plot(rates, [st["p50_ms"] for st in steps], "o-", color=COLORS[variant], label=f"{variant} p50")
+        ax.plot(rates, [st["p99_ms"] for st in steps], "s--", color=COLORS[variant], alpha=0.6, label=f"{variant} p99")
+    ax.axhline(50, color="#999999", linewidth=0.8, linestyle=":")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered requests/s (open loop)")
+    ax.set_ylabel("ms (lower is better)")
+    ax.set_title("capacity: latency against offered load; dotted: the 50 ms p99 target", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def http_details(run: Run) -> list[str]:
+    """Every endpoint of the closed-loop run, per variant, with the generator's and the server's CPU."""
+    out = []
+    for variant, cell in run.cells["http"].items():
+        endpoints = cell.extra.get("endpoints", {})
+        out += [
+            f"**{variant}**, {cell.extra.get('workers', '?')} server processes:",
+            "",
+            "| endpoint | requests/s | p50 ms | p99 ms | errors | server CPU (cores) | wrk CPU (cores) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, f in endpoints.items():
+            shown = "no-store ceiling (fixed page)" if name == "ceiling" else name
+            out.append(
+                f"| {shown} | {rate(f['ops_per_s'])} | {figure(f['p50_ms'])} | {figure(f['p99_ms'])} | {f['errors']} "
+                f"| {f['server_cpu_cores']:.2f} | {f['generator_cpu_cores']:.2f} |"
+            )
+        out.append("")
+    return out
+
+
+def capacity_details(run: Run) -> list[str]:
+    out = []
+    for variant, cell in run.cells["capacity"].items():
+        out += [
+            f"**{variant}**: highest rate held (p99 <= 50 ms, no error): "
+            f"{rate(cell.extra.get('max_sustained_per_s', 0))} requests/s.",
+            "",
+            "| offered/s | achieved/s | p50 ms | p99 ms | max ms | errors | server CPU (cores) | vegeta CPU (cores) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for st in cell.extra.get("steps", []):
+            out.append(
+                f"| {rate(st['offered_per_s'])} | {rate(st['achieved_per_s'])} | {figure(st['p50_ms'])} "
+                f"| {figure(st['p99_ms'])} | {figure(st['max_ms'])} | {st['errors']} | {st['server_cpu_cores']:.2f} "
+                f"| {st['generator_cpu_cores']:.2f} |"
+            )
+        out.append("")
+    return out
 
 
 def figure(value: float) -> str:
@@ -188,7 +258,8 @@ def claims(run: Run) -> list[str]:
     return out
 
 
-def render(run: Run, command: str) -> str:
+def render(run: Run, command: str, profile: str | None = None) -> str:
+    """BENCHMARKS.md; ``profile``: the hand-written profiling notes (benchmarks/profile.md), kept across runs."""
     s = run.sizes
     parts = [
         "# Benchmarks",
@@ -230,6 +301,12 @@ def render(run: Run, command: str) -> str:
         if run.cells[workload]:
             parts += [f"![{workload}: p50 and p99 per variant](benchmarks/charts/{workload}.png)", ""]
         parts += [table(run, workload), ""]
+        if workload == "http":
+            parts += http_details(run)
+        if workload == "capacity":
+            parts += capacity_details(run)
+    if profile is not None:
+        parts += [profile.rstrip(), ""]
     parts += [
         "## Reproduce",
         "",

@@ -424,7 +424,14 @@ def workers(sizes: Sizes) -> int:
     return sizes.workers or os.cpu_count() or 1
 
 
+def require_generators() -> None:
+    missing = http.generators_missing()
+    if missing:
+        raise GaveUp("not run: " + "; ".join(missing))
+
+
 async def http_closed_loop(ctx: Context) -> Cell:
+    require_generators()
     s, n = ctx.sizes, workers(ctx.sizes)
     logs = ctx.settings.data_path / "bench-logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -458,6 +465,7 @@ async def http_closed_loop(ctx: Context) -> Cell:
 
 
 async def capacity(ctx: Context) -> Cell:
+    require_generators()
     s, n = ctx.sizes, workers(ctx.sizes)
     logs = ctx.settings.data_path / "bench-logs"
     logs.mkdir(parents=True, exist_ok=True)
