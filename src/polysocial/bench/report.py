@@ -284,12 +284,14 @@ def render(run: Run, command: str, profile: str | None = None) -> str:
         "",
         *(f"- `{v}`: {ENGINES[v]}" for v in run.variants),
         "",
-        "> The `seed` variant's MongoDB figures come from **FerretDB**, which speaks MongoDB's wire protocol but "
-        "stores documents in SQLite: it is not MongoDB's engine. It pushes only a plain `{_id: x}` down to SQLite; "
-        "any other read (`$in` on ids, a filter plus a sort) decodes every document of the collection in FerretDB, so "
-        "its read latency grows with the collection, where MongoDB would use an index. Every figure that reads posts "
-        "in the `seed` column (feed, mixed) measures FerretDB, not MongoDB. Neo4j and InfluxDB are the real servers, "
-        "run as test servers (small heaps, one node).",
+        "> The `seed` variant's MongoDB figures come from **FerretDB** 1.24, which speaks MongoDB's wire protocol and "
+        "stores documents in PostgreSQL (a PostgreSQL of its own, not the relational one): it is not MongoDB's engine. "
+        "Equality filters on plain fields, a sort on one field and a limit run in PostgreSQL, and `createIndexes` "
+        "builds PostgreSQL indexes, so the author timeline (`author_id` plus newest first) is an index read as in "
+        "MongoDB. `$in` is evaluated in FerretDB over the whole collection: the adapter reads a page of posts by id "
+        "as concurrent one-id lookups there (MongoDB answers `$in` from the `_id` index), and the relay's scan for "
+        "documents with pending events (`pending > 0`) still reads every document. Neo4j and InfluxDB are the real "
+        "servers, run as test servers (small heaps, one node).",
         "",
         "## The seed's claims, measured",
         "",

@@ -87,9 +87,9 @@ GAPS: dict[tuple[str, str], str] = {
 ENGINES = {
     "embedded": "PostgreSQL 18 (accounts, money, posts as JSONB, time series), Redis 8 + FalkorDB (feeds, sessions, "
     "caches, graph)",
-    "seed": "PostgreSQL 18 (accounts, money), Redis 8 (feeds, sessions, caches), FerretDB 1.24 on SQLite "
-    "(posts and comments over the MongoDB protocol: not MongoDB's engine), Neo4j 5 (graph), InfluxDB 1.6 (time "
-    "series)",
+    "seed": "PostgreSQL 18 (accounts, money), Redis 8 (feeds, sessions, caches), FerretDB 1.24 on its PostgreSQL "
+    "backend (posts and comments over the MongoDB protocol: not MongoDB's engine), Neo4j 5 (graph), InfluxDB 1.6 "
+    "(time series)",
     "postgres-only": "PostgreSQL 18 for every role",
     "naive": "the seed's own queries (polysocial.bench.naive) on the embedded variant's engines and data",
 }

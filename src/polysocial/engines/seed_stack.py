@@ -1,8 +1,9 @@
 """The seed stack's test servers, built from the package registries and run on loopback.
 
-- MongoDB wire protocol: FerretDB v1.24.2 on its SQLite backend, built from its Go module (fetched through the Go
-  module proxy). The module as published lacks the generated ``build/version/version.txt`` that the binary insists on,
-  so the build copies the module source, writes that one file, and runs ``go build``.
+- MongoDB wire protocol: FerretDB v1.24.2 on its PostgreSQL backend (a PostgreSQL of its own, from the embedded
+  engine's binaries), built from its Go module (fetched through the Go module proxy). The module as published lacks
+  the generated ``build/version/version.txt`` that the binary insists on, so the build copies the module source,
+  writes that one file, and runs ``go build``.
 - Neo4j 5.26 community: the ``org.neo4j:neo4j`` artifact and its dependencies from Maven Central, started by a
   launcher of a few lines (tests/seed_stack/neo4j/) with Bolt on loopback and authentication off.
 - InfluxDB 1.6 from Debian's ``influxdb`` package, run with its own config and data folder, never as the system
@@ -24,13 +25,15 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from polysocial.domain.errors import EngineError
+from polysocial.engines.embedded import EmbeddedPostgres
+from polysocial.engines.layout import EngineLayout
 from polysocial.engines.process import wait_until
 from polysocial.logging import get_logger
 
@@ -220,6 +223,8 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    # What the server stands on and stops after it (FerretDB's PostgreSQL).
+    after_stop: list[Callable[[], object]] = field(default_factory=list)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -229,6 +234,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        for step in self.after_stop:
+            step()
+        self.after_stop.clear()
 
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
@@ -256,25 +264,39 @@ def _await_ready(server: Server, *, port: int) -> Server:
 
 
 def start_ferretdb(workdir: Path) -> Server:
+    """FerretDB on its PostgreSQL backend, over a PostgreSQL of its own (the embedded engine's binaries, in this
+    working folder). Its SQLite backend pushed only ``{_id: x}`` down and decoded the whole collection for any other
+    filter or sort; on PostgreSQL, equality filters on scalar fields, one-field sorts and limits run in PostgreSQL,
+    and ``createIndexes`` builds real indexes. ``$in`` is still evaluated in FerretDB (stores/documents/mongo.py
+    works around it)."""
     binary = build_ferretdb()
+    backing = EmbeddedPostgres(EngineLayout(workdir / "ferretdb-postgres"))
+    backing.up()
     port = free_port()
-    data = workdir / "ferretdb"
-    data.mkdir(parents=True, exist_ok=True)
-    process, log_path = _spawn(
-        "ferretdb",
-        [
-            str(binary),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data}/",
-            f"--listen-addr=127.0.0.1:{port}",
-            "--telemetry=disable",
-            "--debug-addr=-",
-            "--log-level=warn",
-        ],
-        workdir,
-    )
-    server = Server("ferretdb", f"mongodb://127.0.0.1:{port}/polysocial", process, log_path)
+    try:
+        process, log_path = _spawn(
+            "ferretdb",
+            [
+                str(binary),
+                "--handler=postgresql",
+                f"--postgresql-url={ferretdb_postgres_url(backing.url)}",
+                f"--listen-addr=127.0.0.1:{port}",
+                "--telemetry=disable",
+                "--debug-addr=-",
+                "--log-level=warn",
+            ],
+            workdir,
+        )
+    except BaseException:
+        backing.down()
+        raise
+    server = Server("ferretdb", f"mongodb://127.0.0.1:{port}/polysocial", process, log_path, [backing.down])
     return _await_ready(server, port=port)
+
+
+def ferretdb_postgres_url(url: str) -> str:
+    """FerretDB (Go's pgx) reads ``postgres://`` URLs; the embedded engine names a Unix socket folder in ``host``."""
+    return "postgres://" + url.removeprefix("postgresql://")
 
 
 def start_neo4j(workdir: Path) -> Server:

@@ -17,7 +17,7 @@ class Author(BaseModel):
 
 class FeedItem(BaseModel):
     """A post in a feed: its fields (plus any extra fields it was given), its author's name and avatar, and whether
-    the reader liked it. Counts are at most 30 seconds old."""
+    the reader liked it. Counts, and the author's name and avatar, are at most 30 seconds old."""
 
     model_config = ConfigDict(extra="allow")
 
