@@ -87,6 +87,16 @@ async def test_a_users_posts_come_newest_first_with_a_cursor(client: httpx.Async
     assert rest["next_before"] is None
 
 
+async def test_the_posts_of_a_user_with_none_are_empty_and_of_no_user_404(client: httpx.AsyncClient) -> None:
+    ada, bob = await sign_up(client), await sign_up(client)
+    quiet = await client.get(f"/users/{bob.user_id}/posts", headers=ada.auth)
+    assert quiet.status_code == 200
+    assert quiet.json() == {"items": [], "next_before": None}
+    nobody = await client.get(f"/users/{bob.user_id + 10_000_000}/posts", headers=ada.auth)
+    assert nobody.status_code == 404
+    assert nobody.json()["detail"] == f"user {bob.user_id + 10_000_000} does not exist"
+
+
 async def test_comments_keep_the_latest_20_in_the_post_and_all_in_their_collection(
     client: httpx.AsyncClient, app: App
 ) -> None:

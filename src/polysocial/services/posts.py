@@ -123,10 +123,11 @@ class Posts:
         await self.documents.update(POSTS, post_id, {"deleted": True, "deleted_at": _now()}, [event])
 
     async def by_author(self, author_id: int, viewer: int, *, before: str | None, limit: int) -> list[Doc]:
-        await require_users(self.relational, author_id)
         found = await self.documents.find_page(
             POSTS, equals={"author_id": author_id, "deleted": False}, before_id=before, limit=limit
         )
+        if not found:  # no posts, or no such user (404): only then is the account looked up (a round trip saved)
+            await require_users(self.relational, author_id)
         return [public(d, viewer) for d in found]
 
     # -- comments and likes ---------------------------------------------------------------------------------------
