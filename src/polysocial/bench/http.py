@@ -258,24 +258,20 @@ def wrk_script(requests: Sequence[Request]) -> str:
 
 
 @dataclass
-class Closed:
-    """One closed-loop run: requests/s the server answered, latency percentiles, errors, both sides' CPU."""
+class Measured:
+    """What every run reports: latency, requests and errors, and both sides' CPU (a share of one core)."""
 
-    per_s: float
     p50_ms: float
-    p90_ms: float
     p99_ms: float
     max_ms: float
     requests: int
     errors: int
-    generator_cpu: float  # the generator's CPU, as a share of one core
-    server_cpu: float  # the server's (all its workers'), as a share of one core
+    generator_cpu: float
+    server_cpu: float  # the server's, all its workers'
 
-    def figures(self) -> dict[str, float]:
+    def figures(self) -> dict[str, Any]:
         return {
-            "ops_per_s": round(self.per_s, 1),
             "p50_ms": round(self.p50_ms, 3),
-            "p90_ms": round(self.p90_ms, 3),
             "p99_ms": round(self.p99_ms, 3),
             "max_ms": round(self.max_ms, 3),
             "requests": self.requests,
@@ -283,6 +279,17 @@ class Closed:
             "generator_cpu_cores": round(self.generator_cpu, 2),
             "server_cpu_cores": round(self.server_cpu, 2),
         }
+
+
+@dataclass
+class Closed(Measured):
+    """One closed-loop run: the requests/s the server answered."""
+
+    per_s: float = 0.0
+    p90_ms: float = 0.0
+
+    def figures(self) -> dict[str, Any]:
+        return {"ops_per_s": round(self.per_s, 1), "p90_ms": round(self.p90_ms, 3), **super().figures()}
 
 
 def _children_cpu_s() -> float:
@@ -337,18 +344,11 @@ def wrk(server: RunningServer, requests: Sequence[Request], seconds: float, conn
 
 
 @dataclass
-class Step:
-    """One offered rate held for a while: what was achieved, latency, errors, both sides' CPU."""
+class Step(Measured):
+    """One offered rate held for a while, open loop."""
 
-    offered_per_s: float
-    achieved_per_s: float
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    requests: int
-    errors: int
-    generator_cpu: float
-    server_cpu: float
+    offered_per_s: float = 0.0
+    achieved_per_s: float = 0.0
     status_codes: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -359,13 +359,7 @@ class Step:
         return {
             "offered_per_s": self.offered_per_s,
             "achieved_per_s": round(self.achieved_per_s, 1),
-            "p50_ms": round(self.p50_ms, 3),
-            "p99_ms": round(self.p99_ms, 3),
-            "max_ms": round(self.max_ms, 3),
-            "requests": self.requests,
-            "errors": self.errors,
-            "generator_cpu_cores": round(self.generator_cpu, 2),
-            "server_cpu_cores": round(self.server_cpu, 2),
+            **super().figures(),
             "status_codes": self.status_codes,
         }
 

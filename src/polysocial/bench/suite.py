@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -424,17 +425,19 @@ def workers(sizes: Sizes) -> int:
     return sizes.workers or os.cpu_count() or 1
 
 
-def require_generators() -> None:
+def http_run(ctx: Context) -> tuple[Sizes, int, Path]:
+    """What an HTTP workload needs: the generators (else it is not run, and says why), the server processes, and a
+    folder for the servers' logs."""
     missing = http.generators_missing()
     if missing:
         raise GaveUp("not run: " + "; ".join(missing))
+    logs = ctx.settings.data_path / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return ctx.sizes, workers(ctx.sizes), logs
 
 
 async def http_closed_loop(ctx: Context) -> Cell:
-    require_generators()
-    s, n = ctx.sizes, workers(ctx.sizes)
-    logs = ctx.settings.data_path / "bench-logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    s, n, logs = http_run(ctx)
 
     def run() -> Cell:
         found: dict[str, http.Closed] = {}
@@ -465,10 +468,7 @@ async def http_closed_loop(ctx: Context) -> Cell:
 
 
 async def capacity(ctx: Context) -> Cell:
-    require_generators()
-    s, n = ctx.sizes, workers(ctx.sizes)
-    logs = ctx.settings.data_path / "bench-logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    s, n, logs = http_run(ctx)
 
     def run() -> Cell:
         with http.polysocial_server(ctx.settings, n, logs / "serve-capacity.log") as server:
