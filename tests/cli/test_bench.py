@@ -13,10 +13,12 @@ from polysocial.bench.suite import GAPS, HTTP_ENDPOINTS, WORKLOADS
 from tests.support.cli import run_cli
 
 PNG = b"\x89PNG\r\n\x1a\n"
-EXTRA = {"http": ("workers", "ratio_to_ceiling", "endpoints")}  # a workload's figures beyond the three
+# A workload's figures beyond the three.
+EXTRA = {"http": ("workers", "ratio_to_ceiling", "endpoints"), "mixed": ("workers", "errors")}
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # three variants, each with three HTTP workloads against servers it starts
 def test_bench_measures_every_workload_per_variant_and_writes_the_report(tmp_path: Path) -> None:
     variants = ("embedded", "postgres-only", "naive")
     result = run_cli("bench", "--quick", "--variants", ",".join(variants), "--output-dir", str(tmp_path), timeout=600)
@@ -29,6 +31,7 @@ def test_bench_measures_every_workload_per_variant_and_writes_the_report(tmp_pat
         assert set(results[workload]) == expected, workload
         for variant, figures in results[workload].items():
             base = {k: figures[k] for k in ("p50_ms", "p99_ms", "ops_per_s")}
+            assert figures.get("errors", 0) == 0, (workload, variant, figures)
             if workload == "capacity":  # no rate may have held on a busy machine: 0 is then the honest figure
                 assert figures["max_sustained_per_s"] == figures["ops_per_s"] >= 0, (variant, figures)
                 steps = figures["steps"]

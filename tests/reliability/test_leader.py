@@ -11,6 +11,7 @@ import asyncio
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psutil
@@ -170,6 +171,10 @@ async def test_killing_the_leading_worker_loses_no_event_and_the_other_takes_ove
             await asyncio.sleep(0.05)
         took_over_s = time.monotonic() - killed_at
         metrics = (await client.get("/metrics")).text
+    # The killed worker's live gauges left the sums at that scrape (it never said goodbye); its counters stayed.
+    folder = Path(two_workers.env["POLYSOCIAL_DATA_DIR"]) / "run" / f"metrics-{two_workers.port}"
+    assert list(folder.glob("histogram_*.db"))
+    assert not list(folder.glob(f"gauge_live*_{leader.pid}.db"))
 
     assert leading_worker(two_workers, url).pid != leader.pid
     assert took_over_s < 5

@@ -13,8 +13,10 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import psutil
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +25,15 @@ from polysocial.api.server import METRICS_DIR_ENV
 from polysocial.domain.analytics import ApiRequest
 
 UNMATCHED = "(unmatched)"  # a path no route knows: its text would be a tag of unbounded cardinality
+
+
+def forget_dead_workers(folder: str) -> None:
+    """A worker killed without a shutdown (SIGKILL, out of memory) never marked itself dead: its live gauges would
+    stay in the sums. Counters and histograms of dead workers stay counted, as they should."""
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            mark_process_dead(int(pid), folder)  # type: ignore[no-untyped-call]
 
 
 def multiprocess_mode() -> bool:
@@ -76,6 +87,7 @@ class ProcessMetrics:
         """Every metric of the server in the text format: every process's, in multiprocess mode."""
         if not self.shared:
             return generate_latest(self.registry)
+        forget_dead_workers(os.environ[METRICS_DIR_ENV])
         merged = CollectorRegistry()
         MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # the library's own API, untyped
         return generate_latest(merged)

@@ -319,7 +319,8 @@ def render(run: Run, command: str, profile: str | None = None) -> str:
         "```",
         "",
         "Each capability also has its own deeper benchmark (`python -m polysocial.bench.home_feed`, `.commerce`, "
-        "`.analytics`, `.graph_queries`, `.signup_to_graph`, `.document_feed`, `.mixed`), described in the README.",
+        "`.analytics`, `.graph_queries`, `.signup_to_graph`, `.document_feed`), described in the README; "
+        "`python -m polysocial.bench.profile` reads a py-spy profile (see *Where a request's CPU goes*).",
         "",
     ]
     return "\n".join(parts)
