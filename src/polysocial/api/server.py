@@ -24,7 +24,7 @@ GRACEFUL_SHUTDOWN_S = 10
 # pool expiry: a client that reuses a connection at the moment the server closes it sees a reset, with no response.
 # The server must hold idle connections longer than its clients and proxies do (a load balancer's is often 60 s).
 KEEP_ALIVE_S = 75
-APP_FACTORY = "polysocial.api.app:create_app"
+APP_FACTORY = "polysocial.api.app:serving_app"
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client reads it when it is imported
 
 
@@ -74,7 +74,7 @@ def serve(settings: Settings, *, workers: int) -> None:
     if workers == 1:
         from polysocial.api.app import create_app
 
-        uvicorn.Server(uvicorn_config(settings, create_app(settings))).run()
+        uvicorn.Server(uvicorn_config(settings, create_app(settings, freeze_heap=True))).run()
         return
     # The workers are new processes that read their settings from the environment, as this one did.
     os.environ[METRICS_DIR_ENV] = str(metrics_folder(settings))
