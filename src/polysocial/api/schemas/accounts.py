@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from polysocial.api.schemas.common import NOT_BLANK, IsoDate, Strict, WebUrl, has_text, storable
+from polysocial.api.schemas.common import IsoDate, Strict, Text, WebUrl, storable
 from polysocial.domain.accounts import (
     EMAIL_PATTERN,
     MAX_BIO,
@@ -21,12 +21,7 @@ from polysocial.domain.accounts import (
     UserRole,
 )
 
-Name = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_NAME, json_schema_extra=NOT_BLANK),
-    AfterValidator(storable),
-    AfterValidator(has_text),
-]
+Name = Annotated[str, Text(MAX_NAME)]
 
 
 Bio = Annotated[str, Field(max_length=MAX_BIO), AfterValidator(storable)]

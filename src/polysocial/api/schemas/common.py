@@ -4,10 +4,12 @@ types of money and ids."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+from annotated_types import GroupedMetadata
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
@@ -19,6 +21,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
+from pydantic.config import JsonDict
 
 from polysocial.domain.accounts import MAX_URL
 from polysocial.domain.shop import MAX_QUANTITY
@@ -39,7 +42,7 @@ def storable(value: str) -> str:
 # Blank is ASCII white space only, so that the schema's pattern (NOT_BLANK) and this check agree in every regex
 # dialect a client may use (Unicode "white space" differs between Python, JavaScript and Rust).
 BLANK = " \t\n\r\v\f"
-NOT_BLANK = {"pattern": r"[^ \t\n\r\v\f]"}  # for json_schema_extra: some character is not blank
+NOT_BLANK: JsonDict = {"pattern": r"[^ \t\n\r\v\f]"}  # for json_schema_extra: some character is not blank
 
 
 def has_text(value: str) -> str:
@@ -93,12 +96,20 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-Label = Annotated[
-    str,
-    Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK),
-    AfterValidator(storable),
-    AfterValidator(has_text),
-]
+class Text(GroupedMetadata):
+    """``Annotated[str, Text(n)]``: 1 to ``n`` characters, some of them not blank, storable in PostgreSQL; the schema
+    says the same (a pattern any regex dialect reads alike)."""
+
+    def __init__(self, max_length: int) -> None:
+        self.max_length = max_length
+
+    def __iter__(self) -> Iterator[Any]:
+        yield Field(min_length=1, max_length=self.max_length, json_schema_extra=NOT_BLANK)
+        yield AfterValidator(storable)
+        yield AfterValidator(has_text)
+
+
+Label = Annotated[str, Text(200)]
 
 
 # Money travels as a decimal string, never a JSON number (a binary float to most clients). The pattern is the whole

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from polysocial.api.schemas.common import NOT_BLANK, Strict, WebUrl, has_text, storable
+from polysocial.api.schemas.common import Strict, Text, WebUrl, storable
 from polysocial.domain.posts import (
     FIELD_NAME,
     MAX_COMMENT,
@@ -19,20 +19,10 @@ from polysocial.domain.posts import (
     SERVER_FIELDS,
 )
 
-PostText = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_TEXT, json_schema_extra=NOT_BLANK),
-    AfterValidator(storable),
-    AfterValidator(has_text),
-]
+PostText = Annotated[str, Text(MAX_TEXT)]
 
 
-CommentText = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_COMMENT, json_schema_extra=NOT_BLANK),
-    AfterValidator(storable),
-    AfterValidator(has_text),
-]
+CommentText = Annotated[str, Text(MAX_COMMENT)]
 
 
 Slug = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
@@ -172,12 +162,7 @@ class LikeState(BaseModel):
 
 class ArticleCreate(Flexible):
     slug: Slug
-    title: Annotated[
-        str,
-        Field(min_length=1, max_length=300, json_schema_extra=NOT_BLANK),
-        AfterValidator(storable),
-        AfterValidator(has_text),
-    ]
+    title: Annotated[str, Text(300)]
     content: Annotated[str, Field(max_length=100_000), AfterValidator(storable)]
     tags: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=50), AfterValidator(storable)]], Field(max_length=20)
@@ -192,15 +177,7 @@ class ArticleUpdate(Flexible):
 
     fixed_fields: ClassVar[tuple[str, ...]] = ("slug",)
 
-    title: (
-        Annotated[
-            str,
-            Field(min_length=1, max_length=300, json_schema_extra=NOT_BLANK),
-            AfterValidator(storable),
-            AfterValidator(has_text),
-        ]
-        | None
-    ) = None
+    title: Annotated[str, Text(300)] | None = None
     content: Annotated[str, Field(max_length=100_000), AfterValidator(storable)] | None = None
 
     @model_validator(mode="after")
