@@ -213,8 +213,6 @@ def serve(
         f"polysocial {__version__}: profile {settings.profile.value}, {count} worker{'s' if count > 1 else ''}, "
         f"http://{settings.host}:{settings.port}/docs"
     )
-    if count > 1:  # the workers are new processes: they read the settings from the environment, as this one did
-        os.environ.update({"POLYSOCIAL_HOST": settings.host, "POLYSOCIAL_PORT": str(settings.port)})
     server.serve(settings, workers=count)
 
 

@@ -48,13 +48,12 @@ async def in_background(
             await asyncio.wait_for(task, timeout=10)
 
 
-def relay_job(api: FastAPI, state: App, *, led: bool) -> Callable[[asyncio.Event], Coroutine[None, None, None]]:
+def relay_job(state: App, *, led: bool) -> Callable[[asyncio.Event], Coroutine[None, None, None]]:
     """The outbox relay's loop; ``led``: only while this process holds the relay's lease (events/leader.py), so that
     of every server process sharing the database one runs it (a caller-owned App in tests runs it unled)."""
     if not led:
         return state.relay.run_forever
     lease = Leadership(state.settings.store_url(Role.RELATIONAL).url, RELAY_LEASE)
-    api.state.relay_lease = lease
     return functools.partial(lease.run_forever, state.relay.run_forever)
 
 
@@ -100,9 +99,7 @@ def create_app(
                 # Every process flushes its own buffer (the events it recorded are in its memory, nowhere else).
                 await stack.enter_async_context(in_background(state.analytics_buffer.run_forever, "analytics-flush"))
                 if run_relay:
-                    await stack.enter_async_context(
-                        in_background(relay_job(api, state, led=app_state is None), "relay")
-                    )
+                    await stack.enter_async_context(in_background(relay_job(state, led=app_state is None), "relay"))
                 yield
         finally:
             metrics.process_ended()

@@ -76,6 +76,13 @@ def serve(settings: Settings, *, workers: int) -> None:
 
         uvicorn.Server(uvicorn_config(settings, create_app(settings, freeze_heap=True))).run()
         return
-    # The workers are new processes that read their settings from the environment, as this one did.
-    os.environ[METRICS_DIR_ENV] = str(metrics_folder(settings))
+    # The workers are new processes that read their settings from the environment, as this one did: what was given
+    # on the command line goes there too, with the folder of the merged metrics.
+    os.environ.update(
+        {
+            "POLYSOCIAL_HOST": settings.host,
+            "POLYSOCIAL_PORT": str(settings.port),
+            METRICS_DIR_ENV: str(metrics_folder(settings)),
+        }
+    )
     uvicorn.run(APP_FACTORY, factory=True, workers=workers, **server_options(settings))

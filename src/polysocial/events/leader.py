@@ -51,8 +51,6 @@ class Leadership:
         self.name = name
         self.key = lock_key(name)
         self.config = config or LeaseConfig()
-        self.leading = False
-        self.terms = 0  # how many times this process has become the leader (tests and logs read it)
 
     async def run_forever(self, job: Job, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -60,7 +58,6 @@ class Leadership:
                 await self._compete(job, stop)
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning("leader lease: database unreachable; trying again", lease=self.name, error=describe(exc))
-            self.leading = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.config.retry_s)
 
@@ -82,8 +79,6 @@ class Leadership:
                     await asyncio.wait_for(stop.wait(), timeout=self.config.retry_s)
 
     async def _lead(self, conn: psycopg.AsyncConnection[tuple[object, ...]], job: Job, stop: asyncio.Event) -> None:
-        self.leading = True
-        self.terms += 1
         log.info("leader lease taken: running the job here", lease=self.name)
         job_stop = asyncio.Event()
         task = asyncio.create_task(job(job_stop), name=f"{self.name} (leader)")
@@ -95,7 +90,6 @@ class Leadership:
                     # The lock lives as long as this connection: a failed check means it may be someone else's now.
                     await asyncio.wait_for(conn.execute("SELECT 1"), timeout=self.config.check_timeout_s)
         finally:
-            self.leading = False
             job_stop.set()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=10)
