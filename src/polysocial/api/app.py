@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from polysocial import __version__
+from polysocial import __version__, web
 from polysocial.api.errors import ContainErrors, install_error_handlers
 from polysocial.api.metrics import ProcessMetrics, RequestMetrics
 from polysocial.api.routes import admin, analytics, auth, feed, health, posts, seats, shop, social, users, wallet
@@ -111,6 +111,8 @@ def create_app(
         version=__version__,
         summary="A social platform back end on polyglot persistence",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are the web client's (web/docs.py): served from the package, offline
+        redoc_url=None,
     )
     if app_state is not None:  # available without the lifespan too (in-process test clients do not run it)
         api.state.polysocial = app_state
@@ -118,6 +120,7 @@ def create_app(
     for router in ROUTERS:
         api.include_router(router)
     describe_extra_values(api)
+    web.install(api)
 
     def state_of() -> App | None:
         return getattr(api.state, "polysocial", None)

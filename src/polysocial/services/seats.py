@@ -36,6 +36,10 @@ class Seats:
             raise NotFound(f"event {event_id} does not exist")
         return found
 
+    async def events(self, *, after: int, limit: int) -> list[TicketedEvent]:
+        async with self.relational.reading() as tx:
+            return await tx.seats.ticketed_events(after=after, limit=limit)
+
     async def seat_map(self, event_id: int, viewer: int) -> list[Seat]:
         async with self.relational.reading() as tx:
             found = await tx.seats.seats(event_id, viewer)

@@ -102,6 +102,10 @@ class Social:
         except Exception as exc:  # the relay will deliver it: the change is committed
             log.warning("graph write deferred to the relay", follower=follower, followee=followee, error=describe(exc))
 
+    async def names(self, user_ids: Sequence[int]) -> dict[int, str]:
+        """Display names of these users (a user that does not exist is left out)."""
+        return await self.relational.user_names(list(dict.fromkeys(user_ids))) if user_ids else {}
+
     async def _page(self, ids: list[int], limit: int) -> FollowPage:
         return FollowPage(await named(self.relational, ids), ids[-1] if len(ids) == limit else None)
 

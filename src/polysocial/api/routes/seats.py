@@ -5,25 +5,43 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from polysocial.api.deps import AdminDep, CallerDep, SeatsDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
 from polysocial.api.responses import problems
 from polysocial.api.schemas.common import MAX_ID
-from polysocial.api.schemas.seats import Booking, SeatPublic, TicketedEventCreate, TicketedEventPublic
+from polysocial.api.schemas.seats import (
+    Booking,
+    SeatPublic,
+    TicketedEventCreate,
+    TicketedEventPage,
+    TicketedEventPublic,
+)
 from polysocial.domain.seats import MAX_SEATS
+from polysocial.services.social import MAX_PAGE
 
 router = APIRouter(tags=["seats"])
 
 EventId = Annotated[int, Path(ge=1, le=MAX_ID)]
 SeatNo = Annotated[int, Path(ge=1, le=MAX_SEATS)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
+After = Annotated[int, Query(ge=0, le=MAX_ID, description="the last ticketed_event_id of the previous page")]
 
 
 @router.post("/ticketed-events", response_model=TicketedEventPublic, status_code=201, responses=problems(401, 403, 422))
 async def create_event(body: TicketedEventCreate, seats: SeatsDep, admin: AdminDep) -> TicketedEventPublic:
     return TicketedEventPublic.of(await seats.create_event(body.name, body.starts_at, body.seats))
+
+
+@router.get("/ticketed-events", response_model=TicketedEventPage, responses=problems(401, 422))
+async def list_events(seats: SeatsDep, caller: CallerDep, after: After = 0, limit: Limit = 20) -> TicketedEventPage:
+    found = await seats.events(after=after, limit=limit)
+    return TicketedEventPage(
+        items=[TicketedEventPublic.of(e) for e in found],
+        next_after=found[-1].ticketed_event_id if len(found) == limit else None,
+    )
 
 
 @router.get("/ticketed-events/{event_id}", response_model=TicketedEventPublic, responses=problems(401, 404, 422))

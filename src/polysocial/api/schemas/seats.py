@@ -43,6 +43,11 @@ class TicketedEventPublic(BaseModel):
         )
 
 
+class TicketedEventPage(BaseModel):
+    items: list[TicketedEventPublic]
+    next_after: int | None = Field(description="pass as ?after= for the next page; null on the last page")
+
+
 class SeatPublic(BaseModel):
     seat_no: int
     booked: bool

@@ -118,6 +118,9 @@ class SeatsTx(Protocol):
 
     async def ticketed_event(self, event_id: int) -> TicketedEvent | None: ...
 
+    async def ticketed_events(self, *, after: int, limit: int) -> list[TicketedEvent]:
+        """Events in id order after ``after``."""
+
     async def seats(self, event_id: int, viewer: int) -> list[Seat]: ...
 
     async def book_seat(self, event_id: int, seat_no: int, user_id: int) -> None:

@@ -32,6 +32,16 @@ class PostgresSeats(TxPart):
         )
         return TicketedEvent(**rows[0]) if rows else None
 
+    async def ticketed_events(self, *, after: int, limit: int) -> list[TicketedEvent]:
+        rows = await self._rows(
+            "SELECT e.ticketed_event_id, e.name, e.starts_at, count(s.seat_no) AS seats, "
+            "       count(s.seat_no) FILTER (WHERE s.booked_by IS NULL) AS free "
+            "FROM ticketed_events e LEFT JOIN seats s USING (ticketed_event_id) "
+            "WHERE e.ticketed_event_id > %s GROUP BY e.ticketed_event_id ORDER BY e.ticketed_event_id LIMIT %s",
+            (after, limit),
+        )
+        return [TicketedEvent(**r) for r in rows]
+
     async def seats(self, event_id: int, viewer: int) -> list[Seat]:
         rows = await self._rows(
             "SELECT seat_no, booked_by FROM seats WHERE ticketed_event_id = %s ORDER BY seat_no", (event_id,)
