@@ -19,7 +19,14 @@ from tests.support.live import live_server
 
 # Tests never follow the developer's own POLYSOCIAL_* settings (a seed URL, another data folder).
 for _key in [k for k in os.environ if k.startswith("POLYSOCIAL_")]:
-    if _key not in {"POLYSOCIAL_REQUIRE_SEED_STACK", "POLYSOCIAL_REQUIRE_LOAD_GENERATORS", "POLYSOCIAL_CACHE_DIR"}:
+    if _key not in {
+        "POLYSOCIAL_REQUIRE_SEED_STACK",
+        "POLYSOCIAL_REQUIRE_LOAD_GENERATORS",
+        "POLYSOCIAL_REQUIRE_BROWSER",
+        "POLYSOCIAL_CHROMIUM",
+        "POLYSOCIAL_SCREENSHOTS",
+        "POLYSOCIAL_CACHE_DIR",
+    }:
         del os.environ[_key]
 
 

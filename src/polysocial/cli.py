@@ -202,16 +202,17 @@ def serve(
         int | None, typer.Option(min=1, max=64, help="server processes; default one per core (POLYSOCIAL_WORKERS)")
     ] = None,
 ) -> None:
-    """Run the HTTP API, starting the embedded engines first when the profile needs them."""
+    """Run the web client and the HTTP API, starting the embedded engines first when the profile needs them."""
     from polysocial.api import server
     from polysocial.bootstrap import bootstrap
 
     settings = load_settings(host=host, port=port, workers=workers)
     guarded(lambda: asyncio.run(_check_startable(settings, bootstrap)))
     count = server.worker_count(settings)
+    base = f"http://{settings.host}:{settings.port}"
     out.print(
-        f"polysocial {__version__}: profile {settings.profile.value}, {count} worker{'s' if count > 1 else ''}, "
-        f"http://{settings.host}:{settings.port}/docs"
+        f"polysocial {__version__}: profile {settings.profile.value}, {count} worker{'s' if count > 1 else ''}: "
+        f"the web client at {base}/, the API's documentation at {base}/docs"
     )
     server.serve(settings, workers=count)
 

@@ -11,8 +11,8 @@ import asyncio
 import os
 import shutil
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -64,9 +64,7 @@ async def _create_admin(settings: Settings) -> None:
     """As `polysocial admin create` does: the API can never make an administrator."""
     state = await bootstrap(settings)
     try:
-        me = await state.services.accounts.register(
-            Registration(ADMIN_EMAIL, PASSWORD, "Ada Admin", date(1980, 1, 1))
-        )
+        me = await state.services.accounts.register(Registration(ADMIN_EMAIL, PASSWORD, "Ada Admin", date(1980, 1, 1)))
         await state.services.accounts.make_admin(me.email)
     finally:
         await state.aclose()
@@ -99,8 +97,9 @@ class Watched:
     """What a browser context saw that a test must not: console errors (a CSP violation is one), failed requests,
     and any request that left this machine (the pages must work offline)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, allowed_console: tuple[str, ...] = ()) -> None:
         self.base_url = base_url
+        self.allowed_console = allowed_console
         self.console_errors: list[str] = []
         self.outside: list[str] = []
 
@@ -119,7 +118,8 @@ class Watched:
     def _console(self, kind: str, text: str) -> None:
         # A page that answers 4xx on purpose (a refused form, a 404 page) makes the browser log the status: that is
         # the test's subject, not a fault.
-        if kind == "error" and "the server responded with a status of 4" not in text:
+        expected = ("the server responded with a status of 4", *self.allowed_console)
+        if kind == "error" and not any(known in text for known in expected):
             self.console_errors.append(text)
 
 
@@ -129,10 +129,10 @@ def new_context(browser: Browser, site: Site) -> Iterator[object]:
     requests to other hosts when the test ends."""
     made: list[tuple[BrowserContext, Watched]] = []
 
-    def make() -> BrowserContext:
+    def make(allowed_console: tuple[str, ...] = ()) -> BrowserContext:
         context = browser.new_context(base_url=site.url, viewport={"width": WIDTH, "height": 900})
         context.set_default_timeout(15_000)
-        watched = Watched(site.url)
+        watched = Watched(site.url, allowed_console)
         watched.attach(context)
         made.append((context, watched))
         return context

@@ -173,7 +173,7 @@ def test_two_browsers_race_for_the_last_item(new_context: NewContext) -> None:
     for buyer in buyers:
         deposit(buyer.page, "50.00")
         buyer.page.goto("/web/shop")
-        buyer.page.get_by_role("button", name=f"Add {name} to the cart").click()
+        buyer.page.get_by_role("button", name=f"Add to cart: {name}").click()
         expect(buyer.page.locator("p.flash")).to_contain_text("Added to your cart")
         buyer.page.goto("/web/cart")
     for buyer in buyers:  # both press "check out" before either answer is back
@@ -235,7 +235,8 @@ def test_an_administrator_sees_the_relay_and_the_latency_chart(new_context: NewC
     # someone who is not an administrator is refused, with a page that says so
     person = sign_up(new_context().new_page(), "Not Admin")
     response = person.page.goto("/web/admin")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
     expect(person.page.locator("h1")).to_have_text("Not allowed")
 
 

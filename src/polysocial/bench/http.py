@@ -36,6 +36,7 @@ import psutil
 
 from polysocial.config import Role, Settings
 from polysocial.engines.seed_stack import free_port
+from polysocial.web.security import SESSION_COOKIE
 
 CONNECTIONS = 32
 P99_TARGET_MS = 50.0
@@ -188,6 +189,14 @@ class Request:
     path: str
     token: str | None
     body: dict[str, Any] | None = None
+    cookie: bool = False  # the token as the web client's session cookie, not a bearer header
+
+    def auth_header(self) -> tuple[str, str] | None:
+        if not self.token:
+            return None
+        if self.cookie:
+            return "Cookie", f"{SESSION_COOKIE}={self.token}"
+        return "Authorization", f"Bearer {self.token}"
 
 
 def requests_for(endpoint: str, audience: Audience, n: int, seed: int) -> list[Request]:
@@ -197,6 +206,8 @@ def requests_for(endpoint: str, audience: Audience, n: int, seed: int) -> list[R
         token = audience.tokens[i % len(audience.tokens)]
         if endpoint == "feed":
             made.append(Request("GET", "/feed?limit=20", token))
+        elif endpoint == "home page":  # the web client's home timeline: the same 20 posts, as HTML
+            made.append(Request("GET", "/web/home", token, cookie=True))
         elif endpoint == "user timeline":
             made.append(Request("GET", f"/users/{rng.choice(audience.authors)}/posts?limit=20", token))
         elif endpoint == "post":
@@ -247,8 +258,8 @@ def wrk_script(requests: Sequence[Request]) -> str:
     lines = ["local requests = {}"]
     for r in requests:
         headers = ['["Content-Type"] = "application/json"'] if r.body is not None else []
-        if r.token:
-            headers.append(f'["Authorization"] = {_lua_string("Bearer " + r.token)}')
+        if (auth := r.auth_header()) is not None:
+            headers.append(f"[{_lua_string(auth[0])}] = {_lua_string(auth[1])}")
         body = _lua_string(json.dumps(r.body)) if r.body is not None else "nil"
         lines.append(
             f"requests[#requests + 1] = wrk.format({_lua_string(r.method)}, {_lua_string(r.path)}, "
@@ -376,8 +387,8 @@ def vegeta_targets(base: str, requests: Sequence[Request]) -> str:
     lines = []
     for r in requests:
         target: dict[str, Any] = {"method": r.method, "url": base + r.path, "header": {}}
-        if r.token:
-            target["header"]["Authorization"] = [f"Bearer {r.token}"]
+        if (auth := r.auth_header()) is not None:
+            target["header"][auth[0]] = [auth[1]]
         if r.body is not None:
             target["header"]["Content-Type"] = ["application/json"]
             target["body"] = base64.b64encode(json.dumps(r.body).encode()).decode()

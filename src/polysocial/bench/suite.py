@@ -390,7 +390,7 @@ async def trending(ctx: Context) -> Cell:
     return sequential(await time_each(lambda: store.trending(start, end, limit=20), max(20, ctx.sizes.samples // 3)))
 
 
-HTTP_ENDPOINTS = ("feed", "user timeline", "post", "wallet", "suggestions", "compose")
+HTTP_ENDPOINTS = ("feed", "home page", "user timeline", "post", "wallet", "suggestions", "compose")
 
 
 def audience(ctx: Context, base: str) -> http.Audience:
@@ -434,14 +434,16 @@ async def http_closed_loop(ctx: Context) -> Cell:
             requests = http.requests_for("ceiling", who, 1, s.seed)
             http.wrk(ceiling, requests, 1)
             found["ceiling"] = http.wrk(ceiling, requests, s.http_seconds)
-        feed, top = found["feed"], found["ceiling"]
+        feed, top, page = found["feed"], found["ceiling"], found["home page"]
         note = (
             f"{n} workers; the framework's ceiling {top.per_s:,.0f}/s, the feed at {feed.per_s / top.per_s:.0%} of it; "
+            f"the home page (HTML) at p50 {page.p50_ms / feed.p50_ms:.2f}x the JSON feed's; "
             f"wrk used {max(c.generator_cpu for c in found.values()):.2f} of a core at most"
         )
         extra = {
             "workers": n,
             "ratio_to_ceiling": round(feed.per_s / top.per_s, 3),
+            "home_page_p50_to_feed": round(page.p50_ms / feed.p50_ms, 3),
             "endpoints": {name: c.figures() for name, c in found.items()},
         }
         return Cell(feed.p50_ms, feed.p99_ms, feed.per_s, note, extra)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -202,7 +202,7 @@ def explain(exc: Exception) -> tuple[int, str]:
         return 503, f"Some stores are unavailable right now ({roles}); nothing was changed. Try again in a moment."
     if isinstance(exc, RequestValidationError | ValidationError):
         return 422, "Please check the form: " + "; ".join(_field_message(e) for e in exc.errors())
-    return 500, "Something went wrong on our side; nothing you did caused it."
+    raise TypeError(f"not an error a page explains: {type(exc).__name__}")
 
 
 def _field_message(error: Mapping[str, Any]) -> str:
@@ -234,7 +234,7 @@ class PageRoute(APIRoute):
     """A route that answers with HTML: it learns who is looking, refuses forged forms, adds the security headers,
     and shows every error as a page (GET) or as a message on the page the form came from (POST)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
         async def page(request: Request) -> Response:
@@ -266,6 +266,16 @@ class PageRoute(APIRoute):
                 )
             except (DomainError, StoreUnavailable, StoresUnavailable, RequestValidationError, ValidationError) as exc:
                 response = _failed(request, exc)
+            except Exception as exc:  # a page, not the API's JSON 500; the log has the traceback under the same id
+                error_id = uuid.uuid4().hex
+                log.error("unhandled error", error_id=error_id, path=request.url.path, exc_info=exc)
+                response = render(
+                    request,
+                    "error.html",
+                    500,
+                    title="Something went wrong",
+                    message=f"Something went wrong on our side; nothing you did caused it (error id {error_id}).",
+                )
             if new_presession is not None:
                 security.set_presession_cookie(request, response, new_presession)
             for name, value in PAGE_HEADERS.items():

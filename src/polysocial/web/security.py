@@ -40,8 +40,15 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 # ReDoc's bundle writes its styles into <style> elements at run time (styled-components): the documentation pages
-# allow inline styles, never inline scripts.
-DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+# allow inline styles, never inline scripts. Their images come from this server only: ReDoc's footer would fetch its
+# maker's logo from a CDN (it hides the image when that fails), and a documentation page has no reason to call out.
+# ReDoc's search index runs in a worker that its bundle builds from a blob of its own code.
+DOCS_CONTENT_SECURITY_POLICY = (
+    CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").replace(
+        "img-src 'self' data: https:", "img-src 'self' data:"
+    )
+    + "; worker-src 'self' blob:"
+)
 
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

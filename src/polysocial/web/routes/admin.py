@@ -72,7 +72,7 @@ async def admin(
     request: Request,
     viewer: ViewerDep,
     days: Annotated[int, Query(ge=1, le=3650)] = 30,
-    min_orders: Annotated[int, Query(ge=0, le=1_000_000)] = 1,
+    min_orders: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     _admin(viewer)
     services = services_of(request)

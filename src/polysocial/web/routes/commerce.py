@@ -42,14 +42,21 @@ AmountField = Annotated[str, Form(max_length=40)]
 
 
 @router.get("/wallet")
-async def wallet(request: Request, viewer: ViewerDep, before: BeforeId = None) -> Response:
+async def wallet(
+    request: Request,
+    viewer: ViewerDep,
+    before: BeforeId = None,
+    to: Annotated[int | None, Query(ge=1, le=MAX_ID, description="prefill the transfer form")] = None,
+) -> Response:
     services = services_of(request)
     balance, entries = await asyncio.gather(
         services.wallet.balance(viewer.user_id),
         services.wallet.ledger(viewer.user_id, before=before, limit=PAGE),
     )
     next_before = entries[-1].entry_id if len(entries) == PAGE else None
-    return render(request, "wallet.html", balance=balance, entries=entries, next_before=next_before, before=before)
+    return render(
+        request, "wallet.html", balance=balance, entries=entries, next_before=next_before, before=before, to=to
+    )
 
 
 @router.post("/wallet/deposit")
