@@ -264,3 +264,21 @@ async def test_a_store_that_fails_is_a_page_naming_it(
     assert sent.status_code == 303
     assert sent.headers["location"] == "/web/wallet"
     assert "polysocial_flash" in sent.cookies
+
+
+async def test_an_article_by_its_slug(web: tuple[httpx.AsyncClient, App]) -> None:
+    client, app = web
+    cookies, _, user_id = await signed_up(client, "Ada Author")
+    slug = f"notes-on-the-engine-{user_id}"
+    await app.services.posts.create_article(
+        user_id, {"slug": slug, "title": "Notes <on> the Engine", "content": "First part.\n\nSecond part."}, {}
+    )
+    found = await client.get(f"/web/articles?slug={slug.upper()}", headers=jar(cookies))
+    assert found.status_code == 303
+    assert found.headers["location"] == f"/web/articles/{slug}"
+    page = await client.get(found.headers["location"], headers=jar(cookies))
+    assert page.status_code == 200
+    assert "<h1>Notes &lt;on&gt; the Engine</h1>" in page.text
+    assert "<p>Second part.</p>" in page.text
+    missing = await client.get("/web/articles/no-such-article", headers=jar(cookies))
+    assert missing.status_code == 404

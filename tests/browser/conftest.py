@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response, sync_playwright
 
 from polysocial.bootstrap import bootstrap
 from polysocial.config import Settings
@@ -94,8 +94,8 @@ def browser(playwright: Playwright, chromium: str) -> Iterator[Browser]:
 
 
 class Watched:
-    """What a browser context saw that a test must not: console errors (a CSP violation is one), failed requests,
-    and any request that left this machine (the pages must work offline)."""
+    """What a browser context saw that a test must not: console errors (a CSP violation is one), a script, style or
+    image that failed to load, any 5xx, and any request that left this machine (the pages must work offline)."""
 
     def __init__(self, base_url: str, allowed_console: tuple[str, ...] = ()) -> None:
         self.base_url = base_url
@@ -114,13 +114,18 @@ class Watched:
 
         context.route("**/*", route)
         context.on("console", lambda msg: self._console(msg.type, msg.text))
+        context.on("response", self._response)
 
     def _console(self, kind: str, text: str) -> None:
-        # A page that answers 4xx on purpose (a refused form, a 404 page) makes the browser log the status: that is
-        # the test's subject, not a fault.
-        expected = ("the server responded with a status of 4", *self.allowed_console)
+        # "Failed to load resource" is the browser's line for any 4xx or 5xx: judged by _response, which knows the
+        # request (a page that answers 403 or 404 on purpose is a test's subject; a missing script is a fault).
+        expected = ("Failed to load resource: the server responded with a status of", *self.allowed_console)
         if kind == "error" and not any(known in text for known in expected):
             self.console_errors.append(text)
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 500 or (response.status >= 400 and response.request.resource_type != "document"):
+            self.console_errors.append(f"{response.status} for {response.request.resource_type} {response.url}")
 
 
 @pytest.fixture

@@ -116,6 +116,12 @@ def test_like_in_place_and_comment(new_context: NewContext) -> None:
     ada.page.get_by_label("Text").fill("Like me, comment on me (edited)")
     ada.page.get_by_role("button", name="Save").click()
     expect(ada.page.locator("article.post.single p.text")).to_have_text("Like me, comment on me (edited)")
+    ada.page.get_by_role("button", name="Delete this post").click()
+    expect(ada.page.locator("p.flash")).to_have_text("Post deleted.")
+    expect(ada.page.locator("article.post")).to_have_count(0)  # the author's profile, without it
+    response = bob.page.goto(page.url.split("#", 1)[0] + "?gone=1")  # a navigation, not a jump within the page
+    assert response is not None
+    assert response.status == 404
 
 
 def test_transfer_money_and_a_double_submit_is_one_transfer(new_context: NewContext) -> None:
@@ -196,16 +202,28 @@ def test_two_browsers_race_for_the_last_item(new_context: NewContext) -> None:
     winner.page.get_by_role("button", name="Cancel and refund").click()
     expect(winner.page.locator("p.flash")).to_contain_text("cancelled")
     assert balance(winner.page) == Decimal("50.00")
+    # the administrator restocks it
+    admin.goto("/web/admin")
+    row = admin.locator("tr", has_text=name)
+    expect(row.locator("td.num").nth(1)).to_have_text("1")  # the cancelled order's unit is back
+    row.get_by_label(f"Quantity to add to {name}").fill("4")
+    row.get_by_role("button", name="Restock").click()
+    expect(admin.locator("p.flash")).to_contain_text("5 in stock")
+
+
+def create_event(admin: Page, name: str, starts_at: str, seats: int) -> str:
+    """The event's page address, from the administrators' form."""
+    admin.goto("/web/admin")
+    admin.get_by_label("Name", exact=True).last.fill(name)
+    admin.get_by_label("Starts (UTC)").fill(starts_at)
+    admin.get_by_label("Seats").fill(str(seats))
+    admin.get_by_role("button", name="Create event").click()
+    admin.wait_for_url(re.compile(r".*/web/events/\d+$"))
+    return admin.url
 
 
 def test_two_browsers_race_for_one_seat(new_context: NewContext) -> None:
-    admin = admin_page(new_context)
-    admin.get_by_label("Name", exact=True).last.fill("Concert")
-    admin.get_by_label("Starts (UTC)").fill("2030-06-01T20:00")
-    admin.get_by_label("Seats").fill("4")
-    admin.get_by_role("button", name="Create event").click()
-    admin.wait_for_url(re.compile(r".*/web/events/\d+$"))
-    event_url = admin.url
+    event_url = create_event(admin_page(new_context), "Concert", "2030-06-01T20:00", 4)
     fans = [sign_up(new_context().new_page(), f"Fan {n}") for n in (1, 2)]
     for fan in fans:
         fan.page.goto(event_url)

@@ -5,7 +5,6 @@ screenshot of each page, 1280 px wide (scripts/screenshots regenerates docs/scre
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,15 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import AXE, Person, sign_in, sign_up
-from tests.browser.test_flows import admin_page, create_product, deposit, follow, post, reload_until
+from tests.browser.test_flows import (
+    admin_page,
+    create_event,
+    create_product,
+    deposit,
+    follow,
+    post,
+    reload_until,
+)
 
 NewContext = Callable[[], BrowserContext]
 BLOCKING = {"serious", "critical"}
@@ -49,12 +56,7 @@ def populated(new_context: NewContext) -> tuple[Person, Person, Page, str, str]:
     admin = admin_page(new_context)
     product = f"Blue notebook {os.getpid()}"
     create_product(admin, product, "12.50", 5)
-    admin.get_by_label("Name", exact=True).last.fill("Poetry night")
-    admin.get_by_label("Starts (UTC)").fill("2030-03-14T19:30")
-    admin.get_by_label("Seats").fill("24")
-    admin.get_by_role("button", name="Create event").click()
-    admin.wait_for_url(re.compile(r".*/web/events/\d+$"))
-    event_url = admin.url
+    event_url = create_event(admin, "Poetry night", "2030-03-14T19:30", 24)
 
     ada = sign_up(new_context().new_page(), "Ada Lovelace")
     grace = sign_up(new_context().new_page(), "Grace Hopper")

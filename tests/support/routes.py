@@ -32,6 +32,7 @@ SAMPLE_PATH_VALUES = {
     "seat_no": "1",
     "board": "arcade",
     "measurement": "m",
+    "which": "followers",  # the web client's /web/users/{user_id}/{which}
 }
 
 

@@ -25,6 +25,12 @@ from polysocial.api.server import METRICS_DIR_ENV
 from polysocial.domain.analytics import ApiRequest
 
 UNMATCHED = "(unmatched)"  # a path no route knows: its text would be a tag of unbounded cardinality
+STATIC_PREFIX = "/static/"
+
+
+def _mounted(scope: Scope) -> str | None:
+    """The web client's static files are a mount, not a route: one label for all of them."""
+    return "/static" if str(scope.get("path", "")).startswith(STATIC_PREFIX) else None
 
 
 def forget_dead_workers(folder: str) -> None:
@@ -122,7 +128,7 @@ class RequestMetrics:
         finally:
             seconds = time.perf_counter() - started
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or UNMATCHED
+            endpoint = getattr(route, "path", None) or _mounted(scope) or UNMATCHED
             method = str(scope.get("method", "GET"))
             request = ApiRequest(endpoint, method, status, seconds * 1000, datetime.now(UTC))
             self.metrics.requests.labels(endpoint, method, request.status_class).observe(seconds)

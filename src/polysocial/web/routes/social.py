@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import Response
@@ -172,20 +172,19 @@ async def profile(request: Request, viewer: ViewerDep, user_id: UserId, before: 
     )
 
 
-@router.get("/users/{user_id}/followers")
-async def followers(request: Request, viewer: ViewerDep, user_id: UserId, after: After = 0) -> Response:
+@router.get("/users/{user_id}/{which}")
+async def people(
+    request: Request,
+    viewer: ViewerDep,
+    user_id: UserId,
+    which: Annotated[Literal["followers", "following"], Path()],
+    after: After = 0,
+) -> Response:
     services = services_of(request)
     found = await services.accounts.profile(user_id)
-    page = await services.social.followers(user_id, after=after, limit=PAGE)
-    return render(request, "people.html", profile=found, which="followers", page=page)
-
-
-@router.get("/users/{user_id}/following")
-async def following(request: Request, viewer: ViewerDep, user_id: UserId, after: After = 0) -> Response:
-    services = services_of(request)
-    found = await services.accounts.profile(user_id)
-    page = await services.social.following(user_id, after=after, limit=PAGE)
-    return render(request, "people.html", profile=found, which="following", page=page)
+    listing = services.social.followers if which == "followers" else services.social.following
+    page = await listing(user_id, after=after, limit=PAGE)
+    return render(request, "people.html", profile=found, which=which, page=page)
 
 
 @router.post("/users/{user_id}/follow")
