@@ -16,7 +16,10 @@ from tests.support.cli import run_cli
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # A workload's figures beyond the three.
-EXTRA = {"http": ("workers", "ratio_to_ceiling", "endpoints"), "mixed": ("workers", "errors")}
+EXTRA = {
+    "http": ("workers", "ratio_to_ceiling", "home_page_p50_to_feed", "endpoints"),
+    "mixed": ("workers", "errors"),
+}
 
 
 @pytest.mark.slow
@@ -58,6 +61,10 @@ def test_bench_measures_every_workload_per_variant_and_writes_the_report(tmp_pat
                 assert endpoints["ceiling"]["ops_per_s"] > endpoints["feed"]["ops_per_s"], (variant, endpoints)
                 assert figures["ratio_to_ceiling"] == pytest.approx(
                     endpoints["feed"]["ops_per_s"] / endpoints["ceiling"]["ops_per_s"], abs=0.001
+                )
+                # the web client's home page: the same feed, rendered as HTML, measured in the same run
+                assert figures["home_page_p50_to_feed"] == pytest.approx(
+                    endpoints["home page"]["p50_ms"] / endpoints["feed"]["p50_ms"], abs=0.001
                 )
 
     report = (tmp_path / "BENCHMARKS.md").read_text()

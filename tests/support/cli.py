@@ -7,11 +7,14 @@ import subprocess
 import sys
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("POLYSOCIAL_")}
     return subprocess.run(
         [sys.executable, "-m", "polysocial", *args],
         env={**clean, "COLUMNS": "200", **(env or {})},
+        input=input_text,
         capture_output=True,
         text=True,
         timeout=timeout,

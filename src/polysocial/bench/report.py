@@ -23,8 +23,15 @@ def write(run: Run, root: Path, command: str) -> list[Path]:
     (folder / "run.json").write_text(json.dumps(run.meta(), indent=2) + "\n")
     pictures = [chart(workload, run.cells[workload], charts / f"{workload}.png") for workload in WORKLOADS]
     markdown = root / "BENCHMARKS.md"
-    notes = folder / "profile.md"
-    markdown.write_text(render(run, command, notes.read_text() if notes.exists() else None))
+    notes, recovery = folder / "profile.md", folder / "recovery.md"
+    markdown.write_text(
+        render(
+            run,
+            command,
+            notes.read_text() if notes.exists() else None,
+            recovery.read_text() if recovery.exists() else None,
+        )
+    )
     return [markdown, results, folder / "run.json", *(p for p in pictures if p is not None)]
 
 
@@ -258,8 +265,10 @@ def claims(run: Run) -> list[str]:
     return out
 
 
-def render(run: Run, command: str, profile: str | None = None) -> str:
-    """BENCHMARKS.md; ``profile``: the hand-written profiling notes (benchmarks/profile.md), kept across runs."""
+def render(run: Run, command: str, profile: str | None = None, recovery: str | None = None) -> str:
+    """BENCHMARKS.md; ``profile``: the hand-written profiling notes (benchmarks/profile.md), kept across runs;
+    ``recovery``: the backup and recovery figures (benchmarks/recovery.md, from `python -m
+    polysocial.bench.recovery`), kept across runs too."""
     s = run.sizes
     parts = [
         "# Benchmarks",
@@ -309,6 +318,10 @@ def render(run: Run, command: str, profile: str | None = None) -> str:
             parts += capacity_details(run)
     if profile is not None:
         parts += [profile.rstrip(), ""]
+    if recovery is not None:
+        from polysocial.bench.recovery import BEGIN, END
+
+        parts += [BEGIN, recovery.rstrip(), END, ""]
     parts += [
         "## Reproduce",
         "",

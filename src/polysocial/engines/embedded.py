@@ -262,6 +262,15 @@ class EmbeddedPostgres:
         self.receiver_pidfile.write_text(f"{process.pid}\n")
         log.info("streaming WAL into the archive", archive=str(self.wal_archive), pid=process.pid)
 
+    def _drop_archive_slot(self) -> None:
+        """Without an archive (its folder deleted) nobody reads the slot: dropped, so the server keeps no WAL for it."""
+        with psycopg.connect(self.layout.postgres_url("postgres"), autocommit=True, connect_timeout=10) as conn:
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE slot_name = %s AND NOT active",
+                (ARCHIVE_SLOT,),
+            )
+
     def _stop_receiver(self) -> None:
         pid = self.receiver_pid()
         if pid is not None:
@@ -307,6 +316,8 @@ class EmbeddedPostgres:
         self._ensure_database()
         if self.archiving():
             self._start_receiver()
+        else:
+            self._drop_archive_slot()
         return self.status()
 
     def _start_with_retry(self) -> None:

@@ -45,20 +45,24 @@ class Operations:
     async def relay_status(self) -> RelayStatus:
         return await self.relay.status()
 
-    async def reconcile(self, *, repair: bool, timeline_sample: int = 200, seed: int | None = None) -> Reconciled:
-        """Compare every projection with its source of truth (services/reconcile.py) and repair the drift."""
+    async def reconcile(
+        self, *, repair: bool, timeline_sample: int = 200, seed: int | None = None, counters: bool = True
+    ) -> Reconciled:
+        """Compare every projection with its source of truth (services/reconcile.py) and repair the drift.
+        ``counters=False`` skips the post counters (a full scan of the comments): after a restore of a profile whose
+        documents live in PostgreSQL they came back with their posts, from the same WAL."""
         stores = self.stores
-        return Reconciled(
-            await reconcile_user_nodes(stores.relational, stores.graph, repair=repair),
-            [
-                await reconcile_follows(stores.relational, stores.graph, repair=repair),
-                await reconcile_counters(stores.documents, repair=repair),
-                await reconcile_timelines(
-                    stores.relational, self.feeds, stores.timelines, repair=repair, sample=timeline_sample, seed=seed
-                ),
-                await reconcile_carts(stores.relational, stores.keyvalue, repair=repair),
-            ],
-        )
+        users = await reconcile_user_nodes(stores.relational, stores.graph, repair=repair)  # before their edges
+        projections = [await reconcile_follows(stores.relational, stores.graph, repair=repair)]
+        if counters:
+            projections.append(await reconcile_counters(stores.documents, repair=repair))
+        projections += [
+            await reconcile_timelines(
+                stores.relational, self.feeds, stores.timelines, repair=repair, sample=timeline_sample, seed=seed
+            ),
+            await reconcile_carts(stores.relational, stores.keyvalue, repair=repair),
+        ]
+        return Reconciled(users, projections)
 
     async def load_network(self, network: Network, *, seed: int, password: str, step: Step) -> Loaded:
         """Bulk-load a synthetic network into every store (`polysocial seed-data`, the demo, the bench)."""
