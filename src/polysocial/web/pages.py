@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from polysocial.domain.accounts import Session, UserRole
-from polysocial.domain.errors import DomainError, StoresUnavailable, StoreUnavailable
+from polysocial.domain.errors import DomainError, Forbidden, StoresUnavailable, StoreUnavailable
 from polysocial.logging import get_logger
 from polysocial.services.idempotency import IdempotentRequest, Reply
 from polysocial.web import security
@@ -114,8 +114,15 @@ async def maybe_signed_in(request: Request) -> Viewer | None:
     return viewer
 
 
+async def administrator(viewer: Annotated[Viewer, Depends(signed_in)]) -> Viewer:
+    if not viewer.is_admin:
+        raise Forbidden("this page is for administrators only")
+    return viewer
+
+
 ViewerDep = Annotated[Viewer, Depends(signed_in)]
 MaybeViewerDep = Annotated[Viewer | None, Depends(maybe_signed_in)]
+AdminDep = Annotated[Viewer, Depends(administrator)]
 
 
 def is_fragment_request(request: Request) -> bool:
@@ -255,7 +262,6 @@ class PageRoute(APIRoute):
             except SignInRequired:
                 response = _to_sign_in(request)
             except Forged:
-                request.state.csrf = security.csrf_token(secret)
                 response = render(
                     request,
                     "error.html",

@@ -28,8 +28,7 @@ from polysocial.web.pages import (
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 NextPath = Annotated[str | None, Query(max_length=500)]
-Field = Annotated[str, Form(max_length=2000)]
-OptionalField = Annotated[str, Form(max_length=2000)]
+FormText = Annotated[str, Form(max_length=2000)]
 
 
 @router.get("/")
@@ -47,11 +46,11 @@ async def signup_page(request: Request, viewer: MaybeViewerDep) -> Response:
 @router.post("/web/signup")
 async def signup(
     request: Request,
-    email: Field,
-    password: Field,
-    name: Field,
-    birthdate: Field,
-    bio: OptionalField = "",
+    email: FormText,
+    password: FormText,
+    name: FormText,
+    birthdate: FormText,
+    bio: FormText = "",
 ) -> Response:
     services = services_of(request)
     try:
@@ -80,7 +79,7 @@ async def signin_page(request: Request, viewer: MaybeViewerDep, next: NextPath =
 
 @router.post("/web/signin")
 async def signin(
-    request: Request, viewer: MaybeViewerDep, email: Field, password: Field, next: OptionalField = "/web/home"
+    request: Request, viewer: MaybeViewerDep, email: FormText, password: FormText, next: FormText = "/web/home"
 ) -> Response:
     body = LoginRequest.model_validate({"email": email, "password": password})
     token = await services_of(request).accounts.login(

@@ -14,11 +14,11 @@ from starlette.responses import Response
 from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.shop import ProductCreate, Restock
 from polysocial.domain.analytics import BOARDS
-from polysocial.domain.errors import Forbidden, NotFound
+from polysocial.domain.errors import NotFound
 from polysocial.web.charts import Series, line_chart
 from polysocial.web.pages import (
+    AdminDep,
     PageRoute,
-    Viewer,
     ViewerDep,
     idempotent_form,
     redirect,
@@ -31,11 +31,6 @@ from polysocial.web.routes.commerce import event_form
 router = APIRouter(route_class=PageRoute, include_in_schema=False, prefix="/web")
 
 CHART_ENDPOINTS = 6  # the busiest endpoints get a line each; the table lists them all
-
-
-def _admin(viewer: Viewer) -> None:
-    if not viewer.is_admin:
-        raise Forbidden("this page is for administrators only")
 
 
 # -- leaderboards -----------------------------------------------------------------------------------------------
@@ -70,11 +65,10 @@ async def submit_score(
 @router.get("/admin")
 async def admin(
     request: Request,
-    viewer: ViewerDep,
+    viewer: AdminDep,
     days: Annotated[int, Query(ge=1, le=3650)] = 30,
     min_orders: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    _admin(viewer)
     services = services_of(request)
     relay, report, customers, products = await asyncio.gather(
         services.operations.relay_status(),
@@ -111,12 +105,11 @@ def latency_chart(rows: list[Any]) -> str:
 @router.post("/admin/products")
 async def create_product(
     request: Request,
-    viewer: ViewerDep,
+    viewer: AdminDep,
     name: Annotated[str, Form(max_length=500)],
     price: Annotated[str, Form(max_length=40)],
     stock: Annotated[int, Form(ge=0, le=10_000_000)],
 ) -> Response:
-    _admin(viewer)
     body = ProductCreate.model_validate({"name": name, "price": price.strip(), "stock": stock})
     product = await services_of(request).shop.create_product(body.name, body.price, body.stock)
     return redirect(request, "/web/admin#products", notice=f"Product {product.product_id} ({product.name}) created.")
@@ -125,12 +118,11 @@ async def create_product(
 @router.post("/admin/products/{product_id}/restock")
 async def restock(
     request: Request,
-    viewer: ViewerDep,
+    viewer: AdminDep,
     product_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     quantity: Annotated[int, Form(ge=1, le=10_000_000)],
     key: Annotated[str, Form(min_length=1, max_length=200, alias="idempotency_key")],
 ) -> Response:
-    _admin(viewer)
     body = Restock.model_validate({"quantity": quantity})
     reply = await services_of(request).shop.restock(
         viewer.user_id,
@@ -146,12 +138,11 @@ async def restock(
 @router.post("/admin/events")
 async def create_event(
     request: Request,
-    viewer: ViewerDep,
+    viewer: AdminDep,
     name: Annotated[str, Form(max_length=500)],
     starts_at: Annotated[str, Form(max_length=40)],
     seats: Annotated[int, Form(ge=1, le=100_000)],
 ) -> Response:
-    _admin(viewer)
     body = event_form(name, starts_at, seats)
     created = await services_of(request).seats.create_event(body.name, body.starts_at, body.seats)
     return redirect(request, f"/web/events/{created.ticketed_event_id}", notice=f"Event {created.name} created.")

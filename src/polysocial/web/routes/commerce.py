@@ -6,7 +6,7 @@ same form twice (a double click, a reload that re-posts) is one effect, and the 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import Response
@@ -17,6 +17,7 @@ from polysocial.api.schemas.shop import CartChange
 from polysocial.api.schemas.wallet import DepositCreate, TransferCreate
 from polysocial.domain.seats import MAX_SEATS, SeatTaken
 from polysocial.domain.shop import OutOfStock
+from polysocial.services.idempotency import identity
 from polysocial.web.pages import (
     PageRoute,
     ViewerDep,
@@ -183,17 +184,13 @@ async def book(
 ) -> Response:
     try:
         reply = await services_of(request).seats.book(
-            viewer.user_id, event_id, seat_no, request=idempotent_form(request, key, {}), render=_same
+            viewer.user_id, event_id, seat_no, request=idempotent_form(request, key, {}), render=identity
         )
     except SeatTaken:
         taken = f"Someone else booked seat {seat_no} first. Please pick another seat."
         return redirect(request, f"/web/events/{event_id}", error=taken)
     notice, error = replayed_notice(reply, f"Seat {seat_no} is yours.")
     return redirect(request, f"/web/events/{event_id}", notice=notice, error=error)
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 # -- administrators: products, stock, events ----------------------------------------------------------------------

@@ -212,18 +212,19 @@ async def discover(request: Request, viewer: ViewerDep) -> Response:
         services.social.nearby(viewer.user_id, hops=3, limit=20),
         services.analytics.trending(hours=24, limit=10),
     )
-    posts = await asyncio.gather(*(_shown_or_none(services, t.post_id, viewer.user_id) for t in trending))
+    posts = await asyncio.gather(*(_stored_or_none(services, t.post_id) for t in trending))
     hot = [(post, t.views) for post, t in zip(posts, trending, strict=True) if post is not None]
     names = await services.social.names([post["author_id"] for post, _ in hot])
     return render(request, "discover.html", suggestions=suggestions, nearby=nearby, trending=hot, names=names)
 
 
-async def _shown_or_none(services: Any, post_id: str, viewer: int) -> dict[str, Any] | None:
+async def _stored_or_none(services: Any, post_id: str) -> dict[str, Any] | None:
+    """The post without counting a view: listing what is trending must not feed its own ranking."""
     try:
-        shown: dict[str, Any] = await services.posts.get(post_id, viewer)
+        stored: dict[str, Any] = await services.posts.get_raw(post_id)
     except NotFound:  # deleted since it was viewed
         return None
-    return shown
+    return stored
 
 
 @router.get("/articles")
