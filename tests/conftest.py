@@ -78,6 +78,7 @@ def seed_settings(seed_servers: seed_stack.SeedStack, embedded_engines: Embedded
         graph_url=seed_servers.urls["neo4j"],
         keyvalue_url=embedded_engines.redis.url,
         timeseries_url=seed_servers.urls["influxdb"],
+        timeseries_backup_address=seed_servers.servers["influxdb"].admin_address,
     )
 
 

@@ -538,15 +538,15 @@ def admin_create(
 
 # -- backups --------------------------------------------------------------------------------------------------------
 
-backup_app = command_group("Backups of the sources of truth, and restores (the embedded engines).")
+backup_app = command_group("Backups of the sources of truth, and restores that rebuild the projections.")
 app.add_typer(backup_app, name="backup")
 
 
 def _backups() -> Any:
-    from polysocial.engines.backup import Backups
+    from polysocial.engines.backup_servers import backups_for
 
     settings = load_settings()
-    return settings, guarded(lambda: Backups(settings))
+    return settings, guarded(lambda: backups_for(settings))
 
 
 def _size(n: float) -> str:
@@ -559,13 +559,15 @@ def _size(n: float) -> str:
 
 @backup_app.command("create")
 def backup_create() -> None:
-    """Back up the sources of truth: a PostgreSQL base backup (WAL archiving is on from now on, for point-in-time
-    recovery) and the Redis snapshot (for the leaderboards). Keeps the newest three backups."""
+    """Back up the sources of truth. Embedded PostgreSQL: a base backup, and WAL archiving from now on (point-in-time
+    recovery); embedded Redis: its snapshot (for the leaderboards). The seed profile's servers: pg_dump, the
+    documents in mongodump's layout, `influxd backup -portable`, the leaderboards. Keeps the newest three backups."""
     _, backups = _backups()
     manifest = guarded(backups.create)
     out.print(
         f"backup {manifest.backup_id}: {_size(manifest.size)} in {manifest.seconds:.1f} s, cut at LSN "
-        f"{manifest.cut['start_lsn']} (outbox position {manifest.cut['outbox_position']}), in {backups.root}"
+        f"{manifest.cut_lsn} (outbox position {manifest.cut['outbox_position']}), in {backups.root}",
+        soft_wrap=True,
     )
 
 
@@ -578,14 +580,17 @@ def backup_list() -> None:
     for m in found:
         out.print(
             f"  {m.backup_id}  {m.profile}  {_size(m.size)}  took {m.seconds:.1f} s  "
-            f"cut at LSN {m.cut.get('start_lsn')}, outbox position {m.cut.get('outbox_position')}",
+            f"cut at LSN {m.cut_lsn}, outbox position {m.cut.get('outbox_position')}",
             soft_wrap=True,
             highlight=False,
         )
-    streaming = (
-        "streaming" if backups.streaming() else "not streaming (it starts with the engines once a backup exists)"
-    )
-    out.print(f"WAL archive: {backups.archived_segments()} segments, {streaming}", soft_wrap=True)
+    if backups.streams_wal:
+        streaming = (
+            "streaming" if backups.streaming() else "not streaming (it starts with the engines once a backup exists)"
+        )
+        out.print(f"WAL archive: {backups.archived_segments()} segments, {streaming}", soft_wrap=True)
+    else:
+        out.print("no WAL archive for servers reached by URL: a restore brings back the backup itself", soft_wrap=True)
     if not found:
         out.print("no backups yet: `polysocial backup create` makes one")
 
@@ -616,9 +621,11 @@ def backup_restore(
         typer.Option(help="replay the archived WAL up to this moment (ISO 8601 with a zone), not to its end"),
     ] = None,
 ) -> None:
-    """Restore the sources of truth with the engines stopped (the current folders are moved aside, never deleted),
-    replaying the archived WAL to its end (or --to-time); then rebuild the projections from them (the graph,
-    counters, carts: `reconcile`), deliver the events after the cut, and forget sessions (everyone signs in again)."""
+    """Restore the sources of truth, then rebuild the projections from them (the graph, counters, carts:
+    `reconcile`), deliver the events after the cut, and forget sessions (everyone signs in again). Embedded engines:
+    stopped first; their folders are moved aside, never deleted, and the archived WAL is replayed to its end (or
+    --to-time). Servers reached by URL: stop the API servers and workers first; each store is put back as the
+    backup has it."""
     from datetime import datetime
 
     target = None
@@ -631,17 +638,27 @@ def backup_restore(
             raise fail("--to-time needs a time zone (2026-12-03T15:04:05+00:00)")
     settings, backups = _backups()
     restored = guarded(lambda: backups.restore(backup, target_time=target))
-    out.print(
-        f"restored backup {restored.backup_id} in {restored.seconds:.1f} s; PostgreSQL replayed the archived WAL "
-        f"up to the transaction of {restored.recovered_to or 'the backup itself'}"
-    )
+    if backups.streams_wal:
+        point = "PostgreSQL replayed the archived WAL up to the transaction of " + (
+            restored.recovered_to or "the backup itself"
+        )
+    else:
+        point = f"the stores are as of the backup's snapshot ({restored.recovered_to}): later writes are not in it"
+    out.print(f"restored backup {restored.backup_id} in {restored.seconds:.1f} s; {point}", soft_wrap=True)
 
     async def rebuild(state: Any) -> Any:
+        operations = state.services.operations
+        if backups.empties_graph:
+            # The graph is a projection of the follow record, not restored with it: emptied, then rebuilt from the
+            # restored record before the events after the cut fan posts out along it.
+            await state.stores.graph.wipe()
+            await operations.reconcile(repair=True, timeline_sample=0, counters=False)
         pending = (await state.relay.status()).outbox.pending
         await state.relay.drain(timeout_s=3600)
-        # Timelines were deleted (rebuilt on read); counters came back with their posts (documents are in PostgreSQL
-        # on the profiles backed up): the graph and the live carts are what the restore leaves behind the record.
-        reconciled = await state.services.operations.reconcile(repair=True, timeline_sample=0, counters=False)
+        # Timelines were deleted (rebuilt on read). On the embedded profiles the counters came back with their posts
+        # (documents are in PostgreSQL, one snapshot); the graph and the live carts are what the restore leaves
+        # behind the record.
+        reconciled = await operations.reconcile(repair=True, timeline_sample=0, counters=backups.checks_counters)
         return pending, reconciled
 
     pending, report = with_app(settings.for_bulk_work(), rebuild)
@@ -690,6 +707,7 @@ def seed_up(
                     "POLYSOCIAL_GRAPH_URL": seed.urls["neo4j"],
                     "POLYSOCIAL_KEYVALUE_URL": engines.redis.url,
                     "POLYSOCIAL_TIMESERIES_URL": seed.urls["influxdb"],
+                    "POLYSOCIAL_TIMESERIES_BACKUP_ADDRESS": seed.servers["influxdb"].admin_address,
                 }
                 for key, value in env.items():
                     print(f"export {key}='{value}'")

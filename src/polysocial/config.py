@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     # beside the data folder, not in it: a lost data folder must not take its backups along. Default
     # `<data_dir>-backups`. Once a backup exists, the embedded PostgreSQL's WAL is streamed there as it is written.
     backup_dir: Path | None = None
+    # InfluxDB's RPC service (its `bind-address`, port 8088 unless changed) that `influxd backup` and `influxd restore`
+    # talk to, as host:port. Default: the timeseries URL's host, port 8088.
+    timeseries_backup_address: str | None = Field(default=None, pattern=r"^[^\s:/]+:\d{1,5}$")
 
     relational_url: SecretStr | None = None
     documents_url: SecretStr | None = None

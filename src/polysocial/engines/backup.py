@@ -85,6 +85,11 @@ class Manifest:
     def size(self) -> int:
         return sum(f.bytes for f in self.files)
 
+    @property
+    def cut_lsn(self) -> str:
+        """Where the cut is in PostgreSQL's WAL: a base backup's start, or a dump's snapshot."""
+        return str(self.cut.get("start_lsn") or self.cut.get("lsn") or "")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 
@@ -123,13 +128,92 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class Backups:
-    """`polysocial backup create | list | verify | restore` for the embedded engines."""
+Problems = list[str]
+
+
+def file_entries(work: Path) -> list[FileEntry]:
+    """Every file under a backup's folder, with its size and checksum, for the manifest."""
+    found = sorted(p for p in work.rglob("*") if p.is_file())
+    return [FileEntry(str(p.relative_to(work)), p.stat().st_size, _sha256(p)) for p in found]
+
+
+class BackupSet:
+    """The backups folder: one folder per backup, named by its UTC time, each with its manifest. A backup is written
+    into a hidden ``.<id>.part`` folder and renamed when complete, so a crash never leaves a half backup listed."""
+
+    # Point-in-time recovery from a WAL archive (the embedded PostgreSQL); without it, a restore is the backup itself.
+    streams_wal = False
+    # After the restore: empty the graph before it is rebuilt (it was not restored with the follow record), and
+    # check the posts' counters against their likes and comments (the documents were not one snapshot).
+    empties_graph = False
+    checks_counters = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engines = EmbeddedEngines(settings)
         self.root = settings.backup_path
+
+    def list(self) -> list[Manifest]:
+        if not self.root.exists():
+            return []
+        found = []
+        for folder in sorted(self.root.iterdir()):
+            if BACKUP_ID.match(folder.name) and (folder / MANIFEST).exists():
+                found.append(Manifest.load(folder))
+        return found
+
+    def get(self, backup_id: str | None) -> Manifest:
+        backups = self.list()
+        if not backups:
+            raise EngineError(f"no backups in {self.root}: `polysocial backup create` makes one")
+        if backup_id is None:
+            return backups[-1]
+        for manifest in backups:
+            if manifest.backup_id == backup_id:
+                return manifest
+        raise EngineError(f"no backup {backup_id!r} in {self.root} (`polysocial backup list`)")
+
+    def _start(self) -> tuple[str, Path]:
+        """A new backup's id and the folder it is written in."""
+        backup_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        if (self.root / backup_id).exists():
+            raise EngineError(f"a backup named {backup_id} exists already: wait a second and try again")
+        work = self.root / f".{backup_id}.part"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        return backup_id, work
+
+    def _seal(self, work: Path, manifest: Manifest) -> None:
+        (work / MANIFEST).write_text(manifest.to_json())
+        work.rename(self.root / manifest.backup_id)
+        for old in self.list()[:-KEEP]:
+            shutil.rmtree(self.root / old.backup_id, ignore_errors=True)
+
+    def _check_files(self, manifest: Manifest) -> Problems:
+        folder = self.root / manifest.backup_id
+        problems: Problems = []
+        for entry in manifest.files:
+            path = folder / entry.path
+            if not path.exists():
+                problems.append(f"{entry.path}: missing")
+            elif path.stat().st_size != entry.bytes or _sha256(path) != entry.sha256:
+                problems.append(f"{entry.path}: checksum does not match the manifest")
+        return problems
+
+    def archived_segments(self) -> int:
+        return 0
+
+    def streaming(self) -> bool:
+        return False
+
+
+class Backups(BackupSet):
+    """`polysocial backup create | list | verify | restore` for the embedded engines."""
+
+    streams_wal = True
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.engines = EmbeddedEngines(settings)
         self.wal = self.root / "wal"
         needed = settings.embedded_engines_needed()
         if EmbeddedEngine.POSTGRES not in needed:
@@ -145,13 +229,7 @@ class Backups:
         started = time.monotonic()
         self.engines.up()
         self.engines.postgres.prepare_archive()  # streaming starts before the base backup: no gap after it
-        backup_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        folder = self.root / backup_id
-        if folder.exists():
-            raise EngineError(f"a backup named {backup_id} exists already: wait a second and try again")
-        work = self.root / f".{backup_id}.part"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
+        backup_id, work = self._start()
         try:
             outbox_position = self._outbox_position()
             self._base_backup(work / "postgres")
@@ -165,18 +243,13 @@ class Backups:
                 profile=self.settings.profile.value,
                 engines=self._versions(),
                 cut={**self._backup_label(work / "postgres" / "base.tar.gz"), "outbox_position": outbox_position},
-                files=[
-                    FileEntry(str(p.relative_to(work)), p.stat().st_size, _sha256(p))
-                    for p in sorted(work.rglob("*"))
-                    if p.is_file()
-                ],
+                files=file_entries(work),
             )
             manifest.seconds = round(time.monotonic() - started, 3)
-            (work / MANIFEST).write_text(manifest.to_json())
-            work.rename(folder)
+            self._seal(work, manifest)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        self._prune()
+        self._prune_wal()
         return manifest
 
     def _connect(self, layout: EngineLayout | None = None) -> psycopg.Connection[Any]:
@@ -247,12 +320,9 @@ class Backups:
                 versions["redis"] = str(client.info("server")["redis_version"])
         return versions
 
-    def _prune(self) -> None:
-        """Keep the newest KEEP backups, and the archived WAL from the oldest kept one's start on."""
+    def _prune_wal(self) -> None:
+        """Keep the archived WAL from the oldest kept backup's start on."""
         kept = self.list()
-        for old in kept[:-KEEP]:
-            shutil.rmtree(self.root / old.backup_id, ignore_errors=True)
-        kept = kept[-KEEP:]
         if not kept:
             return
         oldest = kept[0].cut.get("start_lsn", "")
@@ -270,28 +340,6 @@ class Backups:
         per_xlogid = (1 << 32) // segment_bytes
         return f"{timeline:08X}{number // per_xlogid:08X}{number % per_xlogid:08X}"
 
-    # -- list ------------------------------------------------------------------------------------------------------
-
-    def list(self) -> list[Manifest]:
-        if not self.root.exists():
-            return []
-        found = []
-        for folder in sorted(self.root.iterdir()):
-            if BACKUP_ID.match(folder.name) and (folder / MANIFEST).exists():
-                found.append(Manifest.load(folder))
-        return found
-
-    def get(self, backup_id: str | None) -> Manifest:
-        backups = self.list()
-        if not backups:
-            raise EngineError(f"no backups in {self.root}: `polysocial backup create` makes one")
-        if backup_id is None:
-            return backups[-1]
-        for manifest in backups:
-            if manifest.backup_id == backup_id:
-                return manifest
-        raise EngineError(f"no backup {backup_id!r} in {self.root} (`polysocial backup list`)")
-
     def archived_segments(self) -> int:
         return len([p for p in self.wal.iterdir() if len(p.name) >= 24]) if self.wal.exists() else 0
 
@@ -305,13 +353,7 @@ class Backups:
         started = time.monotonic()
         manifest = self.get(backup_id)
         folder = self.root / manifest.backup_id
-        problems = []
-        for entry in manifest.files:
-            path = folder / entry.path
-            if not path.exists():
-                problems.append(f"{entry.path}: missing")
-            elif path.stat().st_size != entry.bytes or _sha256(path) != entry.sha256:
-                problems.append(f"{entry.path}: checksum does not match the manifest")
+        problems = self._check_files(manifest)
         users = None
         if not problems:
             with tempfile.TemporaryDirectory(prefix="polysocial-verify-") as scratch:
@@ -368,7 +410,8 @@ class Backups:
         recovered_to = self._last_replayed_commit()
         if self.with_redis:
             self.engines.redis.up(from_snapshot=True)
-            self._forget_volatile_keys()
+            with self._redis_client() as client:
+                forget_volatile_keys(client)
         return Restored(
             manifest.backup_id, recovered_to, self.archived_segments(), round(time.monotonic() - started, 3)
         )
@@ -425,14 +468,17 @@ class Backups:
         if not wait_until(promoted, timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.2):
             raise EngineError(f"PostgreSQL did not finish recovery within {RECOVERY_TIMEOUT_S:.0f} s")
 
-    def _forget_volatile_keys(self) -> None:
-        with self._redis_client() as client:
-            for pattern in VOLATILE_KEYS:
-                batch = []
-                for key in client.scan_iter(match=pattern, count=1000):
-                    batch.append(key)
-                    if len(batch) >= 1000:
-                        client.unlink(*batch)
-                        batch.clear()
-                if batch:
-                    client.unlink(*batch)
+
+def forget_volatile_keys(client: redis.Redis) -> int:
+    """Delete the keys a restore must not bring back (VOLATILE_KEYS); returns how many went."""
+    gone = 0
+    for pattern in VOLATILE_KEYS:
+        batch = []
+        for key in client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                gone += client.unlink(*batch)
+                batch.clear()
+        if batch:
+            gone += client.unlink(*batch)
+    return gone

@@ -225,6 +225,8 @@ class Server:
     log_path: Path
     # What the server stands on and stops after it (FerretDB's PostgreSQL).
     after_stop: list[Callable[[], object]] = field(default_factory=list)
+    # InfluxDB's RPC address (host:port), which its backup and restore commands use.
+    admin_address: str = ""
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -352,7 +354,13 @@ def start_influxdb(workdir: Path) -> Server:
     http_port, rpc_port = free_port(), free_port()
     conf = _influx_config(workdir, http_port, rpc_port)
     process, log_path = _spawn("influxdb", [influxd, "-config", str(conf)], workdir)
-    server = Server("influxdb", f"http://127.0.0.1:{http_port}/polysocial", process, log_path)
+    server = Server(
+        "influxdb",
+        f"http://127.0.0.1:{http_port}/polysocial",
+        process,
+        log_path,
+        admin_address=f"127.0.0.1:{rpc_port}",
+    )
     _await_ready(server, port=http_port)
 
     def pings() -> bool:
