@@ -648,21 +648,25 @@ def backup_restore(
 
     async def rebuild(state: Any) -> Any:
         operations = state.services.operations
+        graph = None
         if backups.empties_graph:
             # The graph is a projection of the follow record, not restored with it: emptied, then rebuilt from the
             # restored record before the events after the cut fan posts out along it.
-            await state.stores.graph.wipe()
-            await operations.reconcile(repair=True, timeline_sample=0, counters=False)
+            graph = await operations.rebuild_graph()
         pending = (await state.relay.status()).outbox.pending
         await state.relay.drain(timeout_s=3600)
         # Timelines were deleted (rebuilt on read). On the embedded profiles the counters came back with their posts
         # (documents are in PostgreSQL, one snapshot); the graph and the live carts are what the restore leaves
         # behind the record.
-        reconciled = await operations.reconcile(repair=True, timeline_sample=0, counters=backups.checks_counters)
-        return pending, reconciled
+        reconciled = await operations.reconcile(
+            repair=True, timeline_sample=0, counters=backups.checks_counters, graph=not backups.empties_graph
+        )
+        return graph, pending, reconciled
 
-    pending, report = with_app(settings.for_bulk_work(), rebuild)
+    graph, pending, report = with_app(settings.for_bulk_work(), rebuild)
     repaired = report.users.repaired + sum(d.repaired for d in report.projections)
+    if graph is not None:
+        out.print(f"graph rebuilt from the follow record: {graph[0]:,} users, {graph[1]:,} follows")
     out.print(
         f"projections rebuilt: {pending} events after the cut delivered, {repaired} drifted projections repaired; "
         "sessions were not restored: everyone signs in again"

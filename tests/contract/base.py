@@ -367,6 +367,14 @@ class DocumentOperationsContract(DocumentContract):
         assert [d["n"] for d in rest] == [0]
         assert all("_outbox" not in d for d in first + rest)
 
+    async def test_a_full_pass_reads_every_document_once_in_pages(self, store: DocumentStore) -> None:
+        ids = {new_id() for _ in range(5)}
+        await store.bulk_insert(COMMENTS, [{"id": i, "post_id": "p"} for i in ids])
+        pages = [page async for page in store.iter_pages(COMMENTS, batch_size=2)]
+        assert [len(page) for page in pages] == [2, 2, 1]
+        assert sorted(d["id"] for page in pages for d in page) == sorted(ids)
+        assert all("_outbox" not in d for page in pages for d in page)
+
     async def test_documents_are_counted_by_a_fields_value(self, store: DocumentStore) -> None:
         a, b, c = new_id(), new_id(), new_id()
         await store.bulk_insert(
@@ -374,6 +382,7 @@ class DocumentOperationsContract(DocumentContract):
         )
         assert await store.count_by(COMMENTS, field="post_id", values=[a, b, c]) == {a: 3, b: 1}
         assert await store.count_by(COMMENTS, field="post_id", values=[]) == {}
+        assert await store.count_all_by(COMMENTS, field="post_id") == {a: 3, b: 1, "x": 1}
 
     async def test_the_feed_query_finds_posts_of_any_of_some_authors_newest_first(self, store: DocumentStore) -> None:
         docs = store

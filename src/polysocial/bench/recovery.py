@@ -1,4 +1,4 @@
-"""Backup and recovery figures, measured as an operator lives them, on the embedded profile:
+"""Backup and recovery figures, measured as an operator lives them. On the embedded profile:
 
 - backup: `polysocial backup create` on a network loaded by `seed-data` (time, size);
 - recovery point (RPO): how far the WAL archive trails a commit (the receiver's flush position against each commit's
@@ -6,7 +6,12 @@
 - recovery time (RTO): every process SIGKILLed and the data folder deleted, then `polysocial backup restore` and
   `polysocial serve` until /health/ready answers 200.
 
-    python -m polysocial.bench.recovery --users 20000 --posts 200000 --users 100000 --posts 1000000
+On the seed profile (the seed stack's servers, started here; `--seed-users`, 0 for none): the backup, then `polysocial
+backup restore` over the live stores (it drops and recreates what it restores, and rebuilds the Neo4j graph) and
+`polysocial serve` until ready. There is no WAL archive there: the recovery point is the backup.
+
+    python -m polysocial.bench.recovery --users 20000 --posts 200000 --users 100000 --posts 1000000 \
+        --seed-users 20000
 
 writes benchmarks/recovery.md and the section of BENCHMARKS.md between its markers (`polysocial bench` keeps it).
 """
@@ -117,27 +122,7 @@ def measure(users: int, posts: int, workdir: Path) -> Figures:
         started = time.monotonic()
         polysocial(env, "backup", "restore")
         restore_s = time.monotonic() - started
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "polysocial", "serve", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-
-            def ready() -> bool:
-                try:
-                    return httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            if not wait_until(ready, timeout_s=300, interval_s=0.05):
-                raise RuntimeError("the restored service did not become ready within 300 s")
-            rto_s = time.monotonic() - started
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        rto_s = serve_until_ready(env, started)
         quantiles = statistics.quantiles(lags, n=100)
         return Figures(users, posts, backup_s, backup_bytes, statistics.median(lags), quantiles[98], restore_s, rto_s)
     finally:
@@ -146,7 +131,67 @@ def measure(users: int, posts: int, workdir: Path) -> Figures:
         )
 
 
-def markdown(figures: list[Figures]) -> str:
+def serve_until_ready(env: dict[str, str], started: float) -> float:
+    """`polysocial serve` until /health/ready answers 200: seconds since ``started``."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "polysocial", "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        if not wait_until(ready, timeout_s=300, interval_s=0.05):
+            raise RuntimeError("the restored service did not become ready within 300 s")
+        return time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def measure_seed(users: int, posts: int, workdir: Path) -> Figures:
+    from polysocial.engines.seed_stack import running_seed_stack
+
+    backups = workdir / "backups"
+    with running_seed_stack(workdir / "seed") as seed:
+        engines = EmbeddedEngines(Settings(data_dir=workdir / "engines"))
+        engines.up(only_needed=False)
+        try:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("POLYSOCIAL_")}
+            env |= {
+                "POLYSOCIAL_PROFILE": "seed",
+                "POLYSOCIAL_RELATIONAL_URL": engines.postgres.url,
+                "POLYSOCIAL_DOCUMENTS_URL": seed.urls["ferretdb"],
+                "POLYSOCIAL_GRAPH_URL": seed.urls["neo4j"],
+                "POLYSOCIAL_KEYVALUE_URL": engines.redis.url,
+                "POLYSOCIAL_TIMESERIES_URL": seed.urls["influxdb"],
+                "POLYSOCIAL_TIMESERIES_BACKUP_ADDRESS": seed.servers["influxdb"].admin_address,
+                "POLYSOCIAL_BACKUP_DIR": str(backups),
+                "POLYSOCIAL_DATA_DIR": str(workdir / "unused"),
+            }
+            password = secrets.token_urlsafe(12)
+            polysocial(env, "seed-data", "--users", str(users), "--posts", str(posts), "--seed", "7", stdin=password)
+            started = time.monotonic()
+            polysocial(env, "backup", "create")
+            backup_s = time.monotonic() - started
+            backup_bytes = sum(p.stat().st_size for p in backups.rglob("*") if p.is_file())
+            started = time.monotonic()
+            polysocial(env, "backup", "restore")
+            restore_s = time.monotonic() - started
+            rto_s = serve_until_ready(env, started)
+            return Figures(users, posts, backup_s, backup_bytes, 0.0, 0.0, restore_s, rto_s)
+        finally:
+            engines.down()
+
+
+def markdown(figures: list[Figures], seed: list[Figures] | None = None) -> str:
     rows = [
         "## Backups and recovery",
         "",
@@ -164,6 +209,22 @@ def markdown(figures: list[Figures]) -> str:
             f"| {f.users:,} | {f.posts:,} | {f.backup_s:.1f} s | {f.backup_bytes / 1e6:,.0f} MB | "
             f"{f.rpo_p50_ms:.1f} / {f.rpo_p99_ms:.1f} ms | {f.restore_s:.1f} s | {f.rto_s:.1f} s |"
         )
+    if seed:
+        rows += [
+            "",
+            "On the seed profile (PostgreSQL and Redis embedded, FerretDB, Neo4j and InfluxDB from the seed stack): "
+            "`pg_dump` on an exported snapshot, the documents in mongodump's layout, `influxd backup -portable`, the "
+            "leaderboards; `backup restore` puts each back and rebuilds the Neo4j graph from the follow record. No WAL "
+            "archive: the recovery point is the backup itself.",
+            "",
+            "| users | posts | backup | backup size | restore, graph rebuilt | RTO (restore + start to ready) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in seed:
+            rows.append(
+                f"| {f.users:,} | {f.posts:,} | {f.backup_s:.1f} s | {f.backup_bytes / 1e6:,.0f} MB | "
+                f"{f.restore_s:.1f} s | {f.rto_s:.1f} s |"
+            )
     return "\n".join(rows) + "\n"
 
 
@@ -185,6 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, action="append", help="accounts (repeat for more sizes)")
     parser.add_argument("--posts", type=int, action="append", help="posts, one per --users")
+    parser.add_argument("--seed-users", type=int, action="append", help="accounts on the seed profile (0: none)")
     parser.add_argument("--output-dir", type=Path, default=Path("."))
     args = parser.parse_args()
     users = args.users or [20_000]
@@ -200,7 +262,16 @@ def main() -> None:
                 f"{n:,} users: backup {f.backup_s:.1f} s ({f.backup_bytes / 1e6:,.0f} MB), RPO p50 "
                 f"{f.rpo_p50_ms:.1f} ms p99 {f.rpo_p99_ms:.1f} ms, restore {f.restore_s:.1f} s, RTO {f.rto_s:.1f} s"
             )
-    section = markdown(figures)
+    seed = []
+    for n in [u for u in (args.seed_users if args.seed_users is not None else [20_000]) if u > 0]:
+        with tempfile.TemporaryDirectory(prefix="polysocial-recovery-seed-") as workdir:
+            seed.append(measure_seed(n, n * 10, Path(workdir)))
+            f = seed[-1]
+            print(
+                f"seed profile, {n:,} users: backup {f.backup_s:.1f} s ({f.backup_bytes / 1e6:,.0f} MB), "
+                f"restore {f.restore_s:.1f} s, RTO {f.rto_s:.1f} s"
+            )
+    section = markdown(figures, seed)
     notes = args.output_dir / "benchmarks" / "recovery.md"
     notes.parent.mkdir(parents=True, exist_ok=True)
     notes.write_text(section)

@@ -5,8 +5,8 @@ InfluxDB, Redis) and any role given a URL. Each with its own tool where it can b
   REPEATABLE READ transaction whose exported snapshot names the cut (the outbox position and the WAL position as of
   that snapshot). Restored with `pg_restore --clean --single-transaction`: all of it or none of it.
 - The documents (posts and comments, with their embedded events): MongoDB's own `mongodump` cannot be had from the
-  package registries (mongo-tools is not on the Go module proxy, Debian has no package, and npm's wrappers download
-  from mongodb.com), so the driver writes the same layout: ``<db>/<collection>.bson.gz`` (the server's raw BSON
+  package registries (mongo-tools is not on the Go module proxy; neither Debian nor npm has a package of it), so the
+  driver writes the same layout: ``<db>/<collection>.bson.gz`` (the server's raw BSON
   batches, as mongodump writes them) and ``<collection>.metadata.json.gz`` (the indexes), which a `mongorestore
   --gzip` elsewhere reads too. Taken before the relational snapshot: every author a document names is in it.
 - InfluxDB (views and request metrics): `influxd backup -portable` through its RPC address
@@ -433,6 +433,10 @@ class ServerBackups(BackupSet):
             answer = client.post("/query", data={"q": f'DROP DATABASE "{database}"'})
             if answer.status_code >= 400:
                 raise EngineError(f"InfluxDB did not drop {database!r} before the restore: HTTP {answer.status_code}")
+        if not list(source.glob("*.tar.gz")):
+            # No shard: nothing had been written. InfluxDB 1.6 refuses to restore a database without shards ("DB
+            # metadata not changed"); the adapter creates the database and its retention policy when it connects.
+            return
         _tool(
             [self._influxd(), "restore", "-portable", "-host", self._influx_address(), "-db", database, str(source)],
             what="influxd restore",

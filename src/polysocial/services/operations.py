@@ -11,6 +11,7 @@ from polysocial.services.passwords import Passwords
 from polysocial.services.reconcile import (
     Drift,
     UserGraphReport,
+    rebuild_graph,
     reconcile_carts,
     reconcile_counters,
     reconcile_follows,
@@ -46,14 +47,24 @@ class Operations:
         return await self.relay.status()
 
     async def reconcile(
-        self, *, repair: bool, timeline_sample: int = 200, seed: int | None = None, counters: bool = True
+        self,
+        *,
+        repair: bool,
+        timeline_sample: int = 200,
+        seed: int | None = None,
+        counters: bool = True,
+        graph: bool = True,
     ) -> Reconciled:
         """Compare every projection with its source of truth (services/reconcile.py) and repair the drift.
         ``counters=False`` skips the post counters (a full scan of the comments): after a restore of a profile whose
-        documents live in PostgreSQL they came back with their posts, from the same WAL."""
+        documents live in PostgreSQL they came back with their posts, from the same WAL. ``graph=False`` skips the
+        graph's nodes and edges: after ``rebuild_graph`` loaded them from the record."""
         stores = self.stores
-        users = await reconcile_user_nodes(stores.relational, stores.graph, repair=repair)  # before their edges
-        projections = [await reconcile_follows(stores.relational, stores.graph, repair=repair)]
+        users = UserGraphReport()
+        projections: list[Drift] = []
+        if graph:
+            users = await reconcile_user_nodes(stores.relational, stores.graph, repair=repair)  # before their edges
+            projections.append(await reconcile_follows(stores.relational, stores.graph, repair=repair))
         if counters:
             projections.append(await reconcile_counters(stores.documents, repair=repair))
         projections += [
@@ -63,6 +74,10 @@ class Operations:
             await reconcile_carts(stores.relational, stores.keyvalue, repair=repair),
         ]
         return Reconciled(users, projections)
+
+    async def rebuild_graph(self) -> tuple[int, int]:
+        """The graph emptied and bulk-loaded from the accounts and the follow record: (users, edges)."""
+        return await rebuild_graph(self.stores.relational, self.stores.graph)
 
     async def load_network(self, network: Network, *, seed: int, password: str, step: Step) -> Loaded:
         """Bulk-load a synthetic network into every store (`polysocial seed-data`, the demo, the bench)."""

@@ -34,6 +34,7 @@ from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
 from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.documents.protocol import (
     ARTICLES,
+    COMMENTS,
     INTERNAL_FIELDS,
     LEASE_FIELD,
     OUTBOX_FIELD,
@@ -125,6 +126,8 @@ class MongoDocumentStore(Adapter):
     async def _create_indexes(self) -> None:
         await self.db[POSTS].create_index([("author_id", ASCENDING), ("_id", -1)], name="author_newest")
         await self.db[ARTICLES].create_index([("slug", ASCENDING)], name="slug_unique", unique=True)
+        # a post's comments, newest first (the comments page), and their count (reconcile)
+        await self.db[COMMENTS].create_index([("post_id", ASCENDING), ("_id", -1)], name="post_newest")
 
     # -- documents with their events ------------------------------------------------------------------------------
 
@@ -196,6 +199,17 @@ class MongoDocumentStore(Adapter):
             query["_id"] = {"$lt": before_id}
         cursor = self.db[collection].find(query).sort("_id", -1).limit(limit)
         return [self._public(doc) async for doc in cursor]
+
+    async def iter_pages(self, collection: str, *, batch_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        # one cursor: paging by ``_id < x`` would make FerretDB read the collection again for every page
+        page: list[dict[str, Any]] = []
+        async for doc in self.db[collection].find({}, batch_size=batch_size):
+            page.append(self._public(doc))
+            if len(page) >= batch_size:
+                yield page
+                page = []
+        if page:
+            yield page
 
     async def find_any(
         self,
@@ -363,6 +377,16 @@ class MongoDocumentStore(Adapter):
             [{"$match": {field: {"$in": list(values)}}}, {"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
         )
         return {str(row["_id"]): int(row["n"]) async for row in cursor}
+
+    async def count_all_by(self, collection: str, *, field: str) -> dict[str, int]:
+        cursor = await self.db[collection].aggregate(
+            [{"$group": {"_id": f"${field}", "n": {"$sum": 1}}}], allowDiskUse=not self._ids_one_by_one
+        )
+        return {str(row["_id"]): int(row["n"]) async for row in cursor if row["_id"] is not None}
+
+    @property
+    def in_filter_scans(self) -> bool:
+        return self._ids_one_by_one
 
     async def pending_count(self, collections: Sequence[str]) -> int:
         total = 0

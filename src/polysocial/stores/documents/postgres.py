@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +152,12 @@ class PostgresDocumentStore(PostgresBackedStore):
             sql.SQL(" AND ").join(conditions)
         )
         return await self._rows(query, [*params, limit])
+
+    async def iter_pages(self, collection: str, *, batch_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        before: str | None = None
+        while page := await self.find_page(collection, equals={}, before_id=before, limit=batch_size):
+            before = page[-1]["id"]
+            yield page
 
     async def find_any(
         self,
@@ -359,6 +365,21 @@ class PostgresDocumentStore(PostgresBackedStore):
                     " WHERE collection = %s AND body ->> {field} = ANY(%s) GROUP BY 1"
                 ).format(field=sql.Literal(field)),
                 (collection, list(values)),
+            )
+            return {str(value): int(n) for value, n in await cur.fetchall()}
+
+    @property
+    def in_filter_scans(self) -> bool:
+        return False
+
+    async def count_all_by(self, collection: str, *, field: str) -> dict[str, int]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                sql.SQL(
+                    "SELECT body ->> {field}, count(*) FROM documents"
+                    " WHERE collection = %s AND body ->> {field} IS NOT NULL GROUP BY 1"
+                ).format(field=sql.Literal(field)),
+                (collection,),
             )
             return {str(value): int(n) for value, n in await cur.fetchall()}
 

@@ -10,7 +10,7 @@ relay per document at a time, so its events go out in order), delivers the oldes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,6 +52,10 @@ class DocumentStore(Store, Protocol):
 
     async def find_one(self, collection: str, equals: dict[str, Any]) -> dict[str, Any] | None: ...
 
+    def iter_pages(self, collection: str, *, batch_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every document of ``collection``, ``batch_size`` at a time, in no set order (reconcile's full passes)."""
+        ...
+
     async def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The documents of ``doc_ids`` that exist, by id, in one round trip (the feed's hydration)."""
 
@@ -73,6 +77,15 @@ class DocumentStore(Store, Protocol):
     async def count_by(self, collection: str, *, field: str, values: Sequence[str]) -> dict[str, int]:
         """How many documents have each of ``values`` in the top-level ``field`` (reconcile's comment counts); a
         value no document has is absent."""
+
+    async def count_all_by(self, collection: str, *, field: str) -> dict[str, int]:
+        """How many documents have each value of the top-level ``field``, over the whole collection, in one pass: one
+        entry per value held (some 100 bytes each in memory). For stores where ``in_filter_scans``."""
+
+    @property
+    def in_filter_scans(self) -> bool:
+        """A ``field in values`` filter reads the whole collection (FerretDB 1.x evaluates ``$in`` itself): one
+        ``count_all_by`` is then cheaper than ``count_by`` page after page."""
 
     async def bulk_insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> None:
         """Insert many documents (each with its ``id``) without events, as fast as the engine allows: for seeding
