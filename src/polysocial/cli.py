@@ -704,15 +704,7 @@ def seed_up(
             engines = EmbeddedEngines(load_settings(data_dir=seed.workdir / "engines"))
             try:
                 engines.up(only_needed=False)
-                env = {
-                    "POLYSOCIAL_PROFILE": "seed",
-                    "POLYSOCIAL_RELATIONAL_URL": engines.postgres.url,
-                    "POLYSOCIAL_DOCUMENTS_URL": seed.urls["ferretdb"],
-                    "POLYSOCIAL_GRAPH_URL": seed.urls["neo4j"],
-                    "POLYSOCIAL_KEYVALUE_URL": engines.redis.url,
-                    "POLYSOCIAL_TIMESERIES_URL": seed.urls["influxdb"],
-                    "POLYSOCIAL_TIMESERIES_BACKUP_ADDRESS": seed.servers["influxdb"].admin_address,
-                }
+                env = seed.env(relational_url=engines.postgres.url, keyvalue_url=engines.redis.url)
                 for key, value in env.items():
                     print(f"export {key}='{value}'")
                 sys.stdout.flush()

@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(default=None, description="deprecated: use keyvalue_url")
     timeseries_url: SecretStr | None = None
 
+    # One line per HTTP request (request id, method, route, status, duration, user id), whatever the log level:
+    # the request log an operator reads. Off: only the metrics and the analytics record requests.
+    access_log: bool = True
+
     host: str = "127.0.0.1"
     # The proxies whose X-Forwarded-For (the client's address: the login limiter keys on it) is believed, as
     # comma-separated addresses or networks. Default none: a client could otherwise name any address it likes.

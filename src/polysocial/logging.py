@@ -1,4 +1,5 @@
-"""Structured logging (structlog) to stderr: readable on a terminal, JSON when POLYSOCIAL_LOG_JSON=1.
+"""Structured logging (structlog) to stderr: readable on a terminal, one JSON object per line when the output is not
+a terminal (a file, a pipe, a log collector). POLYSOCIAL_LOG_JSON=1 or 0 chooses either way.
 
 Secrets never reach the output. Tracebacks are plain (file, line, code), never with local variables: a frame's
 locals hold bearer tokens and passwords (structlog's rich tracebacks show them by default). Then ``redact`` blanks
@@ -65,7 +66,15 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+LOG_JSON_ENV = "POLYSOCIAL_LOG_JSON"
 LOG_LEVEL_ENV = "POLYSOCIAL_LOG_LEVEL"  # the level a process started by a command (a server's worker) logs at
+
+
+def json_wanted() -> bool:
+    chosen = os.environ.get(LOG_JSON_ENV, "").strip()
+    if chosen in {"0", "1"}:
+        return chosen == "1"
+    return not sys.stderr.isatty()
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -73,7 +82,7 @@ def configure_logging(level: str | None = None) -> None:
     messages can carry a URL or a header), through the same processors: plain tracebacks, ``redact``, one renderer.
     No ``level``: the one in POLYSOCIAL_LOG_LEVEL, else info."""
     level = level or os.environ.get(LOG_LEVEL_ENV) or "INFO"
-    json_output = os.environ.get("POLYSOCIAL_LOG_JSON") == "1"
+    json_output = json_wanted()
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
@@ -115,6 +124,13 @@ def configure_logging(level: str | None = None) -> None:
     # show from warning up, or everything when debugging.
     wanted = logging.getLevelName(level.upper())
     root.setLevel(wanted if wanted <= logging.DEBUG else max(wanted, logging.WARNING))
+
+
+def access_logger() -> Any:
+    """The request log's logger: through the same processors as every other line, at info whatever the level
+    (``--log-level warning`` quiets the rest, not the request log; POLYSOCIAL_ACCESS_LOG=false does)."""
+    wrapper = structlog.make_filtering_bound_logger(logging.INFO)
+    return structlog.wrap_logger(None, wrapper_class=wrapper).bind(logger="polysocial.access")
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -44,12 +44,14 @@ def test_each_profile_gets_the_backups_its_stores_need(tmp_path: Path) -> None:
     assert isinstance(seed, ServerBackups)
     assert seed.mongo_url == "mongodb://localhost:27017/polysocial"
     assert seed.empties_graph  # Neo4j: a projection, rebuilt
+    assert seed.checks_counters  # the documents are not one snapshot
     assert list(seed.pg_dumps) == ["relational"]
     # every role in one external PostgreSQL: one dump holds them all, the graph with it
     url = "postgresql://db.internal/polysocial"
     one = ServerBackups(Settings(profile="postgres-only", relational_url=url, data_dir=tmp_path))
     assert list(one.pg_dumps) == ["relational"]
     assert not one.empties_graph
+    assert not one.checks_counters  # the documents are in the same snapshot as their counters' sources
     assert one.mongo_url is None
     assert one.influx is None
     assert one.redis_url is None

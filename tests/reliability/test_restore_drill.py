@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery staple"
 ADMIN = "drill-admin@example.com"
+PRICE = Decimal("12.50")
 
 
 @dataclass
@@ -102,6 +103,19 @@ def activity(client: httpx.Client, world: Ledger, rng: random.Random, product: i
             world.balances[user] += price
 
 
+def open_shop(client: httpx.Client, env: dict[str, str], admin_email: str) -> int:
+    """An administrator (made by the CLI) and a product priced PRICE with plenty of stock: its id."""
+    made = run_cli("admin", "create", admin_email, "--password-stdin", env=env, input_text=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    admin = ok(client.post("/auth/login", json={"email": admin_email, "password": PASSWORD})).json()["access_token"]
+    product = client.post(
+        "/products",
+        json={"name": "lamp", "price": str(PRICE), "stock": 1000},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    return int(ok(product).json()["product_id"])
+
+
 def receiver_caught_up(data: Path) -> bool:
     """The WAL receiver has flushed everything the server has written (then nothing answered is outside the
     archive when the server dies)."""
@@ -150,18 +164,9 @@ def test_a_restore_after_losing_everything_brings_back_a_service_that_agrees_wit
     world = Ledger()
     server = Server(data, tmp_path / "serve.log", env)
     server.start()
-    made = run_cli("admin", "create", ADMIN, "--password-stdin", env=env, input_text=PASSWORD + "\n")
-    assert made.returncode == 0, made.stderr
     with httpx.Client(base_url=server.base, timeout=30) as client:
-        admin = ok(client.post("/auth/login", json={"email": ADMIN, "password": PASSWORD})).json()["access_token"]
-        product = ok(
-            client.post(
-                "/products",
-                json={"name": "lamp", "price": "12.50", "stock": 1000},
-                headers={"Authorization": f"Bearer {admin}"},
-            )
-        ).json()["product_id"]
-        activity(client, world, rng, product, Decimal("12.50"), 10)
+        product = open_shop(client, env, ADMIN)
+        activity(client, world, rng, product, PRICE, 10)
 
         backup = run_cli("backup", "create", env=env)
         assert backup.returncode == 0, backup.stderr
@@ -169,7 +174,7 @@ def test_a_restore_after_losing_everything_brings_back_a_service_that_agrees_wit
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "checksums match; it restores into a scratch folder and answers (11 users)" in verified.stdout
 
-        activity(client, world, rng, product, Decimal("12.50"), 8)  # after the backup: only in the WAL archive
+        activity(client, world, rng, product, PRICE, 8)  # after the backup: only in the WAL archive
     assert wait_until(lambda: receiver_caught_up(data), timeout_s=30, interval_s=0.1)
     kill_everything(server, data)
     shutil.rmtree(data)

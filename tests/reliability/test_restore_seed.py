@@ -14,7 +14,6 @@ import gzip
 import random
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,15 @@ import redis
 
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.engines.seed_stack import SeedStack
-from tests.reliability.test_restore_drill import PASSWORD, Ledger, activity, check_everything_answered_is_back, ok
+from tests.reliability.test_restore_drill import (
+    PASSWORD,
+    PRICE,
+    Ledger,
+    activity,
+    check_everything_answered_is_back,
+    ok,
+    open_shop,
+)
 from tests.support.cli import run_cli
 from tests.support.server import Server
 
@@ -75,19 +82,10 @@ def test_a_seed_profile_restore_brings_back_the_backup_and_rebuilds_the_graph(
     world = Ledger()
     server = Server(tmp_path / "data", tmp_path / "serve.log", env)
     server.start()
-    made = run_cli("admin", "create", ADMIN, "--password-stdin", env=env, input_text=PASSWORD + "\n")
-    assert made.returncode == 0, made.stderr
     try:
         with httpx.Client(base_url=server.base, timeout=30) as client:
-            admin = ok(client.post("/auth/login", json={"email": ADMIN, "password": PASSWORD})).json()["access_token"]
-            product = ok(
-                client.post(
-                    "/products",
-                    json={"name": "lamp", "price": "12.50", "stock": 1000},
-                    headers={"Authorization": f"Bearer {admin}"},
-                )
-            ).json()["product_id"]
-            activity(client, world, rng, product, Decimal("12.50"), 8)
+            product = open_shop(client, env, ADMIN)
+            activity(client, world, rng, product, PRICE, 8)
             viewed = sorted(world.posts)[0]
             for user in list(world.tokens)[:5]:
                 ok(client.get(f"/posts/{viewed}", headers=world.auth(user)))
@@ -103,7 +101,7 @@ def test_a_seed_profile_restore_brings_back_the_backup_and_rebuilds_the_graph(
             assert verified.returncode == 0, verified.stdout + verified.stderr
             assert "(9 users)" in verified.stdout  # 8 and the administrator
 
-            activity(client, world, rng, product, Decimal("12.50"), 4)  # after the backup: not in it
+            activity(client, world, rng, product, PRICE, 4)  # after the backup: not in it
             later = sorted(set(world.posts) - set(at_backup.posts))
             later_users = sorted(set(world.tokens) - set(at_backup.tokens))
             ok(client.post("/leaderboards/marathon/scores", json={"score": 99}, headers=world.auth(player)))

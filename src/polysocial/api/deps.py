@@ -86,12 +86,13 @@ class Caller:
         return self.session.user_id
 
 
-async def get_caller(services: ServicesDep, credentials: BearerDep) -> Caller:
+async def get_caller(request: Request, services: ServicesDep, credentials: BearerDep) -> Caller:
     if credentials is None:
         raise Unauthorized("sign in first: send Authorization: Bearer <token from POST /auth/login>")
     session = await services.sessions.resolve(credentials.credentials)
     if session is None:
         raise Unauthorized("the session is unknown, has ended, or was signed out")
+    request.state.user_id = session.user_id  # for the request log
     return Caller(session, credentials.credentials)
 
 

@@ -1,6 +1,8 @@
-"""Request metrics: every request's endpoint template, method, status and duration go to the analytics buffer (for
-the time-series store) and to the server's Prometheus metrics (``GET /metrics``). A pure ASGI middleware: it adds
-one clock read and one dictionary append to a request, and never waits on a store.
+"""Request metrics and the request log: every request's endpoint template, method, status and duration go to the
+analytics buffer (for the time-series store), to the server's Prometheus metrics (``GET /metrics``) and, one line
+each, to the access log, with a request id (the client's ``X-Request-ID`` when it sends a sane one, else a new one;
+returned in the response, and on every log line written while the request runs). A pure ASGI middleware: it never
+waits on a store.
 
 With several server processes (``serve --workers N``) prometheus-client runs in its multiprocess mode (the
 PROMETHEUS_MULTIPROC_DIR folder, set by `serve` before the workers start): each process writes its values to files
@@ -10,19 +12,23 @@ scrape time (multiprocess mode cannot call back into another process), and summe
 from __future__ import annotations
 
 import os
+import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
+import structlog
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polysocial.api.server import METRICS_DIR_ENV
 from polysocial.domain.analytics import ApiRequest
+from polysocial.logging import access_logger
 
 UNMATCHED = "(unmatched)"  # a path no route knows: its text would be a tag of unbounded cardinality
 STATIC_PREFIX = "/static/"
@@ -104,11 +110,23 @@ class ProcessMetrics:
             mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
+REQUEST_ID_HEADER = b"x-request-id"
+SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")  # a client's id is logged: nothing that could forge a line
+
+
+def request_id_of(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER:
+            return value.decode() if SANE_REQUEST_ID.fullmatch(value) else uuid.uuid4().hex
+    return uuid.uuid4().hex
+
+
 class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: ProcessMetrics, state_of: Any) -> None:
         self.app = app
         self.metrics = metrics
         self.state_of = state_of  # () -> App | None: the application state, once the lifespan has set it
+        self.access = access_logger()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,16 +134,20 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         status = 500
+        request_id = request_id_of(scope)
 
         async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
+        context = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, sending)
         finally:
+            structlog.contextvars.reset_contextvars(**context)
             seconds = time.perf_counter() - started
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or _mounted(scope) or UNMATCHED
@@ -136,3 +158,13 @@ class RequestMetrics:
             if state is not None:
                 state.analytics_buffer.record_request(request)
                 self.metrics.refresh()
+                if state.settings.access_log:
+                    self.access.info(
+                        "request",
+                        request_id=request_id,
+                        method=method,
+                        route=endpoint,
+                        status=status,
+                        duration_ms=round(seconds * 1000, 2),
+                        user_id=scope.get("state", {}).get("user_id"),
+                    )

@@ -165,14 +165,8 @@ def measure_seed(users: int, posts: int, workdir: Path) -> Figures:
         engines.up(only_needed=False)
         try:
             env = {k: v for k, v in os.environ.items() if not k.startswith("POLYSOCIAL_")}
+            env |= seed.env(relational_url=engines.postgres.url, keyvalue_url=engines.redis.url)
             env |= {
-                "POLYSOCIAL_PROFILE": "seed",
-                "POLYSOCIAL_RELATIONAL_URL": engines.postgres.url,
-                "POLYSOCIAL_DOCUMENTS_URL": seed.urls["ferretdb"],
-                "POLYSOCIAL_GRAPH_URL": seed.urls["neo4j"],
-                "POLYSOCIAL_KEYVALUE_URL": engines.redis.url,
-                "POLYSOCIAL_TIMESERIES_URL": seed.urls["influxdb"],
-                "POLYSOCIAL_TIMESERIES_BACKUP_ADDRESS": seed.servers["influxdb"].admin_address,
                 "POLYSOCIAL_BACKUP_DIR": str(backups),
                 "POLYSOCIAL_DATA_DIR": str(workdir / "unused"),
             }

@@ -62,6 +62,7 @@ from polysocial.engines.backup import (
 from polysocial.engines.embedded import EmbeddedPostgres
 from polysocial.engines.layout import EngineLayout
 from polysocial.logging import get_logger
+from polysocial.stores.documents.protocol import ARTICLES, POSTS
 
 log = get_logger(__name__)
 
@@ -71,6 +72,7 @@ INSERT_BATCH = 1000
 TOOL_TIMEOUT_S = 3600
 # pg_restore waits this long for a lock before giving up: a server still serving holds them
 RESTORE_LOCK_TIMEOUT = "10s"
+SOURCE_COLLECTIONS = frozenset({POSTS, ARTICLES})  # the collections whose documents carry events
 INDEX_OPTIONS = frozenset({"name", "unique", "sparse", "expireAfterSeconds"})
 RAW: bson.CodecOptions[RawBSONDocument] = bson.CodecOptions(document_class=RawBSONDocument)
 
@@ -117,8 +119,6 @@ def backups_for(settings: Settings) -> BackupSet:
 class ServerBackups(BackupSet):
     """`polysocial backup create | list | verify | restore` for stores reached by URL (the `seed` profile)."""
 
-    checks_counters = True  # the documents are read one collection after another, not from one snapshot
-
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.urls = {role: settings.store_url(role) for role in Role}
@@ -132,6 +132,8 @@ class ServerBackups(BackupSet):
                 self.pg_dumps[role.value] = url.url
         documents = self.urls[Role.DOCUMENTS]
         self.mongo_url = documents.url if documents.scheme.startswith("mongodb") else None
+        # documents read one collection after another, not from one snapshot: counters are checked after a restore
+        self.checks_counters = self.mongo_url is not None
         timeseries = self.urls[Role.TIMESERIES]
         self.influx = timeseries if timeseries.scheme in {"http", "https"} else None
         keyvalue = self.urls[Role.KEYVALUE]
@@ -194,9 +196,10 @@ class ServerBackups(BackupSet):
             version = str(info.get("ferretdbVersion") or info.get("version", "unknown"))
             folder = target / db.name
             folder.mkdir(parents=True)
-            for name in sorted(db.list_collection_names()):
-                if name.startswith("system."):
-                    continue
+            # The sources (documents with their events) before the collections their events fill: a comment
+            # delivered while the posts are read is then in the comments read after them, not lost between the two.
+            names = sorted(n for n in db.list_collection_names() if not n.startswith("system."))
+            for name in sorted(names, key=lambda n: (n not in SOURCE_COLLECTIONS, n)):
                 collection = db[name]
                 indexes = [json.loads(json_util.dumps(dict(ix))) for ix in collection.list_indexes()]
                 metadata = {"collectionName": name, "type": "collection", "options": {}, "indexes": indexes}
@@ -328,8 +331,14 @@ class ServerBackups(BackupSet):
                 found = self._count_documents(folder / "documents", collection)
                 if found != expected:
                     problems.append(f"documents/{collection}: {found} documents, the manifest says {expected}")
-            if (folder / "influxdb").exists() and not list((folder / "influxdb").glob("*.manifest")):
+            influx = folder / "influxdb"
+            if influx.exists() and not list(influx.glob("*.manifest")):
                 problems.append("influxdb: the backup has no manifest (`influxd backup -portable` writes one)")
+            elif influx.exists() and list(influx.glob("*.tar.gz")):
+                try:
+                    self._scratch_influx(influx)
+                except EngineError as exc:
+                    problems.append(f"the InfluxDB backup did not restore into a scratch server: {exc}")
             try:
                 users = self._scratch_restore(folder / "postgres" / "relational.dump")
             except (EngineError, psycopg.Error) as exc:
@@ -341,6 +350,21 @@ class ServerBackups(BackupSet):
         (path,) = root.glob(f"*/{collection}.bson.gz")
         with gzip.open(path, "rb") as f:
             return sum(1 for _ in bson.decode_file_iter(cast(IO[bytes], f), codec_options=RAW))
+
+    def _scratch_influx(self, source: Path) -> None:
+        """`influxd restore -portable` into an InfluxDB of its own, in a scratch folder, which must then list it."""
+        from polysocial.engines.seed_stack import start_influxdb
+
+        database = self._influx_database()
+        with tempfile.TemporaryDirectory(prefix="polysocial-verify-influx-") as scratch:
+            server = start_influxdb(Path(scratch))
+            try:
+                self._influxd_restore(server.admin_address, source)
+                answer = httpx.post(server.url.rsplit("/", 1)[0] + "/query", data={"q": "SHOW DATABASES"}, timeout=30)
+                if database not in answer.text:
+                    raise EngineError(f"the restored server does not list the database {database!r}")
+            finally:
+                server.stop()
 
     def _scratch_restore(self, dump: Path) -> int:
         with tempfile.TemporaryDirectory(prefix="polysocial-verify-") as scratch:
@@ -437,8 +461,12 @@ class ServerBackups(BackupSet):
             # No shard: nothing had been written. InfluxDB 1.6 refuses to restore a database without shards ("DB
             # metadata not changed"); the adapter creates the database and its retention policy when it connects.
             return
+        self._influxd_restore(self._influx_address(), source)
+
+    def _influxd_restore(self, address: str, source: Path) -> None:
+        database = self._influx_database()
         _tool(
-            [self._influxd(), "restore", "-portable", "-host", self._influx_address(), "-db", database, str(source)],
+            [self._influxd(), "restore", "-portable", "-host", address, "-db", database, str(source)],
             what="influxd restore",
         )
 

@@ -388,6 +388,19 @@ class SeedStack:
     def urls(self) -> dict[str, str]:
         return {name: server.url for name, server in self.servers.items()}
 
+    def env(self, *, relational_url: str, keyvalue_url: str) -> dict[str, str]:
+        """The settings (environment variables) of the `seed` profile on these servers, with PostgreSQL and Redis
+        at the given URLs."""
+        return {
+            "POLYSOCIAL_PROFILE": "seed",
+            "POLYSOCIAL_RELATIONAL_URL": relational_url,
+            "POLYSOCIAL_DOCUMENTS_URL": self.urls["ferretdb"],
+            "POLYSOCIAL_GRAPH_URL": self.urls["neo4j"],
+            "POLYSOCIAL_KEYVALUE_URL": keyvalue_url,
+            "POLYSOCIAL_TIMESERIES_URL": self.urls["influxdb"],
+            "POLYSOCIAL_TIMESERIES_BACKUP_ADDRESS": self.servers["influxdb"].admin_address,
+        }
+
     def start(self) -> SeedStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         errors: list[BaseException] = []

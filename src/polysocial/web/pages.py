@@ -251,6 +251,7 @@ class PageRoute(APIRoute):
             try:
                 request.state.viewer = viewer = await _viewer(request)
                 if viewer is not None:
+                    request.state.user_id = viewer.user_id  # for the request log
                     secret = viewer.token
                 else:
                     secret, is_new = security.presession(request)
