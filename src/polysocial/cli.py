@@ -207,6 +207,7 @@ def serve(
     from polysocial.bootstrap import bootstrap
 
     settings = load_settings(host=host, port=port, workers=workers)
+    _check_port(settings.host, settings.port)
     guarded(lambda: asyncio.run(_check_startable(settings, bootstrap)))
     count = server.worker_count(settings)
     base = f"http://{settings.host}:{settings.port}"
@@ -215,6 +216,23 @@ def serve(
         f"the web client at {base}/, the API's documentation at {base}/docs"
     )
     server.serve(settings, workers=count)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind the address once before announcing it: a port in use is one line naming the flag, not a traceback
+    after "serving at"."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise fail(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another with --port "
+                "(POLYSOCIAL_PORT) or --host (POLYSOCIAL_HOST)"
+            ) from None
 
 
 async def _check_startable(settings: Settings, bootstrap: Any) -> None:
@@ -659,7 +677,11 @@ def backup_restore(
         # (documents are in PostgreSQL, one snapshot); the graph and the live carts are what the restore leaves
         # behind the record.
         reconciled = await operations.reconcile(
-            repair=True, timeline_sample=0, counters=backups.checks_counters, graph=not backups.empties_graph
+            repair=True,
+            timeline_sample=0,
+            counters=backups.checks_counters,
+            counter_posts=backups.counter_posts,
+            graph=not backups.empties_graph,
         )
         return graph, pending, reconciled
 
@@ -699,15 +721,22 @@ def seed_up(
     from polysocial.engines import seed_stack
     from polysocial.engines.embedded import EmbeddedEngines
 
+    def ready(server: Any, seconds: float) -> None:
+        err.print(f"{server.name} ready at {server.url} ({seconds:.1f} s)", highlight=False, soft_wrap=True)
+
     def run() -> None:
-        with seed_stack.running_seed_stack(workdir) as seed:
+        err.print("starting FerretDB, Neo4j and InfluxDB (Neo4j takes the longest: about 20 s here)...")
+        with seed_stack.running_seed_stack(workdir, on_ready=ready) as seed:
             engines = EmbeddedEngines(load_settings(data_dir=seed.workdir / "engines"))
             try:
                 engines.up(only_needed=False)
+                where = seed.workdir / "engines"
+                err.print(f"PostgreSQL and Redis ready under {where}", highlight=False, soft_wrap=True)
                 env = seed.env(relational_url=engines.postgres.url, keyvalue_url=engines.redis.url)
                 for key, value in env.items():
                     print(f"export {key}='{value}'")
                 sys.stdout.flush()
+                err.print("the seed stack is up: the lines above point polysocial at it; Ctrl-C stops it")
                 _wait_for_signal()
             finally:
                 engines.down()

@@ -4,6 +4,7 @@ time-series role is InfluxDB in seed, PostgreSQL elsewhere)."""
 from __future__ import annotations
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from polysocial.bootstrap import App
 from tests.support.accounts import sign_up, sign_up_admin
@@ -108,3 +109,41 @@ async def test_generic_measurements_are_written_and_averaged_per_window(client: 
         refused = await client.post("/admin/measurements", json=bad, headers=boss.auth)
         assert refused.status_code == 422, refused.text
     assert (await client.post("/admin/measurements", json=readings, headers=user.auth)).status_code == 403
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_answer_an_operators_questions(client: httpx.AsyncClient, app: App) -> None:
+    """The outbox's backlog and lag (no relay runs in these tests: the sign-up's events wait), dead letters, each
+    role's breaker and pool, and the process."""
+    await sign_up(client)
+    found = samples((await client.get("/metrics")).text)
+    assert found[("polysocial_outbox_pending", (("source", "outbox"),))] >= 1
+    assert ("polysocial_outbox_pending", (("source", "documents"),)) in found
+    assert found[("polysocial_relay_lag_seconds", ())] > 0
+    assert found[("polysocial_dead_letters", ())] == 0
+    assert found[("polysocial_store_breaker_open", (("role", "graph"),))] == 0
+    assert ("polysocial_store_pool_in_use", (("role", "relational"),)) in found
+    assert found[("polysocial_store_pool_waiting", (("role", "relational"),))] == 0
+    assert found[("polysocial_process_resident_memory_bytes", ())] > 10_000_000
+    assert found[("polysocial_process_open_fds", ())] > 0
+
+    # a failing graph store: its breaker opens (in postgres-only, the database's, shared with every role), and the
+    # scrape still answers
+    breaker = app.stores.graph.circuit
+    for _ in range(app.settings.breaker_failures):
+        breaker.failure("refused")
+    try:
+        scrape = await client.get("/metrics")
+    finally:
+        breaker.success()
+    assert scrape.status_code == 200
+    assert samples(scrape.text)[("polysocial_store_breaker_open", (("role", "graph"),))] == 1
+    after = samples((await client.get("/metrics")).text)
+    assert after[("polysocial_store_breaker_open", (("role", "graph"),))] == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import json
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -87,6 +88,8 @@ def test_a_seed_profile_restore_brings_back_the_backup_and_rebuilds_the_graph(
             product = open_shop(client, env, ADMIN)
             activity(client, world, rng, product, PRICE, 8)
             viewed = sorted(world.posts)[0]
+            commenter = next(iter(world.tokens))
+            ok(client.post(f"/posts/{viewed}/comments", json={"text": "first"}, headers=world.auth(commenter)))
             for user in list(world.tokens)[:5]:
                 ok(client.get(f"/posts/{viewed}", headers=world.auth(user)))
             player = next(iter(world.tokens))
@@ -96,6 +99,11 @@ def test_a_seed_profile_restore_brings_back_the_backup_and_rebuilds_the_graph(
             backup = run_cli("backup", "create", env=env, timeout=300)
             assert backup.returncode == 0, backup.stdout + backup.stderr
             assert "outbox position" in backup.stdout
+            (manifest,) = (tmp_path / "backups").glob("*/manifest.json")
+            documents = json.loads(manifest.read_text())["cut"]["contents"]["documents"]
+            assert documents["posts"] == len(world.posts)
+            # commented on within the last minute: the one post whose counter the restore checks
+            assert documents["recent_comment_posts"] == [viewed]
             at_backup = copy.deepcopy(world)
             verified = run_cli("backup", "verify", env=env, timeout=300)
             assert verified.returncode == 0, verified.stdout + verified.stderr

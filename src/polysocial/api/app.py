@@ -98,6 +98,7 @@ def create_app(
             async with contextlib.AsyncExitStack() as stack:
                 # Every process flushes its own buffer (the events it recorded are in its memory, nowhere else).
                 await stack.enter_async_context(in_background(state.analytics_buffer.run_forever, "analytics-flush"))
+                await stack.enter_async_context(in_background(metrics.run_forever, "worker-metrics"))
                 if run_relay:
                     await stack.enter_async_context(in_background(relay_job(state, led=app_state is None), "relay"))
                 yield

@@ -11,6 +11,8 @@ scrape time (multiprocess mode cannot call back into another process), and summe
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import time
@@ -29,7 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from polysocial.api.server import METRICS_DIR_ENV
 from polysocial.domain.analytics import ApiRequest
 from polysocial.logging import access_logger
+from polysocial.stores.breaker import BreakerState
 
+PER_WORKER_EVERY_S = 2.0
+ACCESS_LOGGER = "polysocial.access"
 UNMATCHED = "(unmatched)"  # a path no route knows: its text would be a tag of unbounded cardinality
 STATIC_PREFIX = "/static/"
 
@@ -78,6 +83,67 @@ class ProcessMetrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        # The platform's own state, the same whichever worker reads it: written by the worker that answers a scrape.
+        self.outbox_pending = Gauge(
+            "polysocial_outbox_pending",
+            "events not yet delivered, per source (outbox: the relational outbox; documents: events inside documents)",
+            ["source"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.relay_lag = Gauge(
+            "polysocial_relay_lag_seconds",
+            "how long the oldest undelivered outbox event has waited",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.dead_letters = Gauge(
+            "polysocial_dead_letters",
+            "events the relay gave up on (polysocial relay dead-letters lists them)",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        # Each worker's own, written every PER_WORKER_EVERY_S by the worker and summed over the live ones.
+        self.breaker_open = Gauge(
+            "polysocial_store_breaker_open",
+            "workers whose circuit breaker for the role refuses calls (open or half-open)",
+            ["role"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.pool_in_use = Gauge(
+            "polysocial_store_pool_in_use",
+            "pooled connections in use, per role (roles in one PostgreSQL share its pool and each report it)",
+            ["role"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.pool_waiting = Gauge(
+            "polysocial_store_pool_waiting",
+            "requests waiting for a pooled connection, per role",
+            ["role"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.memory = Gauge(
+            "polysocial_process_resident_memory_bytes",
+            "resident memory of the server's processes",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.cpu = Gauge(
+            "polysocial_process_cpu_seconds",
+            "CPU time used by the server's processes since they started (user + system)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.open_fds = Gauge(
+            "polysocial_process_open_fds",
+            "open file descriptors (sockets included) of the server's processes",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self._process = psutil.Process()
         if not self.shared:  # read from the buffer when scraped, not written on every request
             self.dropped.set_function(lambda: self._buffer_figure("dropped"))
             self.pending.set_function(lambda: self._buffer_figure("pending"))
@@ -94,6 +160,41 @@ class ProcessMetrics:
         if self.shared:
             self.dropped.set(self._buffer_figure("dropped"))
             self.pending.set(self._buffer_figure("pending"))
+
+    def refresh_worker(self) -> None:
+        """This worker's breakers, pools and process figures."""
+        state = self._state_of()
+        if state is not None:
+            for store in state.stores.all():
+                role = store.role.value
+                self.breaker_open.labels(role).set(0 if store.circuit.state is BreakerState.CLOSED else 1)
+                usage = store.pool_usage()
+                if usage is not None:
+                    self.pool_in_use.labels(role).set(usage[0])
+                    self.pool_waiting.labels(role).set(usage[1])
+        with self._process.oneshot():
+            times = self._process.cpu_times()
+            self.memory.set(self._process.memory_info().rss)
+            self.cpu.set(times.user + times.system)
+            self.open_fds.set(self._process.num_fds())
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Keep this worker's figures fresh (its breakers change when its own calls fail)."""
+        while not stop.is_set():
+            self.refresh_worker()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PER_WORKER_EVERY_S)
+
+    async def refresh_platform(self) -> None:
+        """The outbox's backlog, lag and dead letters, as this scrape finds them (one query of the relay's)."""
+        state = self._state_of()
+        if state is None:
+            return
+        status = await state.relay.status()
+        self.outbox_pending.labels("outbox").set(status.outbox.pending)
+        self.outbox_pending.labels("documents").set(status.document_pending)
+        self.relay_lag.set(status.outbox.oldest_age_s)
+        self.dead_letters.set(status.outbox.dead_letters)
 
     def exposition(self) -> bytes:
         """Every metric of the server in the text format: every process's, in multiprocess mode."""
@@ -161,6 +262,7 @@ class RequestMetrics:
                 if state.settings.access_log:
                     self.access.info(
                         "request",
+                        logger=ACCESS_LOGGER,
                         request_id=request_id,
                         method=method,
                         route=endpoint,

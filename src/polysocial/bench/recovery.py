@@ -251,6 +251,10 @@ def main() -> None:
     for n, p in zip(users, posts, strict=True):
         with tempfile.TemporaryDirectory(prefix="polysocial-recovery-") as workdir:
             figures.append(measure(n, p, Path(workdir)))
+            Path(args.output_dir / "benchmarks").mkdir(parents=True, exist_ok=True)
+            (args.output_dir / "benchmarks" / "recovery.partial.md").write_text(
+                markdown(figures)
+            )  # kept if a later size fails
             f = figures[-1]
             print(
                 f"{n:,} users: backup {f.backup_s:.1f} s ({f.backup_bytes / 1e6:,.0f} MB), RPO p50 "
@@ -259,7 +263,11 @@ def main() -> None:
     seed = []
     for n in [u for u in (args.seed_users if args.seed_users is not None else [20_000]) if u > 0]:
         with tempfile.TemporaryDirectory(prefix="polysocial-recovery-seed-") as workdir:
-            seed.append(measure_seed(n, n * 10, Path(workdir)))
+            try:
+                seed.append(measure_seed(n, n * 10, Path(workdir)))
+            except RuntimeError as exc:  # the embedded figures still get written
+                print(f"seed profile, {n:,} users: failed: {str(exc)[-600:]}", file=sys.stderr)
+                continue
             f = seed[-1]
             print(
                 f"seed profile, {n:,} users: backup {f.backup_s:.1f} s ({f.backup_bytes / 1e6:,.0f} MB), "

@@ -147,6 +147,7 @@ class BackupSet:
     # check the posts' counters against their likes and comments (the documents were not one snapshot).
     empties_graph = False
     checks_counters = False
+    counter_posts: list[str] | None = None  # after a restore: only these posts' counters (None: every post's)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

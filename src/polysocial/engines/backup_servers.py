@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import urlsplit
@@ -62,7 +62,7 @@ from polysocial.engines.backup import (
 from polysocial.engines.embedded import EmbeddedPostgres
 from polysocial.engines.layout import EngineLayout
 from polysocial.logging import get_logger
-from polysocial.stores.documents.protocol import ARTICLES, POSTS
+from polysocial.stores.documents.protocol import ARTICLES, COMMENTS, POSTS
 
 log = get_logger(__name__)
 
@@ -72,6 +72,7 @@ INSERT_BATCH = 1000
 TOOL_TIMEOUT_S = 3600
 # pg_restore waits this long for a lock before giving up: a server still serving holds them
 RESTORE_LOCK_TIMEOUT = "10s"
+CLOCK_MARGIN = timedelta(minutes=1)  # between the app servers' clocks (a comment's created_at) and this one's
 SOURCE_COLLECTIONS = frozenset({POSTS, ARTICLES})  # the collections whose documents carry events
 INDEX_OPTIONS = frozenset({"name", "unique", "sparse", "expireAfterSeconds"})
 RAW: bson.CodecOptions[RawBSONDocument] = bson.CodecOptions(document_class=RawBSONDocument)
@@ -132,8 +133,10 @@ class ServerBackups(BackupSet):
                 self.pg_dumps[role.value] = url.url
         documents = self.urls[Role.DOCUMENTS]
         self.mongo_url = documents.url if documents.scheme.startswith("mongodb") else None
-        # documents read one collection after another, not from one snapshot: counters are checked after a restore
+        # documents read one collection after another, not from one snapshot: counters are checked after a restore,
+        # those of the posts commented on while the backup ran (``counter_posts``, from the manifest)
         self.checks_counters = self.mongo_url is not None
+        self.counter_posts: list[str] = []
         timeseries = self.urls[Role.TIMESERIES]
         self.influx = timeseries if timeseries.scheme in {"http", "https"} else None
         keyvalue = self.urls[Role.KEYVALUE]
@@ -188,8 +191,13 @@ class ServerBackups(BackupSet):
             self.mongo_url, document_class=RawBSONDocument, serverSelectionTimeoutMS=10_000, connectTimeoutMS=10_000
         )
 
-    def _dump_documents(self, target: Path) -> tuple[str, dict[str, int]]:
-        counts: dict[str, int] = {}
+    def _dump_documents(self, target: Path) -> tuple[str, dict[str, Any]]:
+        """Every collection in mongodump's layout; returns the server's version, and per collection its count, plus
+        ``recent_comment_posts``: the posts with a comment written since the dump began (less a minute for clocks
+        that differ), the only ones whose comment counter can disagree with the comments read after them."""
+        counts: dict[str, Any] = {}
+        since = (datetime.now(UTC) - CLOCK_MARGIN).isoformat()
+        recent: set[str] = set()
         with self._mongo() as client:
             db = client.get_default_database()
             info = client.server_info()
@@ -210,8 +218,12 @@ class ServerBackups(BackupSet):
                     for raw in collection.find_raw_batches(sort=[("_id", 1)], batch_size=INSERT_BATCH):
                         batch = cast(bytes, raw)  # the server's batch as it came: BSON documents end to end
                         f.write(batch)
-                        n += len(bson.decode_all(batch, codec_options=RAW))
+                        docs = bson.decode_all(batch, codec_options=RAW)
+                        n += len(docs)
+                        if name == COMMENTS:
+                            recent.update(str(d["post_id"]) for d in docs if str(d.get("created_at", "")) >= since)
                 counts[name] = n
+        counts["recent_comment_posts"] = sorted(recent)
         return version, counts
 
     def _dump_postgres(self, url: str, target: Path) -> tuple[str, dict[str, Any]]:
@@ -328,6 +340,8 @@ class ServerBackups(BackupSet):
         if not problems:
             contents = manifest.cut.get("contents", {})
             for collection, expected in contents.get("documents", {}).items():
+                if not isinstance(expected, int):
+                    continue
                 found = self._count_documents(folder / "documents", collection)
                 if found != expected:
                     problems.append(f"documents/{collection}: {found} documents, the manifest says {expected}")
@@ -411,6 +425,7 @@ class ServerBackups(BackupSet):
         if self.redis_url:
             with reaching("keyvalue", self.redis_url):
                 self._restore_boards(folder / "redis" / "boards.jsonl.gz")
+        self.counter_posts = list(manifest.cut.get("contents", {}).get("documents", {}).get("recent_comment_posts", []))
         seconds = round(time.monotonic() - started, 3)
         return Restored(manifest.backup_id, str(manifest.cut.get("snapshot_at", "")), 0, seconds)
 

@@ -401,10 +401,12 @@ class SeedStack:
             "POLYSOCIAL_TIMESERIES_BACKUP_ADDRESS": self.servers["influxdb"].admin_address,
         }
 
-    def start(self) -> SeedStack:
+    def start(self, on_ready: Callable[[Server, float], object] | None = None) -> SeedStack:
+        """Start the three at once; ``on_ready(server, seconds)`` as each answers."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         errors: list[BaseException] = []
         lock = threading.Lock()
+        began = time.perf_counter()
 
         def start_one(name: str) -> None:
             try:
@@ -415,6 +417,8 @@ class SeedStack:
                 return
             with lock:
                 self.servers[name] = server
+                if on_ready is not None:
+                    on_ready(server, time.perf_counter() - began)
 
         threads = [threading.Thread(target=start_one, args=(name,)) for name in STARTERS]
         for t in threads:
@@ -433,10 +437,12 @@ class SeedStack:
 
 
 @contextlib.contextmanager
-def running_seed_stack(workdir: Path | None = None) -> Iterator[SeedStack]:
+def running_seed_stack(
+    workdir: Path | None = None, on_ready: Callable[[Server, float], object] | None = None
+) -> Iterator[SeedStack]:
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="polysocial-seed-")))
-        seed = SeedStack(workdir).start()
+        seed = SeedStack(workdir).start(on_ready)
         stack.callback(seed.stop)
         yield seed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from polysocial.events.relay import Relay, RelayStatus
@@ -53,12 +54,14 @@ class Operations:
         timeline_sample: int = 200,
         seed: int | None = None,
         counters: bool = True,
+        counter_posts: Sequence[str] | None = None,
         graph: bool = True,
     ) -> Reconciled:
         """Compare every projection with its source of truth (services/reconcile.py) and repair the drift.
         ``counters=False`` skips the post counters (a full scan of the comments): after a restore of a profile whose
         documents live in PostgreSQL they came back with their posts, from the same WAL. ``graph=False`` skips the
-        graph's nodes and edges: after ``rebuild_graph`` loaded them from the record."""
+        graph's nodes and edges: after ``rebuild_graph`` loaded them from the record. ``counter_posts``: only these
+        posts' counters (those a restore names)."""
         stores = self.stores
         users = UserGraphReport()
         projections: list[Drift] = []
@@ -66,7 +69,7 @@ class Operations:
             users = await reconcile_user_nodes(stores.relational, stores.graph, repair=repair)  # before their edges
             projections.append(await reconcile_follows(stores.relational, stores.graph, repair=repair))
         if counters:
-            projections.append(await reconcile_counters(stores.documents, repair=repair))
+            projections.append(await reconcile_counters(stores.documents, repair=repair, only=counter_posts))
         projections += [
             await reconcile_timelines(
                 stores.relational, self.feeds, stores.timelines, repair=repair, sample=timeline_sample, seed=seed

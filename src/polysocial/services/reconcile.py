@@ -13,8 +13,9 @@ post and repairing its counter is overwritten; the next run sets it right).
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from polysocial.domain.graph import GraphUser
 from polysocial.services.carts import CART_TTL_S
@@ -79,16 +80,20 @@ class Drift:
     note: str = ""
 
 
-async def reconcile_counters(documents: DocumentStore, *, repair: bool, batch_size: int = 1000) -> Drift:
-    """Each post's like and comment counts against their records: the likers kept in the post, the comments in their
-    collection. Skipped while comment events are still on their way to that collection (they would look missing)."""
+async def reconcile_counters(
+    documents: DocumentStore, *, repair: bool, batch_size: int = 1000, only: Sequence[str] | None = None
+) -> Drift:
+    """Each post's like and comment counts (or those of the posts ``only``) against their records: the likers kept
+    in the post, the comments in their collection. Skipped while comment events are still on their way to that
+    collection (they would look missing)."""
     drift = Drift("post counters -> likes and comments")
     if pending := await documents.pending_count([POSTS]):
         drift.note = f"skipped: {pending} post events are still being delivered; run again when the relay is idle"
         return drift
     # where a filter on many values reads every comment (FerretDB), every post's count in one pass, not one per page
-    every = await documents.count_all_by(COMMENTS, field="post_id") if documents.in_filter_scans else None
-    async for page in documents.iter_pages(POSTS, batch_size=batch_size):
+    whole = only is None and documents.in_filter_scans
+    every = await documents.count_all_by(COMMENTS, field="post_id") if whole else None
+    async for page in _posts(documents, only, batch_size):
         ids = [d["id"] for d in page]
         if every is None:
             comments = await documents.count_by(COMMENTS, field="post_id", values=ids)
@@ -105,6 +110,19 @@ async def reconcile_counters(documents: DocumentStore, *, repair: bool, batch_si
                 await documents.update(POSTS, doc["id"], {"stats": {**stats, **right}})
                 drift.repaired += 1
     return drift
+
+
+async def _posts(
+    documents: DocumentStore, only: Sequence[str] | None, batch_size: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    if only is None:
+        async for page in documents.iter_pages(POSTS, batch_size=batch_size):
+            yield page
+        return
+    for start in range(0, len(only), batch_size):
+        found = await documents.get_many(POSTS, only[start : start + batch_size])
+        if found:
+            yield list(found.values())
 
 
 async def reconcile_timelines(

@@ -67,6 +67,14 @@ class Store(Protocol):
     async def item_count(self) -> int:
         """How many items (rows, keys, nodes, documents, series) the role holds: what ``wipe`` leaves at zero."""
 
+    @property
+    def circuit(self) -> CircuitBreaker:
+        """The circuit breaker this role's calls go through (metrics read its state)."""
+        ...
+
+    def pool_usage(self) -> tuple[int, int] | None:
+        """(connections in use, requests waiting) of the role's pool, where the driver counts them; else None."""
+
 
 async def timed_ping(store: Store) -> float:
     """The round-trip time of one ping, in milliseconds."""
@@ -232,6 +240,15 @@ class Adapter:
         self.options = options or StoreOptions()
         self._timeout = self.options.connect_s
         self.breaker = CircuitBreaker(self.options.breaker)
+
+    @property
+    def circuit(self) -> CircuitBreaker:
+        """The circuit breaker this role's calls go through (metrics read its state)."""
+        return self.breaker
+
+    def pool_usage(self) -> tuple[int, int] | None:
+        """(connections in use, requests waiting) of the role's pool, where the driver counts them; else None."""
+        return None
 
     @property
     def role(self) -> Role:

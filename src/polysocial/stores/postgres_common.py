@@ -8,7 +8,7 @@ from psycopg import sql
 
 from polysocial.config import StoreURL
 from polysocial.stores.base import Adapter, EngineInfo, guarded
-from polysocial.stores.breaker import StoreOptions
+from polysocial.stores.breaker import CircuitBreaker, StoreOptions
 from polysocial.stores.postgres_pool import GuardedPool, PostgresPools
 
 
@@ -36,6 +36,14 @@ class PostgresBackedStore(Adapter):
         if self._pool is None:
             raise self.not_open()
         return self._pool
+
+    @property
+    def circuit(self) -> CircuitBreaker:
+        # the database's breaker, shared by the roles in it, once open; before that the adapter's own (unused)
+        return self._pool.breaker if self._pool is not None else self.breaker
+
+    def pool_usage(self) -> tuple[int, int] | None:
+        return self._pool.usage() if self._pool is not None else None
 
     async def _connect(self) -> None:
         self._pool = await self._pools.guarded(self._location, self.options.breaker)

@@ -80,6 +80,15 @@ class GuardedPool:
         self._location = location
         self._breaker = breaker
 
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self._breaker
+
+    def usage(self) -> tuple[int, int]:
+        """(connections in use, requests waiting for one), from psycopg_pool's own counters."""
+        stats = self._pool.get_stats()
+        return stats.get("pool_size", 0) - stats.get("pool_available", 0), stats.get("requests_waiting", 0)
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         async with watched(self._location, self._breaker, answers_too=False), self._pool.connection() as conn:

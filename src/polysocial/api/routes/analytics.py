@@ -3,6 +3,7 @@ leaderboards, and this process's Prometheus metrics."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -23,6 +24,7 @@ from polysocial.domain.analytics import (
     Point,
     Ranked,
 )
+from polysocial.domain.errors import PolysocialError
 
 router = APIRouter(tags=["analytics"])
 
@@ -202,4 +204,8 @@ async def measurement_mean(
 )
 async def prometheus(request: Request) -> Response:
     """The server's metrics in the Prometheus text format (for a scraper on the private network)."""
-    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    metrics = request.app.state.metrics
+    with contextlib.suppress(PolysocialError):  # PostgreSQL down: the rest of the figures still answer
+        await metrics.refresh_platform()
+    metrics.refresh_worker()
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
