@@ -49,8 +49,17 @@ def forget_dead_workers(folder: str) -> None:
     stay in the sums. Counters and histograms of dead workers stay counted, as they should."""
     for path in Path(folder).glob("gauge_live*_*.db"):
         pid = path.stem.rpartition("_")[2]
-        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+        if pid.isdigit() and not _alive(int(pid)):
             mark_process_dead(int(pid), folder)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    """A killed worker stays a zombie until the supervisor reaps it (its next check, up to a second later): dead
+    already for the sums."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def multiprocess_mode() -> bool:
