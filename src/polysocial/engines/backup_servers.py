@@ -61,7 +61,7 @@ from polysocial.engines.backup import (
 )
 from polysocial.engines.embedded import EmbeddedPostgres
 from polysocial.engines.layout import EngineLayout
-from polysocial.logging import get_logger
+from polysocial.logging import get_logger, redact_text
 from polysocial.stores.documents.protocol import ARTICLES, COMMENTS, POSTS
 
 log = get_logger(__name__)
@@ -90,7 +90,7 @@ def _tool(cmd: list[str], *, env: dict[str, str] | None = None, what: str) -> st
     )
     if result.returncode != 0:
         detail = (result.stderr.strip() or result.stdout.strip())[-1500:]
-        raise EngineError(f"{what} failed (exit {result.returncode}): {_mask_all(detail)}")
+        raise EngineError(f"{what} failed (exit {result.returncode}): {redact_text(detail)}")
     return result.stdout
 
 
@@ -101,12 +101,7 @@ def reaching(role: str, url: str) -> Iterator[None]:
         yield
     except (psycopg.Error, PyMongoError, redis.RedisError, httpx.HTTPError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise EngineError(f"the {role} store ({mask_url(url)}) failed: {_mask_all(first)}") from None
-
-
-def _mask_all(text: str) -> str:
-    """Tool output with any URL in it masked (pg_restore may quote its connection string)."""
-    return " ".join(mask_url(word) if "://" in word else word for word in text.split(" "))
+        raise EngineError(f"the {role} store ({mask_url(url)}) failed: {redact_text(first)}") from None
 
 
 def backups_for(settings: Settings) -> BackupSet:
