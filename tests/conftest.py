@@ -55,7 +55,7 @@ def embedded_settings(embedded_engines: EmbeddedEngines, engines_dir: Path) -> S
 
 @pytest.fixture(scope="session")
 def seed_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[seed_stack.SeedStack]:
-    """FerretDB, Neo4j and InfluxDB. Skipped with the reason when this machine cannot build them, unless
+    """FerretDB, Neo4j, InfluxDB and Cassandra. Skipped with the reason when this machine cannot build them, unless
     POLYSOCIAL_REQUIRE_SEED_STACK=1 (CI), where a missing server is a failure."""
     missing = seed_stack.missing_tools()
     if missing:
@@ -79,6 +79,7 @@ def seed_settings(seed_servers: seed_stack.SeedStack, embedded_engines: Embedded
         keyvalue_url=embedded_engines.redis.url,
         timeseries_url=seed_servers.urls["influxdb"],
         timeseries_backup_address=seed_servers.servers["influxdb"].admin_address,
+        sessions_url=seed_servers.urls["cassandra"],
     )
 
 

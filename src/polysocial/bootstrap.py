@@ -125,7 +125,7 @@ def make_services(
     settings: Settings, stores: Stores, passwords: Passwords, relay: Relay, feeds: Feeds, buffer: AnalyticsBuffer
 ) -> Services:
     sessions = Sessions(
-        stores.keyvalue,
+        stores.sessions,
         SessionPolicy(settings.session_idle_s, settings.session_absolute_s),
         backup=stores.session_backup,
     )

@@ -666,6 +666,7 @@ def backup_restore(
 
     async def rebuild(state: Any) -> Any:
         operations = state.services.operations
+        await operations.forget_sessions()
         graph = None
         if backups.empties_graph:
             # The graph is a projection of the follow record, not restored with it: emptied, then rebuilt from the
@@ -700,7 +701,7 @@ def backup_restore(
 
 @seed_app.command("build")
 def seed_build() -> None:
-    """Build (or find cached) FerretDB, Neo4j and InfluxDB from the package registries."""
+    """Build (or find cached) FerretDB, Neo4j, InfluxDB and Cassandra from the package registries."""
     from polysocial.engines import seed_stack
 
     missing = seed_stack.missing_tools()
@@ -716,7 +717,7 @@ def seed_build() -> None:
 def seed_up(
     workdir: Annotated[Path | None, typer.Option(help="data folder (default: a temporary one)")] = None,
 ) -> None:
-    """Run the whole seed stack in the foreground (the three test servers plus PostgreSQL and Redis from the
+    """Run the whole seed stack in the foreground (the four test servers plus PostgreSQL and Redis from the
     embedded engines) and print the settings that point polysocial at it. Ctrl-C stops it."""
     from polysocial.engines import seed_stack
     from polysocial.engines.embedded import EmbeddedEngines
@@ -725,7 +726,7 @@ def seed_up(
         err.print(f"{server.name} ready at {server.url} ({seconds:.1f} s)", highlight=False, soft_wrap=True)
 
     def run() -> None:
-        err.print("starting FerretDB, Neo4j and InfluxDB (Neo4j takes the longest: about 20 s here)...")
+        err.print("starting FerretDB, Neo4j, InfluxDB and Cassandra (the JVMs take the longest: about 25 s here)...")
         with seed_stack.running_seed_stack(workdir, on_ready=ready) as seed:
             engines = EmbeddedEngines(load_settings(data_dir=seed.workdir / "engines"))
             try:

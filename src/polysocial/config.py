@@ -1,10 +1,10 @@
 """Settings: one URL per store role, and named profiles that fill in the ones left unset.
 
-Every role (relational, documents, graph, keyvalue, timeseries) takes a URL; the URL's scheme picks the adapter, so any
-mix works. A profile is only a preset for the URLs not given:
+Every role (relational, documents, graph, keyvalue, timeseries, sessions) takes a URL; the URL's scheme picks the
+adapter, so any mix works. A profile is only a preset for the URLs not given:
 
 - ``embedded`` (default): PostgreSQL and Redis+FalkorDB that the program starts itself under ``data_dir``;
-- ``seed``: the article's stack on its usual local ports (PostgreSQL, MongoDB, Neo4j, Redis, InfluxDB);
+- ``seed``: the article's stack on its usual local ports (PostgreSQL, MongoDB, Neo4j, Redis, InfluxDB, Cassandra);
 - ``postgres-only``: every role in one PostgreSQL (the embedded one unless ``relational_url`` is given).
 """
 
@@ -39,6 +39,9 @@ class Role(enum.StrEnum):
     # serves it in `embedded` and `seed`, PostgreSQL tables in `postgres-only`.
     KEYVALUE = "keyvalue"
     TIMESERIES = "timeseries"
+    # Signed-in sessions: the keyvalue role's Redis in `embedded`, PostgreSQL in `postgres-only`, and Cassandra (the
+    # article's AP store, at consistency ONE) in `seed`. A role of its own so that it can live on any of the three.
+    SESSIONS = "sessions"
 
 
 class EmbeddedEngine(enum.StrEnum):
@@ -55,11 +58,14 @@ SEED_DEFAULTS: dict[Role, str] = {
     Role.GRAPH: "bolt://localhost:7687",
     Role.KEYVALUE: "redis://localhost:6379/0",
     Role.TIMESERIES: "http://localhost:8086/polysocial",
+    Role.SESSIONS: "cassandra://localhost:9042/polysocial",
 }
 
 # The URL schemes each role accepts; the scheme picks the adapter (stores/factory.py).
 POSTGRES_SCHEMES = frozenset({"postgresql", "postgres"})
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+# cassandra://host1,host2,host3:9042/keyspace: the contact points share one port; the path names the keyspace.
+CASSANDRA_SCHEMES = frozenset({"cassandra"})
 ROLE_SCHEMES: dict[Role, frozenset[str]] = {
     Role.RELATIONAL: POSTGRES_SCHEMES,
     Role.DOCUMENTS: POSTGRES_SCHEMES | {"mongodb", "mongodb+srv"},
@@ -68,6 +74,7 @@ ROLE_SCHEMES: dict[Role, frozenset[str]] = {
     | {"falkor", "falkors", "bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"},
     Role.KEYVALUE: POSTGRES_SCHEMES | REDIS_SCHEMES,
     Role.TIMESERIES: POSTGRES_SCHEMES | {"http", "https"},
+    Role.SESSIONS: POSTGRES_SCHEMES | REDIS_SCHEMES | CASSANDRA_SCHEMES,
 }
 
 EMBEDDED_DATABASE = "polysocial"
@@ -167,6 +174,7 @@ class Settings(BaseSettings):
     # The keyvalue role's URL under its old name: still read, with one deprecation line (see _deprecated_names).
     redis_url: SecretStr | None = Field(default=None, description="deprecated: use keyvalue_url")
     timeseries_url: SecretStr | None = None
+    sessions_url: SecretStr | None = None
 
     # One line per HTTP request (request id, method, route, status, duration, user id), whatever the log level:
     # the request log an operator reads. Off: only the metrics and the analytics record requests.
@@ -273,6 +281,10 @@ class Settings(BaseSettings):
         explicit = self.role_url_setting(role)
         if explicit:
             return StoreURL(role, explicit)
+        if role is Role.SESSIONS and self.profile is Profile.EMBEDDED:
+            # Sessions live with the keyvalue role (its Redis, or wherever its URL points).
+            keyvalue = self.store_url(Role.KEYVALUE)
+            return StoreURL(role, keyvalue.url, keyvalue.embedded)
         if self.profile is Profile.SEED:
             return StoreURL(role, SEED_DEFAULTS[role])
         if self.profile is Profile.POSTGRES_ONLY:
@@ -282,7 +294,7 @@ class Settings(BaseSettings):
             return StoreURL(role, self.embedded_postgres_url(), EmbeddedEngine.POSTGRES)
         # embedded
         layout = EngineLayout(self.data_path)
-        if role in (Role.GRAPH, Role.KEYVALUE):
+        if role in (Role.GRAPH, Role.KEYVALUE, Role.SESSIONS):
             url = layout.redis_url(graph=GRAPH_NAME if role is Role.GRAPH else None)
             return StoreURL(role, url, EmbeddedEngine.REDIS)
         return StoreURL(role, self.embedded_postgres_url(), EmbeddedEngine.POSTGRES)

@@ -31,7 +31,7 @@ from schemathesis.core.result import Err, Ok
 from polysocial.config import Role, Settings
 from polysocial.domain.accounts import UserRole
 from polysocial.services.sessions import SessionPolicy, Sessions
-from polysocial.stores.factory import make_keyvalue
+from polysocial.stores.factory import make_sessions
 from polysocial.stores.postgres_pool import PostgresPools
 from tests.support.live import live_server
 
@@ -58,13 +58,13 @@ def new_session(settings: Settings, user_id: int, role: UserRole = UserRole.USER
 
     async def run() -> str:
         pools = PostgresPools()
-        keyvalue = make_keyvalue(settings.store_url(Role.KEYVALUE), pools)
-        await keyvalue.open()
+        store = make_sessions(settings.store_url(Role.SESSIONS), pools)
+        await store.open()
         try:
             policy = SessionPolicy(settings.session_idle_s, settings.session_absolute_s)
-            return await Sessions(keyvalue, policy, backup=None).open(user_id, role)
+            return await Sessions(store, policy, backup=None).open(user_id, role)
         finally:
-            await keyvalue.close()
+            await store.close()
             await pools.close()
 
     return asyncio.run(run())

@@ -30,11 +30,19 @@ from polysocial.domain.limits import RateLimit
 from polysocial.stores.base import Store, timed_ping
 from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.documents.protocol import ARTICLES, COMMENTS, POSTS, DocumentStore
-from polysocial.stores.factory import make_documents, make_graph, make_keyvalue, make_relational, make_timeseries
+from polysocial.stores.factory import (
+    make_documents,
+    make_graph,
+    make_keyvalue,
+    make_relational,
+    make_sessions,
+    make_timeseries,
+)
 from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.postgres_pool import PostgresPools
 from polysocial.stores.relational.protocol import RelationalStore
+from polysocial.stores.sessions.protocol import SessionStore
 from polysocial.stores.timeseries.protocol import TimeSeriesStore
 from polysocial.synthetic import skewed_follow_graph
 from tests.support.graphs import ReferenceGraph
@@ -595,32 +603,6 @@ class KeyValueContract(StoreContract[KeyValueStore]):
     async def put_marker(self, store: KeyValueStore) -> None:
         await store.cache_set("marker", b"1", ttl_s=60, generation=await store.cache_generation("marker"))
 
-    async def test_a_session_lives_until_deleted(self, store: KeyValueStore) -> None:
-        keyvalue = store
-        session = Session(42, UserRole.ADMIN, time.time())
-        await keyvalue.session_put("h1", session, idle_s=60, absolute_s=3600)
-        assert await keyvalue.session_get("h1", idle_s=60, absolute_s=3600) == session
-        assert await keyvalue.session_get("other", idle_s=60, absolute_s=3600) is None
-        await keyvalue.session_delete("h1")
-        assert await keyvalue.session_get("h1", idle_s=60, absolute_s=3600) is None
-
-    async def test_a_session_ends_after_its_idle_timeout_unless_used(self, store: KeyValueStore) -> None:
-        keyvalue = store
-        await keyvalue.session_put("idle", Session(1, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
-        await keyvalue.session_put("busy", Session(2, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
-        for _ in range(3):
-            await asyncio.sleep(0.9)
-            assert (
-                await keyvalue.session_get("busy", idle_s=2, absolute_s=3600) is not None
-            )  # each use restarts the timer
-        assert await keyvalue.session_get("idle", idle_s=2, absolute_s=3600) is None
-
-    async def test_a_session_ends_at_its_absolute_timeout_even_when_used(self, store: KeyValueStore) -> None:
-        keyvalue = store
-        old = Session(1, UserRole.USER, time.time() - 3601)
-        await keyvalue.session_put("old", old, idle_s=60, absolute_s=7200)
-        assert await keyvalue.session_get("old", idle_s=60, absolute_s=3600) is None
-
     async def test_the_rate_limit_allows_a_burst_then_refuses_with_a_retry_time(self, store: KeyValueStore) -> None:
         keyvalue = store
         rule = RateLimit(limit=5, period_s=60)
@@ -707,3 +689,55 @@ def account(email: str, *, birthdate: date = date(1990, 5, 17)) -> NewAccount:
 
 def event(aggregate: str, tag: str) -> Event:
     return Event("test", aggregate, "Tested", {"tag": tag, "nested": {"n": 1}})
+
+
+class SessionContract(StoreContract[SessionStore]):
+    role = Role.SESSIONS
+
+    def build(self, url: str, pools: PostgresPools, *, timeout_s: float = 5.0) -> SessionStore:
+        return make_sessions(StoreURL(self.role, url), pools, StoreOptions(connect_s=timeout_s))
+
+    async def put_marker(self, store: SessionStore) -> None:
+        await store.create("marker", Session(1, UserRole.USER, time.time()), idle_s=60, absolute_s=3600)
+
+    async def test_a_session_lives_until_revoked(self, store: SessionStore) -> None:
+        session = Session(42, UserRole.ADMIN, time.time())
+        await store.create("h1", session, idle_s=60, absolute_s=3600)
+        assert await store.read("h1", idle_s=60, absolute_s=3600) == session
+        assert await store.read("other", idle_s=60, absolute_s=3600) is None
+        await store.revoke("h1", absolute_s=3600)
+        assert await store.read("h1", idle_s=60, absolute_s=3600) is None
+        await store.revoke("h1", absolute_s=3600)  # idempotent
+        await store.revoke("never-was", absolute_s=3600)
+
+    async def test_a_session_ends_after_its_idle_timeout_unless_used(self, store: SessionStore) -> None:
+        await store.create("idle", Session(1, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
+        await store.create("busy", Session(2, UserRole.USER, time.time()), idle_s=2, absolute_s=3600)
+        for _ in range(3):
+            await asyncio.sleep(0.9)
+            assert await store.read("busy", idle_s=2, absolute_s=3600) is not None  # each use restarts the timer
+        assert await store.read("idle", idle_s=2, absolute_s=3600) is None
+
+    async def test_a_session_ends_at_its_absolute_timeout_even_when_used(self, store: SessionStore) -> None:
+        old = Session(1, UserRole.USER, time.time() - 3601)
+        await store.create("old", old, idle_s=60, absolute_s=7200)
+        assert await store.read("old", idle_s=60, absolute_s=3600) is None
+        young = Session(1, UserRole.USER, time.time() - 1)
+        await store.create("young", young, idle_s=60, absolute_s=3)
+        assert await store.read("young", idle_s=60, absolute_s=3) == young
+        await asyncio.sleep(2.2)
+        assert await store.read("young", idle_s=60, absolute_s=3) is None
+
+    async def test_signing_out_everywhere_ends_every_session_of_that_user_only(self, store: SessionStore) -> None:
+        now = time.time()
+        for name, user in (("a1", 7), ("a2", 7), ("a3", 7), ("b1", 8)):
+            await store.create(name, Session(user, UserRole.USER, now), idle_s=60, absolute_s=3600)
+        await store.revoke_user(7, absolute_s=3600)
+        for name in ("a1", "a2", "a3"):
+            assert await store.read(name, idle_s=60, absolute_s=3600) is None, name
+        assert await store.read("b1", idle_s=60, absolute_s=3600) is not None
+        await asyncio.sleep(0.01)
+        later = Session(7, UserRole.USER, time.time())  # a sign-in after it lives
+        await store.create("a4", later, idle_s=60, absolute_s=3600)
+        assert await store.read("a4", idle_s=60, absolute_s=3600) == later
+        await store.revoke_user(999, absolute_s=3600)  # a user with no sessions

@@ -9,6 +9,7 @@ from polysocial.stores.documents.postgres import PostgresDocumentStore
 from polysocial.stores.graph.postgres import PostgresGraphStore
 from polysocial.stores.keyvalue.postgres import PostgresKeyValueStore
 from polysocial.stores.relational.postgres import PostgresRelationalStore
+from polysocial.stores.sessions.postgres import PostgresSessionStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
 from tests.contract.analytics import LeaderboardContract, TimeSeriesOperations
 from tests.contract.base import (
@@ -17,6 +18,7 @@ from tests.contract.base import (
     FollowGraphContract,
     KeyValueContract,
     RelationalContract,
+    SessionContract,
     TimeSeriesContract,
 )
 
@@ -49,6 +51,10 @@ class TestPostgresGraph(PostgresEngine, FollowGraphContract):
 
 class TestPostgresKeyValue(PostgresEngine, KeyValueContract, LeaderboardContract):
     adapter = PostgresKeyValueStore
+
+
+class TestPostgresSessions(PostgresEngine, SessionContract):
+    adapter = PostgresSessionStore
 
 
 class TestPostgresTimeSeries(PostgresEngine, TimeSeriesContract, TimeSeriesOperations):

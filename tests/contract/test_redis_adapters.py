@@ -1,4 +1,5 @@
-"""The adapters on the embedded Redis server: the keyvalue role (Redis) and the graph role (the FalkorDB module)."""
+"""The adapters on the embedded Redis server: the keyvalue and sessions roles (Redis) and the graph role (the FalkorDB
+module)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import pytest
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.stores.graph.falkordb import FalkorGraphStore
 from polysocial.stores.keyvalue.redis import RedisKeyValueStore
+from polysocial.stores.sessions.redis import RedisSessionStore
 from tests.contract.analytics import LeaderboardContract
-from tests.contract.base import SECRET, FollowGraphContract, KeyValueContract
+from tests.contract.base import SECRET, FollowGraphContract, KeyValueContract, SessionContract
 from tests.contract.timelines import TimelineContract
 
 pytestmark = pytest.mark.contract
@@ -16,6 +18,17 @@ pytestmark = pytest.mark.contract
 
 class TestRedisKeyValue(KeyValueContract, TimelineContract, LeaderboardContract):
     adapter = RedisKeyValueStore
+    engine = "Redis"
+    unreachable_url = f"redis://:{SECRET}@127.0.0.1:1/0"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, embedded_engines: EmbeddedEngines) -> str:
+        return embedded_engines.redis.url
+
+
+class TestRedisSessions(SessionContract):
+    adapter = RedisSessionStore
     engine = "Redis"
     unreachable_url = f"redis://:{SECRET}@127.0.0.1:1/0"
 

@@ -1,4 +1,4 @@
-"""The seed stack's adapters on its test servers: MongoDB (FerretDB), Neo4j, InfluxDB."""
+"""The seed stack's adapters on its test servers: MongoDB (FerretDB), Neo4j, InfluxDB, Cassandra (one node)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ import pytest
 from polysocial.engines.seed_stack import SeedStack
 from polysocial.stores.documents.mongo import MongoDocumentStore
 from polysocial.stores.graph.neo4j import Neo4jGraphStore
+from polysocial.stores.sessions.cassandra import CassandraSessionStore
 from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
 from tests.contract.analytics import TimeSeriesOperations
-from tests.contract.base import SECRET, DocumentOperationsContract, FollowGraphContract, TimeSeriesContract
+from tests.contract.base import (
+    SECRET,
+    DocumentOperationsContract,
+    FollowGraphContract,
+    SessionContract,
+    TimeSeriesContract,
+)
 
 pytestmark = [pytest.mark.contract, pytest.mark.seed_stack]
 
@@ -55,3 +62,14 @@ class TestInfluxTimeSeries(TimeSeriesContract, TimeSeriesOperations):
     @classmethod
     def url(cls, seed_servers: SeedStack) -> str:
         return seed_servers.urls["influxdb"]
+
+
+class TestCassandraSessions(SessionContract):
+    adapter = CassandraSessionStore
+    engine = "Cassandra"
+    unreachable_url = f"cassandra://app:{SECRET}@127.0.0.1:1/polysocial"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, seed_servers: SeedStack) -> str:
+        return seed_servers.urls["cassandra"].rsplit("/", 1)[0] + "/contract"

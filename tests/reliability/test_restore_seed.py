@@ -58,6 +58,7 @@ def seed_env(seed_servers: SeedStack, embedded_engines: EmbeddedEngines, tmp_pat
         "POLYSOCIAL_KEYVALUE_URL": embedded_engines.layout.redis_url() + "?db=7",
         "POLYSOCIAL_TIMESERIES_URL": influx.url.rsplit("/", 1)[0] + f"/{NAME}",
         "POLYSOCIAL_TIMESERIES_BACKUP_ADDRESS": influx.admin_address,
+        "POLYSOCIAL_SESSIONS_URL": seed_servers.urls["cassandra"].rsplit("/", 1)[0] + f"/{NAME}",
         "POLYSOCIAL_BACKUP_DIR": str(tmp_path / "backups"),
         "POLYSOCIAL_DATA_DIR": str(tmp_path / "data"),  # nothing embedded runs from it; pg_dump comes from the wheel
         "POLYSOCIAL_ARGON2_TIME_COST": "1",

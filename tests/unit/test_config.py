@@ -49,7 +49,7 @@ def test_default_profile_is_embedded_with_engines_under_the_data_dir(tmp_path: P
 
 def test_seed_profile_uses_the_article_stack_and_needs_no_embedded_engine() -> None:
     urls = Settings(profile="seed").store_urls()
-    assert [urls[r].scheme for r in Role] == ["postgresql", "mongodb", "bolt", "redis", "http"]
+    assert [urls[r].scheme for r in Role] == ["postgresql", "mongodb", "bolt", "redis", "http", "cassandra"]
     assert Settings(profile="seed").embedded_engines_needed() == set()
 
 

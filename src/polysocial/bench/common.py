@@ -62,6 +62,7 @@ def profile_settings(profile: str, workdir: Path | None = None) -> Iterator[Sett
                 graph_url=seed.urls["neo4j"],
                 keyvalue_url=engines.redis.url,
                 timeseries_url=seed.urls["influxdb"],
+                sessions_url=seed.urls["cassandra"],
             ).for_bulk_work()
         else:
             raise SystemExit(f"unknown profile {profile!r}")

@@ -42,6 +42,34 @@ MAX_ATTEMPTS = 8  # serialization failures and deadlocks are retried this many t
 BASE_BACKOFF_S = 0.002
 MAX_BACKOFF_S = 0.2
 
+
+class SessionOp(enum.StrEnum):
+    CREATE = "sign in"
+    READ = "session read"
+    CONFIRM_MISS = "confirm a miss"
+    TOUCH = "touch"
+    REVOKE = "revoke"
+    CHECK_REVOKED = "revocation check"
+
+
+# Sessions on Cassandra (the `seed` profile), replication factor 3. The article writes sessions at ONE: sign-in works
+# while any one replica of the session is up. Revocation is the one operation a stale replica must never undo, so its
+# record is written at QUORUM and every read checks it at QUORUM: any two quorums of three share a replica, so a
+# revocation acknowledged once is seen by every later check, through any coordinator, even while the replica that
+# missed it is down or has not yet received its hint. A session row read at ONE may lag (a sign-in written at ONE to
+# another replica): a miss is asked once more at QUORUM before the token is refused. The idle timer is a
+# `touched_at` cell written at ONE at most once a minute; it never rewrites the session's other cells, so a touch that
+# races a logout cannot bring the session back. So: sign-in needs 1 replica up, an authenticated request 2 (the
+# revocation check), logout 2. ALL would need 3 and is used nowhere.
+SESSION_CONSISTENCY: dict[SessionOp, str] = {
+    SessionOp.CREATE: "ONE",
+    SessionOp.READ: "ONE",
+    SessionOp.CONFIRM_MISS: "QUORUM",
+    SessionOp.TOUCH: "ONE",
+    SessionOp.REVOKE: "QUORUM",
+    SessionOp.CHECK_REVOKED: "QUORUM",
+}
+
 # What each kind of data settles for, for the record (and the demo).
 BY_DATA_TYPE: dict[str, str] = {
     "accounts, wallets, orders, stock, seats": "PostgreSQL transactions with constraints; isolation per operation "
@@ -51,7 +79,8 @@ BY_DATA_TYPE: dict[str, str] = {
     "follow graph": "outbox event first, then the graph write; the relay re-applies it idempotently (MERGE)",
     "home timelines, post and card caches": "Redis, rebuilt from the sources of truth when lost; counts at most "
     "30 s old",
-    "sessions": "Redis, with a PostgreSQL copy for Redis outages",
+    "sessions": "Redis, with a PostgreSQL copy for Redis outages (embedded); Cassandra at ONE for sign-in and reads, "
+    "QUORUM for revocation and its check (seed); a PostgreSQL table (postgres-only)",
     "live carts": "Redis hash (HINCRBY), durable copy in PostgreSQL through the outbox",
     "rate limits": "Redis, one atomic GCRA script per request",
 }

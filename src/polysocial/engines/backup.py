@@ -52,6 +52,7 @@ RECOVERY_TIMEOUT_S = 600.0
 # repaired by reconcile; the leaderboards are kept as the snapshot has them.
 VOLATILE_KEYS = (
     "session:*",
+    "user-sessions:*",
     "timeline:*",
     "cache:*",
     "cachegen:*",

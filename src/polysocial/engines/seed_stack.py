@@ -8,6 +8,8 @@
   launcher of a few lines (tests/seed_stack/neo4j/) with Bolt on loopback and authentication off.
 - InfluxDB 1.6 from Debian's ``influxdb`` package, run with its own config and data folder, never as the system
   service.
+- Apache Cassandra 5.0 for the sessions role: ``cassandra-all`` and its dependencies from Maven Central, one node
+  with a config written for it (engines/cassandra.py, which also runs the three-node cluster of the tests).
 
 Builds are cached under ``$POLYSOCIAL_CACHE_DIR`` (default ``~/.cache/polysocial``): a second build takes a second.
 Nothing is downloaded from anywhere but the package registries.
@@ -78,6 +80,10 @@ def missing_tools() -> dict[str, str]:
         missing["neo4j"] = "Java 17+ is not installed (Neo4j runs on the JVM)"
     elif not shutil.which("mvn") and not (neo4j_build_dir() / "lib").exists():
         missing["neo4j"] = "Maven is not installed (it fetches Neo4j from Maven Central)"
+    if not shutil.which("java"):
+        missing["cassandra"] = "Java 17+ is not installed (Cassandra runs on the JVM)"
+    elif not shutil.which("mvn") and not (cache_dir() / "cassandra-5.0.6" / "lib").exists():
+        missing["cassandra"] = "Maven is not installed (it fetches Cassandra from Maven Central)"
     if not influxd_binary() and not (os.geteuid() == 0 and shutil.which("apt-get")):
         missing["influxdb"] = "influxd is not installed and this user cannot apt-get install influxdb"
     return missing
@@ -191,10 +197,22 @@ def install_influxdb() -> str:
     return found
 
 
+def build_cassandra() -> Path:
+    from polysocial.engines.cassandra import build_cassandra as build
+
+    return build()
+
+
 def build_all() -> dict[str, float]:
     """Build (or find cached) every server; returns the seconds each took."""
     timings: dict[str, float] = {}
-    for name, build in (("ferretdb", build_ferretdb), ("neo4j", build_neo4j), ("influxdb", install_influxdb)):
+    builds = (
+        ("ferretdb", build_ferretdb),
+        ("neo4j", build_neo4j),
+        ("influxdb", install_influxdb),
+        ("cassandra", build_cassandra),
+    )
+    for name, build in builds:
         started = time.perf_counter()
         build()
         timings[name] = time.perf_counter() - started
@@ -204,9 +222,9 @@ def build_all() -> dict[str, float]:
 # -- running -------------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         port: int = s.getsockname()[1]
         return port
 
@@ -374,12 +392,28 @@ def start_influxdb(workdir: Path) -> Server:
     return server
 
 
-STARTERS = {"ferretdb": start_ferretdb, "neo4j": start_neo4j, "influxdb": start_influxdb}
+def start_cassandra(workdir: Path) -> Server:
+    """One Cassandra node on 127.0.0.1 and free ports: the sessions role (keyspace ``polysocial``, created by the
+    adapter with replication factor 1 on one node)."""
+    from polysocial.engines.cassandra import CassandraCluster
+
+    cluster = CassandraCluster(workdir / "cassandra", 1).start()
+    node = cluster.nodes[0]
+    assert node.process is not None
+    return Server("cassandra", cluster.url, node.process, node.log_path)
+
+
+STARTERS = {
+    "ferretdb": start_ferretdb,
+    "neo4j": start_neo4j,
+    "influxdb": start_influxdb,
+    "cassandra": start_cassandra,
+}
 
 
 @dataclass
 class SeedStack:
-    """The three test servers, started together (Neo4j takes the longest) under one working folder."""
+    """The four test servers, started together (Neo4j takes the longest) under one working folder."""
 
     workdir: Path
     servers: dict[str, Server] = field(default_factory=dict)
@@ -399,10 +433,11 @@ class SeedStack:
             "POLYSOCIAL_KEYVALUE_URL": keyvalue_url,
             "POLYSOCIAL_TIMESERIES_URL": self.urls["influxdb"],
             "POLYSOCIAL_TIMESERIES_BACKUP_ADDRESS": self.servers["influxdb"].admin_address,
+            "POLYSOCIAL_SESSIONS_URL": self.urls["cassandra"],
         }
 
     def start(self, on_ready: Callable[[Server, float], object] | None = None) -> SeedStack:
-        """Start the three at once; ``on_ready(server, seconds)`` as each answers."""
+        """Start the four at once; ``on_ready(server, seconds)`` as each answers."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         errors: list[BaseException] = []
         lock = threading.Lock()

@@ -132,6 +132,9 @@ class Accounts:
     async def logout(self, token: str) -> None:
         await self.sessions.close(token)
 
+    async def logout_everywhere(self, user_id: int) -> None:
+        await self.sessions.close_all(user_id)
+
     async def me(self, user_id: int) -> Me:
         async with self.relational.reading() as tx:
             found = await tx.accounts.me(user_id)

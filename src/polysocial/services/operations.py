@@ -78,6 +78,12 @@ class Operations:
         ]
         return Reconciled(users, projections)
 
+    async def forget_sessions(self) -> None:
+        """End every session (and delete their PostgreSQL copies): after a restore, sessions the backup holds may
+        have been signed out since, and none is brought back from the past."""
+        await self.stores.sessions.wipe()
+        await self.stores.relational.session_backup_clear()
+
     async def rebuild_graph(self) -> tuple[int, int]:
         """The graph emptied and bulk-loaded from the accounts and the follow record: (users, edges)."""
         return await rebuild_graph(self.stores.relational, self.stores.graph)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
+import cassandra
+import cassandra.cluster
 import httpx
 import neo4j.exceptions
 import psycopg
@@ -177,6 +179,13 @@ def is_transport_failure(exc: BaseException) -> bool:
         return True
     if isinstance(exc, neo4j.exceptions.ServiceUnavailable | neo4j.exceptions.SessionExpired):
         return True
+    if isinstance(exc, cassandra.OperationTimedOut):
+        return True
+    if isinstance(exc, cassandra.cluster.NoHostAvailable):
+        # No node answered, unless every node tried answered that too few replicas are up: that is an answer (the
+        # consistency level asked for cannot be met), and the nodes are fine for the levels that can.
+        errors = list(exc.errors.values()) if isinstance(exc.errors, dict) else []
+        return not errors or not all(isinstance(e, cassandra.RequestExecutionException) for e in errors)
     return isinstance(exc, httpx.TransportError)
 
 

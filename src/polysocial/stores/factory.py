@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from polysocial.config import POSTGRES_SCHEMES, REDIS_SCHEMES, Role, Settings, StoreURL
+from polysocial.config import CASSANDRA_SCHEMES, POSTGRES_SCHEMES, REDIS_SCHEMES, Role, Settings, StoreURL
 from polysocial.domain.errors import ConfigError, StoresUnavailable, StoreUnavailable
 from polysocial.stores.base import Store
 from polysocial.stores.breaker import StoreOptions
@@ -25,6 +25,10 @@ from polysocial.stores.keyvalue.redis import RedisKeyValueStore
 from polysocial.stores.postgres_pool import PostgresPools
 from polysocial.stores.relational.postgres import PostgresRelationalStore
 from polysocial.stores.relational.protocol import RelationalStore
+from polysocial.stores.sessions.cassandra import CassandraSessionStore
+from polysocial.stores.sessions.postgres import PostgresSessionStore
+from polysocial.stores.sessions.protocol import SessionStore
+from polysocial.stores.sessions.redis import RedisSessionStore
 from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
 from polysocial.stores.timeseries.protocol import TimeSeriesStore
@@ -32,13 +36,14 @@ from polysocial.stores.timeseries.protocol import TimeSeriesStore
 
 @dataclass(frozen=True, slots=True)
 class Stores:
-    """The five roles' adapters of one process."""
+    """The six roles' adapters of one process."""
 
     relational: RelationalStore
     documents: DocumentStore
     graph: GraphStore
     keyvalue: KeyValueStore
     timeseries: TimeSeriesStore
+    sessions: SessionStore
 
     @property
     def timelines(self) -> TimelineStore | None:
@@ -47,11 +52,11 @@ class Stores:
 
     @property
     def session_backup(self) -> RelationalStore | None:
-        """Where the key-value engine may lose sessions (Redis), PostgreSQL keeps a copy for its outages."""
-        return None if self.keyvalue.durable else self.relational
+        """Where the sessions' engine may lose them (Redis), PostgreSQL keeps a copy for its outages."""
+        return None if self.sessions.durable else self.relational
 
     def all(self) -> tuple[Store, ...]:
-        return (self.relational, self.documents, self.graph, self.keyvalue, self.timeseries)
+        return (self.relational, self.documents, self.graph, self.keyvalue, self.timeseries, self.sessions)
 
     async def open(self) -> None:
         """Open every store concurrently; if any fails, close them all and report every failing role."""
@@ -118,12 +123,23 @@ def make_timeseries(location: StoreURL, pools: PostgresPools, options: StoreOpti
     raise _no_adapter(location)
 
 
+def make_sessions(location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> SessionStore:
+    if location.scheme in POSTGRES_SCHEMES:
+        return PostgresSessionStore(location, pools, options)
+    if location.scheme in REDIS_SCHEMES:
+        return RedisSessionStore(location, options)
+    if location.scheme in CASSANDRA_SCHEMES:
+        return CassandraSessionStore(location, options)
+    raise _no_adapter(location)
+
+
 MAKERS: dict[Role, Callable[..., Store]] = {
     Role.RELATIONAL: make_relational,
     Role.DOCUMENTS: make_documents,
     Role.GRAPH: make_graph,
     Role.KEYVALUE: make_keyvalue,
     Role.TIMESERIES: make_timeseries,
+    Role.SESSIONS: make_sessions,
 }
 
 
@@ -141,6 +157,7 @@ def make_stores(
     graph: GraphStore | None = None,
     keyvalue: KeyValueStore | None = None,
     timeseries: TimeSeriesStore | None = None,
+    sessions: SessionStore | None = None,
 ) -> Stores:
     """Construct (without connecting) one adapter per role; a store passed in is used as it is (tests, tools)."""
     options = settings.store_options()
@@ -154,4 +171,5 @@ def make_stores(
         graph=graph or make_graph(url(Role.GRAPH), pools, options),
         keyvalue=keyvalue or make_keyvalue(url(Role.KEYVALUE), pools, options),
         timeseries=timeseries or make_timeseries(url(Role.TIMESERIES), pools, options),
+        sessions=sessions or make_sessions(url(Role.SESSIONS), pools, options),
     )

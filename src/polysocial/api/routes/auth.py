@@ -63,3 +63,14 @@ async def login(
 async def logout(accounts: AccountsDep, caller: CallerDep) -> Response:
     await accounts.logout(caller.token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/logout-all",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401),
+    summary="End every session of the caller, on every device (this one included)",
+)
+async def logout_all(accounts: AccountsDep, caller: CallerDep) -> Response:
+    await accounts.logout_everywhere(caller.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,16 +1,13 @@
 """The keyvalue role in PostgreSQL tables (`postgres-only`): what a good PostgreSQL engineer would build instead of
-Redis. Caches, rate limits and locks are UNLOGGED (fast, and emptied after a crash, like a cache should be);
-sessions are logged, so a crash does not log everyone out.
+Redis. Caches, rate limits and locks are UNLOGGED (fast, and emptied after a crash, like a cache should be).
 """
 
 from __future__ import annotations
 
 import secrets
 
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.analytics import Ranked
 from polysocial.domain.limits import RateDecision, RateLimit
 from polysocial.stores.postgres_common import PostgresBackedStore
@@ -18,15 +15,6 @@ from polysocial.stores.postgres_common import PostgresBackedStore
 SCHEMA_LOCK = 7_150_002
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv_sessions (
-    token_hash text PRIMARY KEY,
-    user_id    bigint NOT NULL,
-    role       text NOT NULL,
-    created_at double precision NOT NULL,
-    expires_at timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS kv_sessions_expires ON kv_sessions (expires_at);
-
 CREATE UNLOGGED TABLE IF NOT EXISTS kv_rate_limits (
     key        text PRIMARY KEY,
     tat_ms     double precision NOT NULL,
@@ -104,49 +92,14 @@ END $$;
 
 
 class PostgresKeyValueStore(PostgresBackedStore):
-    note = "sessions, limits and caches in tables"
-    tables = ("kv_sessions", "kv_rate_limits", "kv_cache", "kv_cache_generations", "kv_locks", "kv_carts", "kv_boards")
-    durable = True  # tables: what it holds survives a restart, so sessions need no second copy
+    note = "limits and caches in tables"
+    tables = ("kv_rate_limits", "kv_cache", "kv_cache_generations", "kv_locks", "kv_carts", "kv_boards")
     timelines = None  # feeds are read from the sources of truth (services/feed.py)
 
     async def create_schema(self) -> None:
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             await conn.execute(SCHEMA)
-
-    # -- sessions -------------------------------------------------------------------------------------------------
-
-    async def session_put(self, token_hash: str, session: Session, *, idle_s: int, absolute_s: int) -> None:
-        async with self.pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO kv_sessions (token_hash, user_id, role, created_at, expires_at) "
-                "VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s)) "
-                "ON CONFLICT (token_hash) DO UPDATE SET user_id = excluded.user_id, role = excluded.role, "
-                "created_at = excluded.created_at, expires_at = excluded.expires_at",
-                (token_hash, session.user_id, session.role.value, session.created_at, min(idle_s, absolute_s)),
-            )
-            # Expired sessions go lazily, a few at a time, so the table does not grow without end.
-            await conn.execute(
-                "DELETE FROM kv_sessions WHERE token_hash IN "
-                "(SELECT token_hash FROM kv_sessions WHERE expires_at < now() LIMIT 100)"
-            )
-
-    async def session_get(self, token_hash: str, *, idle_s: int, absolute_s: int) -> Session | None:
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                "UPDATE kv_sessions SET expires_at = least("
-                "  now() + make_interval(secs => %s),"
-                "  to_timestamp(created_at + %s)) "
-                "WHERE token_hash = %s AND expires_at > now() AND to_timestamp(created_at + %s) > now() "
-                "RETURNING user_id, role, created_at",
-                (idle_s, absolute_s, token_hash, absolute_s),
-            )
-            row = await cur.fetchone()
-        return Session(row["user_id"], UserRole(row["role"]), row["created_at"]) if row else None
-
-    async def session_delete(self, token_hash: str) -> None:
-        async with self.pool.connection() as conn:
-            await conn.execute("DELETE FROM kv_sessions WHERE token_hash = %s", (token_hash,))
 
     # -- rate limiting --------------------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
-"""The keyvalue role: home timelines, sessions, rate limits, caches, leaderboards and live carts. Redis in `embedded`
+"""The keyvalue role: home timelines, rate limits, caches, leaderboards and live carts. Redis in `embedded`
 and `seed` (in `embedded`, the same server as the FalkorDB graph), PostgreSQL tables in `postgres-only`.
 
-Consistency here is deliberately weaker (docs/ARCHITECTURE.md): sessions and caches may be lost with the server;
-everything that must survive lives in PostgreSQL.
+Consistency here is deliberately weaker (docs/ARCHITECTURE.md): caches and timelines may be lost with the server;
+everything that must survive lives in PostgreSQL. Sessions are a role of their own (stores/sessions/).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from polysocial.domain.accounts import Session
 from polysocial.domain.analytics import Ranked
 from polysocial.domain.limits import RateDecision, RateLimit
 from polysocial.stores.base import Store
@@ -23,18 +22,6 @@ class KeyValueStore(Store, Protocol):
     def timelines(self) -> TimelineStore | None:
         """Home and user timelines with fan-out (Redis), or None where feeds are read from the sources of truth
         (the PostgreSQL tables of `postgres-only`)."""
-
-    @property
-    def durable(self) -> bool:
-        """Whether what it holds survives a restart: where it does not, sessions keep a copy in PostgreSQL."""
-
-    # -- sessions: opaque tokens, stored by the hash of the token, with idle and absolute timeouts ------------------
-    async def session_put(self, token_hash: str, session: Session, *, idle_s: int, absolute_s: int) -> None: ...
-
-    async def session_get(self, token_hash: str, *, idle_s: int, absolute_s: int) -> Session | None:
-        """The live session, its idle timer restarted; None when unknown, idle too long, or past its absolute end."""
-
-    async def session_delete(self, token_hash: str) -> None: ...
 
     # -- rate limiting: GCRA, one atomic step per call (never INCR then EXPIRE) ------------------------------------
     async def rate_limit(self, key: str, rule: RateLimit, *, cost: int = 1) -> RateDecision:

@@ -6,7 +6,6 @@ multi-step operation is one Lua script: atomic on the server, one round trip.
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import cast
 
@@ -14,7 +13,6 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from polysocial.config import StoreURL
-from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.analytics import Ranked
 from polysocial.domain.limits import RateDecision, RateLimit
 from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
@@ -54,22 +52,6 @@ redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.max(1, math.ceil(new_ta
 return {1, 0, remaining}
 """
 
-# Idle timer restart bounded by the absolute end: TTL = min(idle, absolute end - now).
-SESSION_GET_SCRIPT = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return nil end
-local session = cjson.decode(raw)
-local t = redis.call('TIME')
-local now = tonumber(t[1])
-local left = session['created_at'] + tonumber(ARGV[2]) - now
-if left <= 0 then
-  redis.call('DEL', KEYS[1])
-  return nil
-end
-redis.call('EXPIRE', KEYS[1], math.max(1, math.min(tonumber(ARGV[1]), math.floor(left))))
-return raw
-"""
-
 LOCK_RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -99,10 +81,6 @@ return 1
 CART_MARK = "_"
 
 
-def session_key(token_hash: str) -> str:
-    return f"session:{{{token_hash}}}"
-
-
 def rate_key(key: str) -> str:
     return f"ratelimit:{{{key}}}"
 
@@ -124,8 +102,6 @@ def lock_key(key: str) -> str:
 
 
 class RedisKeyValueStore(Adapter):
-    durable = False  # a restart may lose what it holds: sessions keep a PostgreSQL copy (services/sessions.py)
-
     def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(location, options)
         self._client: Redis | None = None
@@ -147,7 +123,6 @@ class RedisKeyValueStore(Adapter):
         await self._client.ping()
         self._scripts = {
             "gcra": self._client.register_script(GCRA_SCRIPT),
-            "session_get": self._client.register_script(SESSION_GET_SCRIPT),
             "cache_set": self._client.register_script(CACHE_SET_SCRIPT),
             "cache_invalidate": self._client.register_script(CACHE_INVALIDATE_SCRIPT),
             "lock_release": self._client.register_script(LOCK_RELEASE_SCRIPT),
@@ -182,25 +157,6 @@ class RedisKeyValueStore(Adapter):
             return str(info["redis_version"])
 
         return EngineInfo("Redis", await guarded(self._location, run))
-
-    # -- sessions -------------------------------------------------------------------------------------------------
-
-    @guard
-    async def session_put(self, token_hash: str, session: Session, *, idle_s: int, absolute_s: int) -> None:
-        value = json.dumps({"user_id": session.user_id, "role": session.role.value, "created_at": session.created_at})
-        await self.client.set(session_key(token_hash), value, ex=min(idle_s, absolute_s))
-
-    @guard
-    async def session_get(self, token_hash: str, *, idle_s: int, absolute_s: int) -> Session | None:
-        raw = await self._scripts["session_get"](keys=[session_key(token_hash)], args=[idle_s, absolute_s])
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        return Session(int(data["user_id"]), UserRole(data["role"]), float(data["created_at"]))
-
-    @guard
-    async def session_delete(self, token_hash: str) -> None:
-        await self.client.delete(session_key(token_hash))
 
     # -- rate limiting --------------------------------------------------------------------------------------------
 

@@ -302,6 +302,14 @@ class PostgresRelationalStore(PostgresBackedStore):
         async with self.pool.connection() as conn:
             await conn.execute("DELETE FROM session_backups WHERE token_hash = %s", (token_hash,))
 
+    async def session_backup_delete_user(self, user_id: int) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM session_backups WHERE user_id = %s", (user_id,))
+
+    async def session_backup_clear(self) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("TRUNCATE session_backups")
+
     async def bulk_load_accounts(
         self, accounts: Sequence[tuple[str, str]], *, password_hash: str, birthdate: date, deposits: Sequence[Decimal]
     ) -> list[int]:

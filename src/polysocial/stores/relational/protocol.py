@@ -252,6 +252,12 @@ class RelationalStore(Store, Protocol):
 
     async def session_backup_delete(self, token_hash: str) -> None: ...
 
+    async def session_backup_delete_user(self, user_id: int) -> None:
+        """Delete the copies of every session of ``user_id``."""
+
+    async def session_backup_clear(self) -> None:
+        """Delete every copy (after a restore: no session comes back from the past)."""
+
     async def bulk_load_accounts(
         self, accounts: Sequence[tuple[str, str]], *, password_hash: str, birthdate: date, deposits: Sequence[Decimal]
     ) -> list[int]:

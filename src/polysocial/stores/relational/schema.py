@@ -341,6 +341,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        8,
+        "session_backups_by_user",
+        """
+        -- "Sign out everywhere" deletes a user's copies too.
+        CREATE INDEX session_backups_user ON session_backups (user_id);
+        """,
+    ),
 ]
 
 MIGRATION_LOCK = 7_150_001  # pg_advisory_xact_lock key: one migrator at a time across processes

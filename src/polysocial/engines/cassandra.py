@@ -1,0 +1,336 @@
+"""Apache Cassandra 5.0 from Maven Central, run on loopback: the session store of the seed stack (one node) and the
+three-node cluster its tests kill nodes in.
+
+The ``cassandra-all`` artifact and its dependencies are fetched by Maven (tests/seed_stack/cassandra/pom.xml) into
+``$POLYSOCIAL_CACHE_DIR/seed-stack/cassandra-<version>/lib``. The jar has no configuration: each node gets a
+``cassandra.yaml`` written here (the minimum Cassandra reads, plus small caches) and the JVM flags of Cassandra's own
+``conf/jvm17-server.options``. A lone seed starts in 5-9 s with the ring delay cut to a second (a 30 s wait otherwise);
+three nodes on 127.0.0.1, .2 and .3 (loopback aliases need no setup on Linux) start together in about 25 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from polysocial.domain.errors import EngineError
+from polysocial.engines.process import wait_until
+from polysocial.engines.seed_stack import _run, cache_dir, free_port
+from polysocial.logging import get_logger
+
+log = get_logger(__name__)
+
+CASSANDRA_VERSION = "5.0.6"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CASSANDRA_BUILD_SOURCES = REPO_ROOT / "tests" / "seed_stack" / "cassandra"
+START_TIMEOUT_S = 120.0
+HEAP = "256m"
+
+# Cassandra's conf/jvm17-server.options (JPMS exports and opens, Netty's allocator), without its GC tuning for
+# large heaps: G1 with the JVM's defaults on a 256 MB heap.
+JVM_FLAGS = (
+    "-XX:+UseG1GC",
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports=java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports=jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+)
+
+
+def build_dir() -> Path:
+    return cache_dir() / f"cassandra-{CASSANDRA_VERSION}"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256(CASSANDRA_VERSION.encode())
+    digest.update((CASSANDRA_BUILD_SOURCES / "pom.xml").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_cassandra() -> Path:
+    """The classpath folder (``lib``), fetched by Maven once and cached."""
+    build = build_dir()
+    stamp = build / "fingerprint"
+    if not CASSANDRA_BUILD_SOURCES.exists():
+        raise EngineError(f"the Cassandra build files are missing: {CASSANDRA_BUILD_SOURCES} (run from a checkout)")
+    fingerprint = _fingerprint()
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        return build
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir(parents=True)
+    _run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(CASSANDRA_BUILD_SOURCES / "pom.xml"),
+            f"-Dcassandra.version={CASSANDRA_VERSION}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={build / 'lib'}",
+            "-DincludeScope=runtime",
+        ]
+    )
+    stamp.write_text(fingerprint)
+    return build
+
+
+def _port_open(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((address, port)) == 0
+
+
+def _yaml(node_dir: Path, *, cluster: str, address: str, native_port: int, storage_port: int, seeds: str) -> str:
+    return f"""cluster_name: {cluster}
+num_tokens: 16
+allocate_tokens_for_local_replication_factor: 3
+# An empty cluster whose nodes start together: no node streams data from another at its first start.
+auto_bootstrap: false
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{seeds}"
+listen_address: {address}
+rpc_address: {address}
+storage_port: {storage_port}
+native_transport_port: {native_port}
+start_native_transport: true
+data_file_directories:
+  - {node_dir / "data"}
+commitlog_directory: {node_dir / "commitlog"}
+saved_caches_directory: {node_dir / "saved_caches"}
+hints_directory: {node_dir / "hints"}
+cdc_raw_directory: {node_dir / "cdc_raw"}
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+hinted_handoff_enabled: true
+file_cache_size: 16MiB
+key_cache_size: 4MiB
+"""
+
+
+@dataclass
+class CassandraNode:
+    """One Cassandra process, on ``address`` with its native (CQL) port, in a folder of its own."""
+
+    name: str
+    address: str
+    native_port: int
+    storage_port: int
+    home: Path
+    cluster: str
+    seeds: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def contact_point(self) -> str:
+        return f"{self.address}:{self.native_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "logs" / "system.log"
+
+    def start(self) -> CassandraNode:
+        lib = build_cassandra() / "lib"
+        java = shutil.which("java") or "java"
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        conf = self.home / "cassandra.yaml"
+        conf.write_text(
+            _yaml(
+                self.home,
+                cluster=self.cluster,
+                address=self.address,
+                native_port=self.native_port,
+                storage_port=self.storage_port,
+                seeds=self.seeds,
+            )
+        )
+        jmx_port = free_port(self.address)
+        cmd = [
+            java,
+            f"-Xms{HEAP}",
+            f"-Xmx{HEAP}",
+            *JVM_FLAGS,
+            f"-Dcassandra.config=file://{conf}",
+            "-Dcassandra-foreground=yes",
+            f"-Dcassandra.storagedir={self.home}",
+            f"-Dcassandra.logdir={self.home / 'logs'}",
+            f"-Dlogback.configurationFile={CASSANDRA_BUILD_SOURCES / 'logback.xml'}",
+            f"-Dcassandra.jmx.local.port={jmx_port}",
+            # A lone seed or an empty cluster has nothing to wait for: without these, 30 s of ring delay.
+            "-Dcassandra.ring_delay_ms=1000",
+            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-cp",
+            f"{lib}/*",
+            "org.apache.cassandra.service.CassandraDaemon",
+        ]
+        with (self.home / "stdout.log").open("ab") as out:
+            self.process = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.home
+            )
+        return self
+
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> CassandraNode:
+        process = self.process
+        if process is None:
+            raise EngineError(f"{self.name} was not started")
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise EngineError(f"{self.name} exited with code {process.returncode}:\n{self.log_tail()}")
+            return _port_open(self.address, self.native_port)
+
+        if not wait_until(up, timeout_s=timeout_s, interval_s=0.1):
+            self.stop()
+            raise EngineError(f"{self.name} did not listen on {self.contact_point} within {timeout_s:.0f} s")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: the crash the three-node tests inflict."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        for path in (self.log_path, self.home / "stdout.log"):
+            with contextlib.suppress(OSError):
+                return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@dataclass
+class CassandraCluster:
+    """Nodes on 127.0.0.1, .2, .3 ..., the same ports on each address, the first one the seed."""
+
+    workdir: Path
+    size: int = 1
+    nodes: list[CassandraNode] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """The ``cassandra://`` URL of the session store on these nodes (keyspace ``polysocial``)."""
+        hosts = ",".join(node.address for node in self.nodes)
+        return f"cassandra://{hosts}:{self.nodes[0].native_port}/polysocial"
+
+    def start(self) -> CassandraCluster:
+        addresses = [f"127.0.0.{i + 1}" for i in range(self.size)]
+        native_port, storage_port = _ports_free_on_all(addresses)
+        cluster = f"polysocial-{os.getpid()}-{native_port}"
+        seeds = f"{addresses[0]}:{storage_port}"
+        self.nodes = [
+            CassandraNode(
+                f"cassandra-{i + 1}",
+                address,
+                native_port,
+                storage_port,
+                self.workdir / f"node{i + 1}",
+                cluster,
+                seeds,
+            )
+            for i, address in enumerate(addresses)
+        ]
+        try:
+            for node in self.nodes:
+                node.start()
+            errors: list[BaseException] = []
+
+            def wait(node: CassandraNode) -> None:
+                try:
+                    node.wait_ready()
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=wait, args=(node,)) for node in self.nodes]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def _ports_free_on_all(addresses: list[str]) -> tuple[int, int]:
+    """Two ports (native, storage) free on every address: the nodes of one cluster share them."""
+    for _ in range(50):
+        native, storage = free_port(addresses[0]), free_port(addresses[0])
+        if native == storage:
+            continue
+        try:
+            for address in addresses[1:]:
+                for port in (native, storage):
+                    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                        s.bind((address, port))
+        except OSError:
+            continue
+        return native, storage
+    raise EngineError("found no pair of ports free on " + ", ".join(addresses))
+
+
+@contextlib.contextmanager
+def running_cassandra(size: int = 1, workdir: Path | None = None) -> Iterator[CassandraCluster]:
+    """Start ``size`` nodes and stop every one of them (by its process) on the way out, whatever happened."""
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="polysocial-cassandra-")))
+        cluster = CassandraCluster(workdir, size)
+        stack.callback(cluster.stop)
+        yield cluster.start()

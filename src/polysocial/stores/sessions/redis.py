@@ -1,0 +1,120 @@
+"""Sessions in Redis (`embedded`: the keyvalue role's server), one key per session with the idle timeout as its
+TTL, and a set per user of their sessions' hashes (for "sign out everywhere"). Keys carry hash tags, so that each
+operation's keys share a Redis Cluster slot. Redis may lose them in a crash (``durable = False``):
+services/sessions.py keeps a copy in PostgreSQL for its outages."""
+
+from __future__ import annotations
+
+import json
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from polysocial.config import StoreURL
+from polysocial.domain.accounts import Session, UserRole
+from polysocial.stores.base import Adapter, EngineInfo, guarded
+from polysocial.stores.breaker import StoreOptions
+from polysocial.stores.redis_pool import blocking_pool
+
+# Idle timer restart bounded by the absolute end: TTL = min(idle, absolute end - now). One round trip.
+READ_SCRIPT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local session = cjson.decode(raw)
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local left = session['created_at'] + tonumber(ARGV[2]) - now
+if left <= 0 then
+  redis.call('DEL', KEYS[1])
+  return nil
+end
+redis.call('EXPIRE', KEYS[1], math.max(1, math.min(tonumber(ARGV[1]), math.floor(left))))
+return raw
+"""
+
+PATTERNS = ("session:*", "user-sessions:*")
+
+
+def session_key(token_hash: str) -> str:
+    return f"session:{{{token_hash}}}"
+
+
+def user_sessions_key(user_id: int) -> str:
+    return f"user-sessions:{{{user_id}}}"
+
+
+class RedisSessionStore(Adapter):
+    durable = False  # a restart may lose them: services/sessions.py keeps a PostgreSQL copy
+
+    def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(location, options)
+        self._client: Redis | None = None
+        self._read: AsyncScript | None = None
+
+    @property
+    def client(self) -> Redis:
+        if self._client is None:
+            raise self.not_open()
+        return self._client
+
+    async def _connect(self) -> None:
+        self._client = Redis(connection_pool=blocking_pool(self._location.url, self.options))
+        await self._client.ping()
+        self._read = self._client.register_script(READ_SCRIPT)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+            await client.connection_pool.disconnect()  # a pool handed to the client is not closed with it
+
+    async def ping(self) -> None:
+        await guarded(self._location, self.client.ping)
+
+    async def engine_info(self) -> EngineInfo:
+        async def run() -> str:
+            info = await self.client.info("server")
+            return str(info["redis_version"])
+
+        return EngineInfo("Redis", await guarded(self._location, run), "a key per session, TTL = idle timeout")
+
+    async def wipe(self) -> None:
+        for pattern in PATTERNS:
+            async for key in self.client.scan_iter(match=pattern, count=1000):
+                await self.client.delete(key)
+
+    async def item_count(self) -> int:
+        return len([k async for k in self.client.scan_iter(match=PATTERNS[0], count=1000)])
+
+    # -- sessions -------------------------------------------------------------------------------------------------
+
+    async def create(self, token_hash: str, session: Session, *, idle_s: int, absolute_s: int) -> None:
+        value = json.dumps({"user_id": session.user_id, "role": session.role.value, "created_at": session.created_at})
+        index = user_sessions_key(session.user_id)
+        # Two slots: a pipeline, not a transaction. The index may name a session that has gone; never the reverse.
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.sadd(index, token_hash)
+            pipe.expire(index, absolute_s)
+            pipe.set(session_key(token_hash), value, ex=min(idle_s, absolute_s))
+            await pipe.execute()
+
+    async def read(self, token_hash: str, *, idle_s: int, absolute_s: int) -> Session | None:
+        assert self._read is not None
+        raw = await self._read(keys=[session_key(token_hash)], args=[idle_s, absolute_s])
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Session(int(data["user_id"]), UserRole(data["role"]), float(data["created_at"]))
+
+    async def revoke(self, token_hash: str, *, absolute_s: int) -> None:
+        await self.client.delete(session_key(token_hash))
+
+    async def revoke_user(self, user_id: int, *, absolute_s: int) -> None:
+        index = user_sessions_key(user_id)
+        hashes = await self.client.smembers(index)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for token_hash in hashes:
+                pipe.delete(session_key(token_hash.decode() if isinstance(token_hash, bytes) else token_hash))
+            if hashes:
+                pipe.srem(index, *hashes)  # only those read: a session opened meanwhile stays listed
+            await pipe.execute()
