@@ -362,6 +362,13 @@ def seed_data(
 @app.command()
 def demo(
     keep: Annotated[bool, typer.Option(help="keep the engines and the data folder afterwards")] = False,
+    cassandra: Annotated[
+        bool | None,
+        typer.Option(
+            help="also run sessions on a three-node Cassandra cluster, one node killed (about 40 s and 3 GB); "
+            "default: when `polysocial seed-stack build` has fetched Cassandra"
+        ),
+    ] = None,
 ) -> None:
     """Walk through the seed's scenarios on engines started in a fresh data folder: what happened, in which store,
     how long it took. Exits 1 if any scenario does not behave as it should."""
@@ -380,12 +387,23 @@ def demo(
     settings = Settings(data_dir=folder / "data")
     engines = EmbeddedEngines(settings)
 
+    if cassandra is None:
+        from polysocial.engines import cassandra as cassandra_engine
+        from polysocial.engines import seed_stack
+
+        cassandra = "cassandra" not in seed_stack.missing_tools() and (cassandra_engine.build_dir() / "lib").exists()
+
     async def run() -> Any:
         app = await bootstrap(settings)
         try:
-            return await Demo(app).run()
+            outcomes = await Demo(app).run()
         finally:
             await app.aclose()
+        if cassandra:
+            from polysocial.demo import ap_sessions
+
+            outcomes.append(await ap_sessions(folder / "cassandra"))
+        return outcomes
 
     try:
         with err.status("starting engines in a fresh data folder and running the scenarios ..."):

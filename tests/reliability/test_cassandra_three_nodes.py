@@ -11,14 +11,12 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import cassandra
-import cassandra.cluster
-import cassandra.query
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from polysocial.api.app import create_app
+from polysocial.bench.sessions import wait_marked_down
 from polysocial.bootstrap import App
 from polysocial.config import Role, Settings
 from polysocial.engines import seed_stack
@@ -86,32 +84,6 @@ def pinned(settings: Settings, address: str) -> CassandraSessionStore:
     )
 
 
-async def all_is_refused(store: CassandraSessionStore) -> float:
-    """Seconds until a read at ALL is refused as Unavailable (the live nodes have marked the dead one down); before
-    that it times out waiting for the dead replica. Run on the driver directly: the adapter's circuit breaker would
-    count those timeouts against the role."""
-    statement = cassandra.query.SimpleStatement(
-        f"SELECT token_hash FROM {store.keyspace}.user_sessions WHERE token_hash = 'x'",
-        consistency_level=cassandra.ConsistencyLevel.ALL,
-    )
-    started = time.monotonic()
-    while time.monotonic() - started < 60:
-        try:
-            await asyncio.to_thread(store.session.execute, statement, timeout=2.0)
-        except cassandra.cluster.NoHostAvailable as exc:
-            errors = list(exc.errors.values())
-            if errors and all(isinstance(e, cassandra.Unavailable) for e in errors):
-                return time.monotonic() - started
-        except cassandra.Unavailable:
-            return time.monotonic() - started
-        except (cassandra.ReadTimeout, cassandra.OperationTimedOut):
-            pass  # the dead node is not marked down yet: ALL waits for it and times out
-        else:
-            raise AssertionError("ALL succeeded with a node killed")
-        await asyncio.sleep(0.5)
-    raise AssertionError("ALL was never refused as Unavailable with a node down")
-
-
 async def test_sessions_keep_working_with_a_node_down_and_no_revocation_is_undone(
     client: tuple[httpx.AsyncClient, App], app_settings: Settings, cluster: CassandraCluster, tmp_path: Path
 ) -> None:
@@ -140,7 +112,7 @@ async def test_sessions_keep_working_with_a_node_down_and_no_revocation_is_undon
     # ALL needs every replica: refused as Unavailable once the live nodes have marked the dead one down.
     store = app.stores.sessions
     assert isinstance(store, CassandraSessionStore)
-    marked_down_s = await all_is_refused(store)
+    marked_down_s = await wait_marked_down(store)
     print(f"ALL refused as Unavailable {marked_down_s:.1f} s after the first try with the node SIGKILLed")
     dave, dave_token = await sign_up_and_in(http, "dave@example.com")  # written while the node is away
     assert await me(http, dave_token) == 200
@@ -187,4 +159,12 @@ async def test_sessions_keep_working_with_a_node_down_and_no_revocation_is_undon
         assert {r[0]: r[1] for r in rows} == {hashes[0]: carol, hashes[1]: dave}
     finally:
         await only.close()
-    assert alice != bob
+
+    # Two of three down: sign-in still works (ONE), but no request can rule out a revocation (QUORUM): a fast 503
+    # that names the role, not a 500 and not a session accepted unchecked.
+    erin_token = await sign_in(http, "carol@example.com")
+    started = time.monotonic()
+    refused = await http.get("/users/me", headers={"Authorization": f"Bearer {erin_token}"})
+    assert refused.status_code == 503, refused.text
+    assert "sessions" in refused.json()["detail"]
+    assert time.monotonic() - started < 5

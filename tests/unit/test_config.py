@@ -63,6 +63,19 @@ def test_postgres_only_puts_every_role_in_one_postgres(tmp_path: Path) -> None:
     assert remote.embedded_engines_needed() == set()
 
 
+def test_sessions_live_with_the_keyvalue_role_unless_given_a_url_of_their_own(tmp_path: Path) -> None:
+    embedded = Settings(data_dir=tmp_path)
+    assert embedded.store_url(Role.SESSIONS).url == embedded.store_url(Role.KEYVALUE).url
+    assert embedded.store_url(Role.SESSIONS).embedded is EmbeddedEngine.REDIS
+    elsewhere = Settings(data_dir=tmp_path, keyvalue_url="redis://cache:6379/2")
+    assert elsewhere.store_url(Role.SESSIONS).url == "redis://cache:6379/2"
+    cassandra = "cassandra://app:pw@c1,c2,c3:9042/polysocial"
+    assert Settings(data_dir=tmp_path, sessions_url=cassandra).store_url(Role.SESSIONS).url == cassandra
+    assert Settings(profile="seed").store_url(Role.SESSIONS).url == "cassandra://localhost:9042/polysocial"
+    with pytest.raises(ValidationError, match="sessions URL http://x has scheme 'http'"):
+        Settings(sessions_url="http://x")
+
+
 def test_an_explicit_url_overrides_the_profile_for_that_role_only(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, graph_url="bolt://neo:7687")
     assert settings.store_url(Role.GRAPH).url == "bolt://neo:7687"

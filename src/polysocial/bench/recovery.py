@@ -222,15 +222,15 @@ def markdown(figures: list[Figures], seed: list[Figures] | None = None) -> str:
     return "\n".join(rows) + "\n"
 
 
-def splice(benchmarks: Path, section: str) -> None:
+def splice(benchmarks: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
     """Put the section into BENCHMARKS.md between its markers (appended the first time)."""
     if not benchmarks.exists():
         return
     text = benchmarks.read_text()
-    block = f"{BEGIN}\n{section}{END}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1].lstrip("\n")
+    block = f"{begin}\n{section}{end}\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1].lstrip("\n")
     else:
         text = text.rstrip("\n") + "\n\n" + block
     benchmarks.write_text(text)

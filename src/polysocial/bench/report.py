@@ -23,13 +23,14 @@ def write(run: Run, root: Path, command: str) -> list[Path]:
     (folder / "run.json").write_text(json.dumps(run.meta(), indent=2) + "\n")
     pictures = [chart(workload, run.cells[workload], charts / f"{workload}.png") for workload in WORKLOADS]
     markdown = root / "BENCHMARKS.md"
-    notes, recovery = folder / "profile.md", folder / "recovery.md"
+    notes, recovery, sessions = folder / "profile.md", folder / "recovery.md", folder / "sessions.md"
     markdown.write_text(
         render(
             run,
             command,
             notes.read_text() if notes.exists() else None,
             recovery.read_text() if recovery.exists() else None,
+            sessions.read_text() if sessions.exists() else None,
         )
     )
     return [markdown, results, folder / "run.json", *(p for p in pictures if p is not None)]
@@ -265,10 +266,12 @@ def claims(run: Run) -> list[str]:
     return out
 
 
-def render(run: Run, command: str, profile: str | None = None, recovery: str | None = None) -> str:
+def render(
+    run: Run, command: str, profile: str | None = None, recovery: str | None = None, sessions: str | None = None
+) -> str:
     """BENCHMARKS.md; ``profile``: the hand-written profiling notes (benchmarks/profile.md), kept across runs;
     ``recovery``: the backup and recovery figures (benchmarks/recovery.md, from `python -m
-    polysocial.bench.recovery`), kept across runs too."""
+    polysocial.bench.recovery`), kept across runs too; ``sessions`` likewise (benchmarks/sessions.md)."""
     s = run.sizes
     parts = [
         "# Benchmarks",
@@ -322,6 +325,10 @@ def render(run: Run, command: str, profile: str | None = None, recovery: str | N
         from polysocial.bench.recovery import BEGIN, END
 
         parts += [BEGIN, recovery.rstrip(), END, ""]
+    if sessions is not None:
+        from polysocial.bench import sessions as sessions_bench
+
+        parts += [sessions_bench.BEGIN, sessions.rstrip(), sessions_bench.END, ""]
     parts += [
         "## Reproduce",
         "",

@@ -140,6 +140,8 @@ cdc_raw_directory: {node_dir / "cdc_raw"}
 commitlog_sync: periodic
 commitlog_sync_period: 10000ms
 hinted_handoff_enabled: true
+# A test server: TRUNCATE (the sessions role's wipe, before every test) without a snapshot of what it deletes.
+auto_snapshot: false
 file_cache_size: 16MiB
 key_cache_size: 4MiB
 """
