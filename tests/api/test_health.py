@@ -37,6 +37,7 @@ def test_health_is_green_on_the_embedded_profile_over_http(embedded_server: str)
         "graph": "FalkorDB",
         "keyvalue": "Redis",
         "timeseries": "PostgreSQL",
+        "sessions": "Redis",
     }
     assert all(r["ok"] and r["rtt_ms"] > 0 for r in body["roles"])
     assert "postgresql://" not in response.text
@@ -66,6 +67,7 @@ async def test_health_is_green_on_the_seed_profile(seed_settings: Settings) -> N
         "graph": "Neo4j",
         "keyvalue": "Redis",
         "timeseries": "InfluxDB",
+        "sessions": "Cassandra",
     }
 
 

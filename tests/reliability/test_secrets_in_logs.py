@@ -53,10 +53,11 @@ async def test_a_500_and_an_outage_log_neither_the_token_nor_the_password(
             again = registration(password=password)
             assert (await client.post("/auth/register", json=again)).status_code == 500
 
-        # an outage of the key-value role while signing in and using the token
+        # an outage of the key-value and sessions roles (one Redis) while signing in and using the token
         down = StoreUnavailable("keyvalue", "redis://:s3cret@cache:6379/0", f"connection refused; {auth}")
-        for verb in ("rate_limit", "session_get", "session_put", "session_delete"):
-            monkeypatch.setattr(app.stores.keyvalue, verb, unavailable(down))
+        monkeypatch.setattr(app.stores.keyvalue, "rate_limit", unavailable(down))
+        for verb in ("create", "read", "revoke", "revoke_user"):
+            monkeypatch.setattr(app.stores.sessions, verb, unavailable(down))
         relogin = await client.post("/auth/login", json={"email": body["email"], "password": password}, headers=auth)
         assert relogin.status_code == 503, relogin.text
         assert (await client.get("/users/me", headers=auth)).status_code == 200  # the session's PostgreSQL copy

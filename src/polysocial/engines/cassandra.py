@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from polysocial.domain.errors import EngineError
 from polysocial.engines.process import wait_until
@@ -140,6 +141,8 @@ cdc_raw_directory: {node_dir / "cdc_raw"}
 commitlog_sync: periodic
 commitlog_sync_period: 10000ms
 hinted_handoff_enabled: true
+# Hints for a node that is down go to a file within a second (default 10 s): a node's pending hints can be seen.
+hints_flush_period: 1000ms
 # A test server: TRUNCATE (the sessions role's wipe, before every test) without a snapshot of what it deletes.
 auto_snapshot: false
 file_cache_size: 16MiB
@@ -300,10 +303,37 @@ class CassandraCluster:
                 t.join()
             if errors:
                 raise errors[0]
+            if self.size > 1:
+                self._await_ring()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _await_ring(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Wait until every node knows every other (its ``system.peers``): a node whose native port is open may not
+        have met the others yet, and a keyspace created on it then would not reach them for a while."""
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import WhiteListRoundRobinPolicy
+
+        for node in self.nodes:
+            profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([node.address]))
+            cluster = Cluster(
+                [node.address],
+                port=self.nodes[0].native_port,
+                execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                protocol_version=5,
+            )
+            try:
+                session = cluster.connect()
+
+                def met(session: Any = session) -> bool:
+                    return len(list(session.execute("SELECT peer FROM system.peers"))) >= self.size - 1
+
+                if not wait_until(met, timeout_s=timeout_s, interval_s=0.25):
+                    raise EngineError(f"{node.name} did not meet the other {self.size - 1} nodes in {timeout_s:.0f} s")
+            finally:
+                cluster.shutdown()
 
     def stop(self) -> None:
         for node in self.nodes:
