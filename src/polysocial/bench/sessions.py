@@ -65,7 +65,7 @@ async def measure(app: App, variant: str, users: int, clients: int) -> Figures:
         [(f"s{i}@bench.example", f"user {i}") for i in range(users)],
         password_hash=await app.services.operations.passwords.hash(secrets.token_urlsafe(16)),
         birthdate=date(1990, 1, 1),
-        deposits=[Decimal(0)] * users,
+        deposits=[Decimal(1)] * users,
     )
     sessions = app.services.sessions
     sign_ins: list[float] = []
