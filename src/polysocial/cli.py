@@ -744,7 +744,10 @@ def seed_up(
         err.print(f"{server.name} ready at {server.url} ({seconds:.1f} s)", highlight=False, soft_wrap=True)
 
     def run() -> None:
-        err.print("starting FerretDB, Neo4j, InfluxDB and Cassandra (the JVMs take the longest: about 25 s here)...")
+        err.print(
+            "starting FerretDB, Neo4j, InfluxDB and Cassandra (the JVMs take the longest: about 25 s here)...",
+            soft_wrap=True,
+        )
         with seed_stack.running_seed_stack(workdir, on_ready=ready) as seed:
             engines = EmbeddedEngines(load_settings(data_dir=seed.workdir / "engines"))
             try:

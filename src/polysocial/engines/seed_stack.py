@@ -466,6 +466,9 @@ class SeedStack:
         return self
 
     def stop(self) -> None:
+        for server in self.servers.values():  # all told at once: the JVMs take seconds each to shut down
+            if server.process.poll() is None:
+                server.process.terminate()
         for server in self.servers.values():
             server.stop()
         self.servers.clear()
