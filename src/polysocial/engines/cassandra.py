@@ -26,7 +26,7 @@ from typing import Any
 
 from polysocial.domain.errors import EngineError
 from polysocial.engines.process import wait_until
-from polysocial.engines.seed_stack import _run, cache_dir, free_port
+from polysocial.engines.seed_stack import cache_dir, free_port, maven_classpath
 from polysocial.logging import get_logger
 
 log = get_logger(__name__)
@@ -92,19 +92,7 @@ def build_cassandra() -> Path:
         return build
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
-    _run(
-        [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(CASSANDRA_BUILD_SOURCES / "pom.xml"),
-            f"-Dcassandra.version={CASSANDRA_VERSION}",
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={build / 'lib'}",
-            "-DincludeScope=runtime",
-        ]
-    )
+    maven_classpath(CASSANDRA_BUILD_SOURCES / "pom.xml", build / "lib", {"cassandra.version": CASSANDRA_VERSION})
     stamp.write_text(fingerprint)
     return build
 

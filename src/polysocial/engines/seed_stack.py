@@ -124,6 +124,23 @@ def build_ferretdb() -> Path:
     return target
 
 
+def maven_classpath(pom: Path, lib: Path, properties: dict[str, str]) -> None:
+    """The runtime dependencies of ``pom`` fetched from Maven Central (or Maven's local cache) into ``lib``."""
+    _run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            *(f"-D{key}={value}" for key, value in properties.items()),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={lib}",
+            "-DincludeScope=runtime",
+        ]
+    )
+
+
 def _launcher_fingerprint() -> str:
     digest = hashlib.sha256(NEO4J_VERSION.encode())
     for name in ("pom.xml", "Neo4jLauncher.java"):
@@ -141,19 +158,7 @@ def build_neo4j() -> Path:
         return build
     shutil.rmtree(build, ignore_errors=True)
     (build / "classes").mkdir(parents=True)
-    _run(
-        [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(NEO4J_LAUNCHER_DIR / "pom.xml"),
-            f"-Dneo4j.version={NEO4J_VERSION}",
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={build / 'lib'}",
-            "-DincludeScope=runtime",
-        ]
-    )
+    maven_classpath(NEO4J_LAUNCHER_DIR / "pom.xml", build / "lib", {"neo4j.version": NEO4J_VERSION})
     _run(
         [
             "javac",

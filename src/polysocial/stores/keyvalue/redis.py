@@ -15,7 +15,7 @@ from redis.commands.core import AsyncScript
 from polysocial.config import StoreURL
 from polysocial.domain.analytics import Ranked
 from polysocial.domain.limits import RateDecision, RateLimit
-from polysocial.stores.base import Adapter, EngineInfo, guard, guarded
+from polysocial.stores.base import EngineInfo, guard
 from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.keyvalue.timelines import (
     CACHE_INVALIDATE_SCRIPT,
@@ -24,7 +24,7 @@ from polysocial.stores.keyvalue.timelines import (
     RedisTimelines,
     cache_keys,
 )
-from polysocial.stores.redis_pool import blocking_pool
+from polysocial.stores.redis_pool import RedisBacked
 
 # GCRA (see domain/limits.py for the same arithmetic in Python). The server's clock, so app servers may disagree.
 # Returns {allowed, retry_after_ms, remaining}. SET ... PX stores the value and its expiry in one command.
@@ -101,35 +101,26 @@ def lock_key(key: str) -> str:
     return f"lock:{{{key}}}"
 
 
-class RedisKeyValueStore(Adapter):
+class RedisKeyValueStore(RedisBacked):
     def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(location, options)
-        self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._timelines = RedisTimelines(self)
-
-    @property
-    def client(self) -> Redis:
-        if self._client is None:
-            raise self.not_open()
-        return self._client
 
     @property
     def timelines(self) -> RedisTimelines:
         return self._timelines
 
-    async def _connect(self) -> None:
-        self._client = Redis(connection_pool=blocking_pool(self._location.url, self.options))
-        await self._client.ping()
+    def _connected(self, client: Redis) -> None:
         self._scripts = {
-            "gcra": self._client.register_script(GCRA_SCRIPT),
-            "cache_set": self._client.register_script(CACHE_SET_SCRIPT),
-            "cache_invalidate": self._client.register_script(CACHE_INVALIDATE_SCRIPT),
-            "lock_release": self._client.register_script(LOCK_RELEASE_SCRIPT),
-            "cart_add": self._client.register_script(CART_ADD_SCRIPT),
-            "cart_set_line": self._client.register_script(CART_SET_LINE_SCRIPT),
+            "gcra": client.register_script(GCRA_SCRIPT),
+            "cache_set": client.register_script(CACHE_SET_SCRIPT),
+            "cache_invalidate": client.register_script(CACHE_INVALIDATE_SCRIPT),
+            "lock_release": client.register_script(LOCK_RELEASE_SCRIPT),
+            "cart_add": client.register_script(CART_ADD_SCRIPT),
+            "cart_set_line": client.register_script(CART_SET_LINE_SCRIPT),
         }
-        self._timelines.bind(self._client)
+        self._timelines.bind(client)
 
     @guard
     async def wipe(self) -> None:
@@ -142,21 +133,8 @@ class RedisKeyValueStore(Adapter):
     async def item_count(self) -> int:
         return len([k async for k in self.client.scan_iter(count=1000) if await self.client.type(k) != b"graphdata"])
 
-    async def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-            await client.connection_pool.disconnect()  # a pool handed to the client is not closed with it
-
-    async def ping(self) -> None:
-        await guarded(self._location, self.client.ping)
-
     async def engine_info(self) -> EngineInfo:
-        async def run() -> str:
-            info = await self.client.info("server")
-            return str(info["redis_version"])
-
-        return EngineInfo("Redis", await guarded(self._location, run))
+        return EngineInfo("Redis", await self.redis_version())
 
     # -- rate limiting --------------------------------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ from redis.commands.core import AsyncScript
 
 from polysocial.config import StoreURL
 from polysocial.domain.accounts import Session, UserRole
-from polysocial.stores.base import Adapter, EngineInfo, guarded
+from polysocial.stores.base import EngineInfo
 from polysocial.stores.breaker import StoreOptions
-from polysocial.stores.redis_pool import blocking_pool
+from polysocial.stores.redis_pool import RedisBacked
 
 # Idle timer restart bounded by the absolute end: TTL = min(idle, absolute end - now). One round trip.
 READ_SCRIPT = """
@@ -43,40 +43,18 @@ def user_sessions_key(user_id: int) -> str:
     return f"user-sessions:{{{user_id}}}"
 
 
-class RedisSessionStore(Adapter):
+class RedisSessionStore(RedisBacked):
     durable = False  # a restart may lose them: services/sessions.py keeps a PostgreSQL copy
 
     def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(location, options)
-        self._client: Redis | None = None
         self._read: AsyncScript | None = None
 
-    @property
-    def client(self) -> Redis:
-        if self._client is None:
-            raise self.not_open()
-        return self._client
-
-    async def _connect(self) -> None:
-        self._client = Redis(connection_pool=blocking_pool(self._location.url, self.options))
-        await self._client.ping()
-        self._read = self._client.register_script(READ_SCRIPT)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-            await client.connection_pool.disconnect()  # a pool handed to the client is not closed with it
-
-    async def ping(self) -> None:
-        await guarded(self._location, self.client.ping)
+    def _connected(self, client: Redis) -> None:
+        self._read = client.register_script(READ_SCRIPT)
 
     async def engine_info(self) -> EngineInfo:
-        async def run() -> str:
-            info = await self.client.info("server")
-            return str(info["redis_version"])
-
-        return EngineInfo("Redis", await guarded(self._location, run), "a key per session, TTL = idle timeout")
+        return EngineInfo("Redis", await self.redis_version(), "a key per session, TTL = idle timeout")
 
     async def wipe(self) -> None:
         for pattern in PATTERNS:
