@@ -184,6 +184,10 @@ class Settings(BaseSettings):
     # The proxies whose X-Forwarded-For (the client's address: the login limiter keys on it) is believed, as
     # comma-separated addresses or networks. Default none: a client could otherwise name any address it likes.
     forwarded_allow_ips: str = ""
+    # Browser origins (scheme://host[:port], comma-separated) whose pages may call the API from another origin (CORS);
+    # default none: only same-origin pages (the web client) and non-browser clients. Bearer tokens, not cookies, so
+    # credentials are never allowed cross-origin.
+    cors_origins: str = Field(default="", pattern=r"^\s*(\*|https?://[^\s/,]+(\s*,\s*https?://[^\s/,]+)*)?\s*$")
     port: int = Field(default=8000, ge=0, le=65535)
     # How long a request waits for a store before it answers 503 naming the role (docs/ARCHITECTURE.md, "When a
     # store fails"): to connect or get a pooled connection, and for an answer. After `breaker_failures` transport
@@ -215,6 +219,10 @@ class Settings(BaseSettings):
     relay_max_attempts: int = Field(default=8, ge=1, le=100)
     # Authors with more followers than this are not fanned out: their posts are merged into feeds at read time.
     feed_celebrity_followers: int = Field(default=10_000, ge=0)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     def store_options(self) -> StoreOptions:
         return StoreOptions(

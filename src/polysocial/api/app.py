@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from polysocial import __version__, web
 from polysocial.api.errors import ContainErrors, install_error_handlers
@@ -130,6 +131,18 @@ def create_app(
     api.state.metrics = metrics
     api.add_middleware(ContainErrors)  # inside the metrics, which then see the 500 it sends
     api.add_middleware(RequestMetrics, metrics=metrics, state_of=state_of)
+    configured = app_state.settings if app_state is not None else settings if settings is not None else Settings()
+    if configured.cors_origin_list:
+        # Outermost: a preflight is answered before any route, session or metric sees it.
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=configured.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match", "X-Request-ID"],
+            expose_headers=["Location", "Retry-After", "X-Request-ID", "Link", "ETag"],
+            allow_credentials=False,
+            max_age=600,
+        )
     return api
 
 
