@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from polysocial.api.deps import CallerDep, FeedsDep
-from polysocial.api.responses import problems
-from polysocial.api.routes.posts import Before, Limit
+from polysocial.api.pagination import BeforeId, Cursor, Limit, id_cursor, listing, next_page, start
 from polysocial.api.schemas.feed import FeedPage
 
 router = APIRouter(tags=["feed"])
 
 DEGRADED_HEADER = "X-Feed-Degraded"
 
-OK = {
-    "description": "A page of the feed",
-    "headers": {
-        DEGRADED_HEADER: {
-            "description": "present when the timelines were unavailable and the page came, slower, from the sources "
-            "of truth; says why",
-            "schema": {"type": "string"},
-        }
-    },
+DEGRADED = {
+    DEGRADED_HEADER: {
+        "description": "present when the timelines were unavailable and the page came, slower, from the sources "
+        "of truth; says why",
+        "schema": {"type": "string"},
+    }
 }
 
 
-@router.get("/feed", response_model=FeedPage, responses={200: OK, **problems(401, 422, 503)})
+@router.get("/feed", response_model=FeedPage, responses=listing(401, 422, 503, headers=DEGRADED))
 async def home_feed(
-    feeds: FeedsDep, caller: CallerDep, response: Response, before: Before = None, limit: Limit = 20
+    request: Request,
+    feeds: FeedsDep,
+    caller: CallerDep,
+    response: Response,
+    cursor: Cursor = None,
+    before: BeforeId = None,
+    limit: Limit = 20,
 ) -> FeedPage:
-    page = await feeds.home(caller.user_id, before=before, limit=limit)
+    page = await feeds.home(caller.user_id, before=start(cursor, before, "before", id_cursor), limit=limit)
     if page.degraded is not None:
         response.headers[DEGRADED_HEADER] = page.degraded
+    following = next_page(request, response, page.next_before, limit)
     # One validation for the page: the items are checked inside pydantic-core, not by one Python call each.
-    return FeedPage.model_validate({"items": page.items, "next_before": page.next_before})
+    return FeedPage.model_validate({"items": page.items, "next_before": page.next_before, "next_cursor": following})

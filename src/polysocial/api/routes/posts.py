@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from polysocial.api.deps import CallerDep, PostsDep
+from polysocial.api.pagination import BeforeId, Cursor, Limit, id_cursor, listing, next_page, start
 from polysocial.api.responses import problems
 from polysocial.api.routes.users import UserId
 from polysocial.api.schemas.posts import (
@@ -23,13 +24,10 @@ from polysocial.api.schemas.posts import (
     PostUpdate,
 )
 from polysocial.domain.ids import PATTERN as ID_PATTERN
-from polysocial.services.social import MAX_PAGE
 
 router = APIRouter(tags=["posts"])
 
 PostId = Annotated[str, Path(pattern=ID_PATTERN.pattern, description="a post id (26-character ULID)")]
-Before = Annotated[str | None, Query(pattern=ID_PATTERN.pattern, description="the last id of the previous page")]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
 SlugPath = Annotated[str, Path(min_length=1, max_length=120, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 
 
@@ -56,13 +54,25 @@ async def delete_post(post_id: PostId, posts: PostsDep, caller: CallerDep) -> Re
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users/{user_id}/posts", response_model=PostPage, responses=problems(401, 404, 422))
+@router.get("/users/{user_id}/posts", response_model=PostPage, responses=listing(401, 404, 422))
 async def user_posts(
-    user_id: UserId, posts: PostsDep, caller: CallerDep, before: Before = None, limit: Limit = 20
+    request: Request,
+    response: Response,
+    user_id: UserId,
+    posts: PostsDep,
+    caller: CallerDep,
+    cursor: Cursor = None,
+    before: BeforeId = None,
+    limit: Limit = 20,
 ) -> PostPage:
-    found = await posts.by_author(user_id, caller.user_id, before=before, limit=limit)
+    found = await posts.by_author(
+        user_id, caller.user_id, before=start(cursor, before, "before", id_cursor), limit=limit
+    )
+    last = found[-1]["id"] if len(found) == limit else None
     # One validation for the page (the items are checked inside pydantic-core, not one Python call each).
-    return PostPage.model_validate({"items": found, "next_before": found[-1]["id"] if len(found) == limit else None})
+    return PostPage.model_validate(
+        {"items": found, "next_before": last, "next_cursor": next_page(request, response, last, limit)}
+    )
 
 
 @router.post(
@@ -75,12 +85,22 @@ async def add_comment(post_id: PostId, body: CommentCreate, posts: PostsDep, cal
     return CommentPublic.model_validate(await posts.add_comment(post_id, caller.user_id, body.text))
 
 
-@router.get("/posts/{post_id}/comments", response_model=CommentPage, responses=problems(401, 404, 422))
+@router.get("/posts/{post_id}/comments", response_model=CommentPage, responses=listing(401, 404, 422))
 async def list_comments(
-    post_id: PostId, posts: PostsDep, caller: CallerDep, before: Before = None, limit: Limit = 20
+    request: Request,
+    response: Response,
+    post_id: PostId,
+    posts: PostsDep,
+    caller: CallerDep,
+    cursor: Cursor = None,
+    before: BeforeId = None,
+    limit: Limit = 20,
 ) -> CommentPage:
-    found = await posts.comments(post_id, before=before, limit=limit)
-    return CommentPage.model_validate({"items": found, "next_before": found[-1]["id"] if len(found) == limit else None})
+    found = await posts.comments(post_id, before=start(cursor, before, "before", id_cursor), limit=limit)
+    last = found[-1]["id"] if len(found) == limit else None
+    return CommentPage.model_validate(
+        {"items": found, "next_before": last, "next_cursor": next_page(request, response, last, limit)}
+    )
 
 
 @router.put("/posts/{post_id}/like", response_model=LikeState, responses=problems(401, 404, 422))

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from polysocial.api.deps import AdminDep, CallerDep, SeatsDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
+from polysocial.api.pagination import (
+    Cursor,
+    Limit,
+    after_number,
+    listing,
+    next_page,
+    number_cursor,
+    start,
+)
 from polysocial.api.responses import problems
 from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.seats import (
@@ -20,14 +29,12 @@ from polysocial.api.schemas.seats import (
     TicketedEventPublic,
 )
 from polysocial.domain.seats import MAX_SEATS
-from polysocial.services.social import MAX_PAGE
 
 router = APIRouter(tags=["seats"])
 
 EventId = Annotated[int, Path(ge=1, le=MAX_ID)]
 SeatNo = Annotated[int, Path(ge=1, le=MAX_SEATS)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
-After = Annotated[int, Query(ge=0, le=MAX_ID, description="the last ticketed_event_id of the previous page")]
+AfterEvent = Annotated[int | None, after_number("ticketed_event_id")]
 
 
 @router.post("/ticketed-events", response_model=TicketedEventPublic, status_code=201, responses=problems(401, 403, 422))
@@ -35,12 +42,22 @@ async def create_event(body: TicketedEventCreate, seats: SeatsDep, admin: AdminD
     return TicketedEventPublic.of(await seats.create_event(body.name, body.starts_at, body.seats))
 
 
-@router.get("/ticketed-events", response_model=TicketedEventPage, responses=problems(401, 422))
-async def list_events(seats: SeatsDep, caller: CallerDep, after: After = 0, limit: Limit = 20) -> TicketedEventPage:
-    found = await seats.events(after=after, limit=limit)
+@router.get("/ticketed-events", response_model=TicketedEventPage, responses=listing(401, 422))
+async def list_events(
+    request: Request,
+    response: Response,
+    seats: SeatsDep,
+    caller: CallerDep,
+    cursor: Cursor = None,
+    after: AfterEvent = None,
+    limit: Limit = 20,
+) -> TicketedEventPage:
+    found = await seats.events(after=start(cursor, after, "after", number_cursor) or 0, limit=limit)
+    last = found[-1].ticketed_event_id if len(found) == limit else None
     return TicketedEventPage(
         items=[TicketedEventPublic.of(e) for e in found],
-        next_after=found[-1].ticketed_event_id if len(found) == limit else None,
+        next_after=last,
+        next_cursor=next_page(request, response, last, limit),
     )
 
 

@@ -6,11 +6,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from polysocial.api.deps import AdminDep, CallerDep, CartsDep, ShopDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
+from polysocial.api.pagination import (
+    Cursor,
+    Limit,
+    after_number,
+    before_number,
+    listing,
+    next_page,
+    number_cursor,
+    start,
+)
 from polysocial.api.responses import problems
 from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.shop import (
@@ -26,15 +36,13 @@ from polysocial.api.schemas.shop import (
     ProductPublic,
     Restock,
 )
-from polysocial.services.social import MAX_PAGE
 
 router = APIRouter(tags=["shop"])
 
 ProductId = Annotated[int, Path(ge=1, le=MAX_ID)]
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
-After = Annotated[int, Query(ge=0, le=MAX_ID, description="the last id of the previous page")]
-BeforeOrder = Annotated[int | None, Query(ge=1, le=MAX_ID, description="the last order_id of the previous page")]
+AfterProduct = Annotated[int | None, after_number("product_id")]
+BeforeOrder = Annotated[int | None, before_number("order_id")]
 
 
 @router.post("/products", response_model=ProductPublic, status_code=201, responses=problems(401, 403, 422))
@@ -42,11 +50,22 @@ async def create_product(body: ProductCreate, shop: ShopDep, admin: AdminDep) ->
     return ProductPublic.of(await shop.create_product(body.name, body.price, body.stock))
 
 
-@router.get("/products", response_model=ProductPage, responses=problems(401, 422))
-async def list_products(shop: ShopDep, caller: CallerDep, after: After = 0, limit: Limit = 20) -> ProductPage:
-    found = await shop.products(after=after, limit=limit)
+@router.get("/products", response_model=ProductPage, responses=listing(401, 422))
+async def list_products(
+    request: Request,
+    response: Response,
+    shop: ShopDep,
+    caller: CallerDep,
+    cursor: Cursor = None,
+    after: AfterProduct = None,
+    limit: Limit = 20,
+) -> ProductPage:
+    found = await shop.products(after=start(cursor, after, "after", number_cursor) or 0, limit=limit)
+    last = found[-1].product_id if len(found) == limit else None
     return ProductPage(
-        items=[ProductPublic.of(p) for p in found], next_after=found[-1].product_id if len(found) == limit else None
+        items=[ProductPublic.of(p) for p in found],
+        next_after=last,
+        next_cursor=next_page(request, response, last, limit),
     )
 
 
@@ -88,11 +107,22 @@ async def place_order(
     return respond(reply)
 
 
-@router.get("/orders", response_model=OrderPage, responses=problems(401, 422))
-async def my_orders(shop: ShopDep, caller: CallerDep, before: BeforeOrder = None, limit: Limit = 20) -> OrderPage:
-    found = await shop.orders(caller.user_id, before=before, limit=limit)
+@router.get("/orders", response_model=OrderPage, responses=listing(401, 422))
+async def my_orders(
+    request: Request,
+    response: Response,
+    shop: ShopDep,
+    caller: CallerDep,
+    cursor: Cursor = None,
+    before: BeforeOrder = None,
+    limit: Limit = 20,
+) -> OrderPage:
+    found = await shop.orders(caller.user_id, before=start(cursor, before, "before", number_cursor), limit=limit)
+    last = found[-1].order_id if len(found) == limit else None
     return OrderPage(
-        items=[OrderPublic.of(o) for o in found], next_before=found[-1].order_id if len(found) == limit else None
+        items=[OrderPublic.of(o) for o in found],
+        next_before=last,
+        next_cursor=next_page(request, response, last, limit),
     )
 
 

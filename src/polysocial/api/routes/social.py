@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from polysocial.api.deps import CallerDep, SocialDep
+from polysocial.api.pagination import (
+    Cursor,
+    Limit,
+    after_number,
+    listing,
+    next_page,
+    number_cursor,
+    start,
+)
 from polysocial.api.responses import problems
 from polysocial.api.routes.users import UserId
-from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.social import (
     FollowCounts,
     FollowState,
@@ -20,17 +28,20 @@ from polysocial.api.schemas.social import (
     UserPage,
     UserRef,
 )
-from polysocial.services.social import MAX_PAGE, FollowPage
+from polysocial.services.social import FollowPage
 from polysocial.stores.graph.protocol import MAX_PATH_HOPS
 
 router = APIRouter(tags=["social graph"])
 
-After = Annotated[int, Query(ge=0, le=MAX_ID, description="the last user id of the previous page")]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
+AfterUser = Annotated[int | None, after_number("user_id")]
 
 
-def page(found: FollowPage) -> UserPage:
-    return UserPage(items=[UserRef(user_id=u.user_id, name=u.name) for u in found.users], next_after=found.next_after)
+def page(request: Request, response: Response, found: FollowPage, limit: int) -> UserPage:
+    return UserPage(
+        items=[UserRef(user_id=u.user_id, name=u.name) for u in found.users],
+        next_after=found.next_after,
+        next_cursor=next_page(request, response, found.next_after, limit),
+    )
 
 
 @router.post(
@@ -55,18 +66,34 @@ async def unfollow(user_id: UserId, social: SocialDep, caller: CallerDep) -> Fol
     return FollowState(user_id=user_id, following=False)
 
 
-@router.get("/users/{user_id}/followers", response_model=UserPage, responses=problems(401, 404, 422))
+@router.get("/users/{user_id}/followers", response_model=UserPage, responses=listing(401, 404, 422))
 async def followers(
-    user_id: UserId, social: SocialDep, caller: CallerDep, after: After = 0, limit: Limit = 20
+    request: Request,
+    response: Response,
+    user_id: UserId,
+    social: SocialDep,
+    caller: CallerDep,
+    cursor: Cursor = None,
+    after: AfterUser = None,
+    limit: Limit = 20,
 ) -> UserPage:
-    return page(await social.followers(user_id, after=after, limit=limit))
+    first = start(cursor, after, "after", number_cursor) or 0
+    return page(request, response, await social.followers(user_id, after=first, limit=limit), limit)
 
 
-@router.get("/users/{user_id}/following", response_model=UserPage, responses=problems(401, 404, 422))
+@router.get("/users/{user_id}/following", response_model=UserPage, responses=listing(401, 404, 422))
 async def following(
-    user_id: UserId, social: SocialDep, caller: CallerDep, after: After = 0, limit: Limit = 20
+    request: Request,
+    response: Response,
+    user_id: UserId,
+    social: SocialDep,
+    caller: CallerDep,
+    cursor: Cursor = None,
+    after: AfterUser = None,
+    limit: Limit = 20,
 ) -> UserPage:
-    return page(await social.following(user_id, after=after, limit=limit))
+    first = start(cursor, after, "after", number_cursor) or 0
+    return page(request, response, await social.following(user_id, after=first, limit=limit), limit)
 
 
 @router.get("/users/{user_id}/follow-counts", response_model=FollowCounts, responses=problems(401, 404, 422))
@@ -89,13 +116,21 @@ async def relationship(user_id: UserId, social: SocialDep, caller: CallerDep) ->
 @router.get(
     "/users/{user_id}/mutuals",
     response_model=UserPage,
-    responses=problems(401, 404, 422),
+    responses=listing(401, 404, 422),
     summary="The users both I and this user follow",
 )
 async def mutuals(
-    user_id: UserId, social: SocialDep, caller: CallerDep, after: After = 0, limit: Limit = 20
+    request: Request,
+    response: Response,
+    user_id: UserId,
+    social: SocialDep,
+    caller: CallerDep,
+    cursor: Cursor = None,
+    after: AfterUser = None,
+    limit: Limit = 20,
 ) -> UserPage:
-    return page(await social.mutuals(caller.user_id, user_id, after=after, limit=limit))
+    first = start(cursor, after, "after", number_cursor) or 0
+    return page(request, response, await social.mutuals(caller.user_id, user_id, after=first, limit=limit), limit)
 
 
 @router.get(

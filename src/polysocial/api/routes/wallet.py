@@ -7,20 +7,26 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from polysocial.api.deps import CallerDep, WalletDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
+from polysocial.api.pagination import (
+    Cursor,
+    Limit,
+    before_number,
+    listing,
+    next_page,
+    number_cursor,
+    start,
+)
 from polysocial.api.responses import problems
-from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.wallet import DepositCreate, LedgerEntryPublic, LedgerPage, TransferCreate, WalletPublic
-from polysocial.services.social import MAX_PAGE
 
 router = APIRouter(tags=["wallet"])
 
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
-BeforeEntry = Annotated[int | None, Query(ge=1, le=MAX_ID, description="the last entry_id of the previous page")]
+BeforeEntry = Annotated[int | None, before_number("entry_id")]
 
 
 @router.get("/wallet", response_model=WalletPublic, responses=problems(401))
@@ -28,12 +34,22 @@ async def wallet(wallet: WalletDep, caller: CallerDep) -> WalletPublic:
     return WalletPublic(user_id=caller.user_id, balance=await wallet.balance(caller.user_id))
 
 
-@router.get("/wallet/ledger", response_model=LedgerPage, responses=problems(401, 422))
-async def ledger(wallet: WalletDep, caller: CallerDep, before: BeforeEntry = None, limit: Limit = 20) -> LedgerPage:
-    entries = await wallet.ledger(caller.user_id, before=before, limit=limit)
+@router.get("/wallet/ledger", response_model=LedgerPage, responses=listing(401, 422))
+async def ledger(
+    request: Request,
+    response: Response,
+    wallet: WalletDep,
+    caller: CallerDep,
+    cursor: Cursor = None,
+    before: BeforeEntry = None,
+    limit: Limit = 20,
+) -> LedgerPage:
+    entries = await wallet.ledger(caller.user_id, before=start(cursor, before, "before", number_cursor), limit=limit)
+    last = entries[-1].entry_id if len(entries) == limit else None
     return LedgerPage(
         items=[LedgerEntryPublic.of(e) for e in entries],
-        next_before=entries[-1].entry_id if len(entries) == limit else None,
+        next_before=last,
+        next_cursor=next_page(request, response, last, limit),
     )
 
 

@@ -163,3 +163,15 @@ def iso_text(value: object) -> object:
 
 IsoDate = Annotated[date, BeforeValidator(iso_text)]
 IsoDateTime = Annotated[datetime, BeforeValidator(iso_text)]
+
+
+# Every list's page carries the next page's cursor (api/pagination.py); the older names stay, deprecated.
+NextCursor = Annotated[
+    str | None, Field(description="the next page's ?cursor= (also in the Link header); null on the last page")
+]
+OldNextId = Annotated[
+    str | None, Field(description="deprecated: use next_cursor", json_schema_extra={"deprecated": True})
+]
+OldNextNumber = Annotated[
+    int | None, Field(description="deprecated: use next_cursor", json_schema_extra={"deprecated": True})
+]

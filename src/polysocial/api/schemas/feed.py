@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from polysocial.api.schemas.common import NextCursor, OldNextId
 from polysocial.api.schemas.posts import PostStats
 
 
@@ -33,4 +34,5 @@ class FeedItem(BaseModel):
 
 class FeedPage(BaseModel):
     items: list[FeedItem]
-    next_before: str | None = Field(description="pass as ?before= for the next page; null on the last page")
+    next_before: OldNextId = None
+    next_cursor: NextCursor = None

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from polysocial.api.schemas.common import Strict, Text, WebUrl, storable
+from polysocial.api.schemas.common import NextCursor, OldNextId, Strict, Text, WebUrl, storable
 from polysocial.domain.posts import (
     FIELD_NAME,
     MAX_COMMENT,
@@ -142,7 +142,8 @@ class PostPublic(BaseModel):
 
 class PostPage(BaseModel):
     items: list[PostPublic]
-    next_before: str | None = Field(description="pass as ?before= for the next page; null on the last page")
+    next_before: OldNextId = None
+    next_cursor: NextCursor = None
 
 
 class CommentCreate(Strict):
@@ -151,7 +152,8 @@ class CommentCreate(Strict):
 
 class CommentPage(BaseModel):
     items: list[CommentPublic]
-    next_before: str | None
+    next_before: OldNextId = None
+    next_cursor: NextCursor = None
 
 
 class LikeState(BaseModel):

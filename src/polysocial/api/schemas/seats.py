@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from polysocial.api.schemas.common import JSON_INTEGER, IsoDateTime, Label, Strict
+from polysocial.api.schemas.common import JSON_INTEGER, IsoDateTime, Label, NextCursor, OldNextNumber, Strict
 from polysocial.domain.seats import MAX_SEATS, Seat, TicketedEvent
 
 
@@ -45,7 +45,8 @@ class TicketedEventPublic(BaseModel):
 
 class TicketedEventPage(BaseModel):
     items: list[TicketedEventPublic]
-    next_after: int | None = Field(description="pass as ?after= for the next page; null on the last page")
+    next_after: OldNextNumber = None
+    next_cursor: NextCursor = None
 
 
 class SeatPublic(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from polysocial.api.schemas.common import JSON_INTEGER, Amount, Id, Label, Quantity, Strict
+from polysocial.api.schemas.common import JSON_INTEGER, Amount, Id, Label, NextCursor, OldNextNumber, Quantity, Strict
 from polysocial.domain.shop import MAX_ORDER_LINES, MAX_QUANTITY, CustomerReportRow, Order, Product
 
 
@@ -35,7 +35,8 @@ class ProductPublic(BaseModel):
 
 class ProductPage(BaseModel):
     items: list[ProductPublic]
-    next_after: int | None
+    next_after: OldNextNumber = None
+    next_cursor: NextCursor = None
 
 
 class OrderLineCreate(Strict):
@@ -78,7 +79,8 @@ class OrderPublic(BaseModel):
 
 class OrderPage(BaseModel):
     items: list[OrderPublic]
-    next_before: int | None
+    next_before: OldNextNumber = None
+    next_cursor: NextCursor = None
 
 
 class CartChange(Strict):

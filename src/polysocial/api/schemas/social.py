@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from polysocial.api.schemas.common import NextCursor, OldNextNumber
+
 
 class UserRef(BaseModel):
     user_id: int
@@ -12,7 +14,8 @@ class UserRef(BaseModel):
 
 class UserPage(BaseModel):
     items: list[UserRef]
-    next_after: int | None = Field(description="pass as ?after= for the next page; null on the last page")
+    next_after: OldNextNumber = None
+    next_cursor: NextCursor = None
 
 
 class FollowState(BaseModel):

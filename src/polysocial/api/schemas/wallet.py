@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from polysocial.api.schemas.common import Amount, Id, Strict
+from polysocial.api.schemas.common import Amount, Id, NextCursor, OldNextNumber, Strict
 from polysocial.domain.wallet import LedgerEntry
 
 
@@ -47,4 +47,5 @@ class LedgerEntryPublic(BaseModel):
 
 class LedgerPage(BaseModel):
     items: list[LedgerEntryPublic]
-    next_before: int | None
+    next_before: OldNextNumber = None
+    next_cursor: NextCursor = None

@@ -1,0 +1,109 @@
+"""One cursor vocabulary for every list: ``?cursor=`` in, ``next_cursor`` out, and an RFC 8288 ``Link`` header with
+``rel="next"`` (absent on the last page). A cursor is opaque to clients: pass back what the previous page gave.
+
+The older names still work and are marked deprecated in the OpenAPI document: ``?before=`` with ``next_before`` on
+newest-first lists (feed, timelines, comments, orders, ledger), ``?after=`` with ``next_after`` on id-ordered lists
+(followers, following, mutuals, products, events). Giving a cursor and an old name together is refused (422).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from polysocial.api.responses import problems
+from polysocial.api.schemas.common import MAX_ID
+from polysocial.domain.ids import PATTERN as ID_PATTERN
+from polysocial.services.social import MAX_PAGE
+
+T = TypeVar("T")
+
+CURSOR_PATTERN = r"^[0-9A-Za-z]{1,64}$"
+
+Cursor = Annotated[
+    str | None,
+    Query(
+        pattern=CURSOR_PATTERN,
+        description='where the page starts: the previous page\'s `next_cursor` (also in its `Link: rel="next"`)',
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
+
+# The deprecated names, kept working.
+BeforeId = Annotated[
+    str | None,
+    Query(pattern=ID_PATTERN.pattern, deprecated=True, description="deprecated: use cursor (the last id of the page)"),
+]
+
+
+def before_number(what: str) -> object:
+    return Query(ge=1, le=MAX_ID, deprecated=True, description=f"deprecated: use cursor (the last {what} of the page)")
+
+
+def after_number(what: str) -> object:
+    return Query(ge=0, le=MAX_ID, deprecated=True, description=f"deprecated: use cursor (the last {what} of the page)")
+
+
+def _invalid(cursor: str, why: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", "cursor"), "msg": f"Value error, {why}", "input": cursor}]
+    )
+
+
+def id_cursor(cursor: str) -> str:
+    if not ID_PATTERN.match(cursor):
+        raise _invalid(cursor, "not a cursor this list gave (a post or comment id)")
+    return cursor
+
+
+def number_cursor(cursor: str) -> int:
+    if not re.fullmatch(r"\d{1,16}", cursor) or int(cursor) > MAX_ID:
+        raise _invalid(cursor, "not a cursor this list gave (a number)")
+    return int(cursor)
+
+
+def start(cursor: str | None, old: T | None, old_name: str, parse: Callable[[str], T]) -> T | None:
+    """Where the page starts: the cursor, else the deprecated parameter's value."""
+    if cursor is not None and old is not None:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", old_name),
+                    "msg": f"Value error, give cursor only ({old_name} is its deprecated name)",
+                    "input": old,
+                }
+            ]
+        )
+    return parse(cursor) if cursor is not None else old
+
+
+def next_page(request: Request, response: Response, next_value: object | None, limit: int) -> str | None:
+    """The ``next_cursor`` of this page; sets the ``Link`` header to the next page's URL (relative to this one's)."""
+    if next_value is None:
+        return None
+    cursor = str(next_value)
+    url = request.url.remove_query_params(["cursor", "before", "after", "limit"]).include_query_params(
+        cursor=cursor, limit=limit
+    )
+    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    return cursor
+
+
+# The response header, for the OpenAPI document of every list.
+LINK_HEADER = {
+    "Link": {
+        "description": 'the next page, as `<url>; rel="next"` (RFC 8288); absent on the last page',
+        "schema": {"type": "string"},
+    }
+}
+
+
+def listing(*statuses: int, headers: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The responses of a list operation: a page (with its ``Link`` header, and ``headers``) and the problems."""
+    page = {"description": "A page", "headers": {**LINK_HEADER, **(headers or {})}}
+    return {200: page, **problems(*statuses)}
