@@ -13,6 +13,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
+from polysocial.api.caching import NEVER
 from polysocial.api.deps import OperationsDep, SettingsDep
 from polysocial.config import Profile, Role
 
@@ -41,6 +42,7 @@ class Health(BaseModel):
     responses={503: {"model": Health, "description": "at least one store role is down"}},
 )
 async def health(operations: OperationsDep, settings: SettingsDep, response: Response) -> Health:
+    response.headers["Cache-Control"] = NEVER
     checks = await operations.health()
     roles = [
         RoleStatus(
@@ -69,7 +71,8 @@ class Readiness(BaseModel):
 
 
 @router.get("/health/live", response_model=Liveness, summary="The process answers (no store is asked)")
-async def live() -> Liveness:
+async def live(response: Response) -> Liveness:
+    response.headers["Cache-Control"] = NEVER
     return Liveness(status="ok")
 
 
@@ -80,6 +83,7 @@ async def live() -> Liveness:
     responses={503: {"model": Readiness, "description": "at least one store role is down"}},
 )
 async def ready(operations: OperationsDep, response: Response) -> Readiness:
+    response.headers["Cache-Control"] = NEVER
     down = [c.role for c in await operations.health() if not c.ok]
     if down:
         response.status_code = 503

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
+from polysocial.api.caching import IfNoneMatch, conditional, conditional_responses
 from polysocial.api.deps import CallerDep, PostsDep
 from polysocial.api.pagination import BeforeId, Cursor, Limit, id_cursor, listing, next_page, start
 from polysocial.api.responses import problems
@@ -38,9 +39,10 @@ async def create_post(body: PostCreate, posts: PostsDep, caller: CallerDep, resp
     return PostPublic.model_validate(doc)
 
 
-@router.get("/posts/{post_id}", response_model=PostPublic, responses=problems(401, 404, 422))
-async def get_post(post_id: PostId, posts: PostsDep, caller: CallerDep) -> PostPublic:
-    return PostPublic.model_validate(await posts.get(post_id, caller.user_id))
+@router.get("/posts/{post_id}", response_model=PostPublic, responses=conditional_responses(problems(401, 404, 422)))
+async def get_post(post_id: PostId, posts: PostsDep, caller: CallerDep, if_none_match: IfNoneMatch = None) -> Response:
+    # A read that a 304 answers is still a view (recorded by posts.get).
+    return conditional(PostPublic.model_validate(await posts.get(post_id, caller.user_id)), if_none_match)
 
 
 @router.patch("/posts/{post_id}", response_model=PostPublic, responses=problems(401, 403, 404, 422))
@@ -120,9 +122,11 @@ async def create_article(body: ArticleCreate, posts: PostsDep, caller: CallerDep
     return ArticlePublic.model_validate(await posts.create_article(caller.user_id, body.known(), body.extra_fields()))
 
 
-@router.get("/articles/{slug}", response_model=ArticlePublic, responses=problems(401, 404, 422))
-async def get_article(slug: SlugPath, posts: PostsDep, caller: CallerDep) -> ArticlePublic:
-    return ArticlePublic.model_validate(await posts.article(slug, caller.user_id))
+@router.get("/articles/{slug}", response_model=ArticlePublic, responses=conditional_responses(problems(401, 404, 422)))
+async def get_article(
+    slug: SlugPath, posts: PostsDep, caller: CallerDep, if_none_match: IfNoneMatch = None
+) -> Response:
+    return conditional(ArticlePublic.model_validate(await posts.article(slug, caller.user_id)), if_none_match)
 
 
 @router.patch("/articles/{slug}", response_model=ArticlePublic, responses=problems(401, 403, 404, 422))
