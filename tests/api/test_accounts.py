@@ -108,6 +108,31 @@ async def test_failed_logins_are_limited_per_account(client: httpx.AsyncClient) 
     assert right.status_code == 429
 
 
+async def test_the_ratelimit_headers_count_down_to_the_429(client: httpx.AsyncClient) -> None:
+    user = await sign_up(client)
+
+    def rate(response: httpx.Response) -> tuple[int, int, int]:
+        h = response.headers
+        return int(h["ratelimit-limit"]), int(h["ratelimit-remaining"]), int(h["ratelimit-reset"])
+
+    fresh = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert fresh.status_code == 200
+    assert rate(fresh) == (5, 5, 0)  # a success counts nothing
+    wrong = {"email": user.email, "password": "wrong password!"}
+    seen = [rate(await client.post("/auth/login", json=wrong)) for _ in range(5)]
+    assert [remaining for _, remaining, _ in seen] == [4, 3, 2, 1, 0]
+    assert all(limit == 5 for limit, _, _ in seen)
+    resets = [reset for _, _, reset in seen]
+    assert resets == sorted(resets)
+    assert 11 <= resets[0] <= 13  # one failure comes back after one interval (60 s / 5)
+    assert 59 <= resets[-1] <= 61
+    refused = await client.post("/auth/login", json=wrong)
+    assert refused.status_code == 429
+    limit, remaining, reset = rate(refused)
+    assert (limit, remaining) == (5, 0)
+    assert int(refused.headers["retry-after"]) <= reset <= 61
+
+
 async def test_failed_logins_are_limited_per_client_address(client: httpx.AsyncClient) -> None:
     statuses = [
         (await client.post("/auth/login", json={"email": f"x{i}@example.com", "password": "nope nope"})).status_code

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from polysocial import failpoints
 from polysocial.domain.accounts import is_adult, normalise_email
-from polysocial.domain.limits import RateLimit, gcra
+from polysocial.domain.limits import RateLimit, RateStatus, gcra
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,24 @@ def test_a_peek_never_changes_the_state() -> None:
 
 def test_failpoint_names_are_unique() -> None:
     assert len(set(failpoints.ALL)) == len(failpoints.ALL)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=120_000), min_size=1, max_size=40))
+def test_ratelimit_reset_is_never_earlier_than_the_allowance_is_whole_again(arrivals: list[float]) -> None:
+    """RateLimit-Reset promises the full allowance back after that many seconds: check it against the GCRA itself."""
+    rule = RateLimit(limit=5, period_s=60)
+    tat = None
+    for now in sorted(arrivals):
+        decision, tat = gcra(tat, now, rule, cost=1)
+        status = RateStatus.of(rule, decision)
+        assert status.limit == 5
+        assert status.remaining == decision.remaining
+        # The allowance is whole once the theoretical arrival time is no later than now.
+        assert tat is not None
+        assert tat <= now + status.reset_s * 1000, (now, tat, status)
+
+
+def test_the_tightest_limit_is_the_one_with_least_left() -> None:
+    tight, loose = RateStatus(5, 1, 48), RateStatus(25, 20, 60)
+    assert RateStatus.tightest([loose, tight]) is tight
+    assert tight.headers() == {"RateLimit-Limit": "5", "RateLimit-Remaining": "1", "RateLimit-Reset": "48"}

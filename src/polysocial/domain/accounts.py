@@ -115,5 +115,10 @@ class InvalidCredentials(Unauthorized):
     title = "Invalid credentials"
     type_slug = "invalid-credentials"
 
-    def __init__(self) -> None:
+    def __init__(self, rate: dict[str, str] | None = None) -> None:
+        self.rate = rate or {}  # the RateLimit-* headers of the failed-login limit, this failure counted
         super().__init__("the email or the password is wrong")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**super().headers, **self.rate}

@@ -73,13 +73,14 @@ class RateLimited(DomainError):
     title = "Too many requests"
     type_slug = "rate-limited"
 
-    def __init__(self, retry_after_s: float, what: str = "requests") -> None:
+    def __init__(self, retry_after_s: float, what: str = "requests", rate: dict[str, str] | None = None) -> None:
         self.retry_after_s = max(1, math.ceil(retry_after_s))
+        self.rate = rate or {}  # the RateLimit-* headers of the limit that refused
         super().__init__(f"too many {what}; try again in {self.retry_after_s} s")
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_s)}
+        return {"Retry-After": str(self.retry_after_s), **self.rate}
 
 
 class ServiceUnavailable(DomainError):

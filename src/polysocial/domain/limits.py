@@ -7,6 +7,7 @@ PostgreSQL); this module is the reference they are tested against.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -29,6 +30,39 @@ class RateDecision:
     allowed: bool
     retry_after_s: float  # 0 when allowed
     remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class RateStatus:
+    """Where a client stands against one limit, as the RateLimit-* response headers say it (IETF httpapi
+    ratelimit-headers): the quota, what is left of it, and the seconds until it is whole again."""
+
+    limit: int
+    remaining: int
+    reset_s: int
+
+    @classmethod
+    def of(cls, rule: RateLimit, decision: RateDecision) -> RateStatus:
+        """From a GCRA decision: each used unit comes back after one interval, so the quota is whole again after
+        (limit - remaining) intervals at most; a refusal adds the wait for the first."""
+        interval_s = rule.interval_ms / 1000
+        if decision.allowed:
+            reset = interval_s * (rule.limit - decision.remaining)
+        else:
+            reset = decision.retry_after_s + interval_s * (rule.limit - 1)
+        return cls(rule.limit, decision.remaining, max(0, math.ceil(reset)))
+
+    @staticmethod
+    def tightest(statuses: list[RateStatus]) -> RateStatus:
+        """The one the client will meet first: the fewest left, then the longest to reset."""
+        return min(statuses, key=lambda s: (s.remaining, -s.reset_s))
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
 
 
 def gcra(tat_ms: float | None, now_ms: float, rule: RateLimit, cost: int) -> tuple[RateDecision, float]:

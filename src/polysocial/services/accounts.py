@@ -26,6 +26,7 @@ from polysocial.domain.accounts import (
 )
 from polysocial.domain.errors import DomainError, Forbidden, NotFound
 from polysocial.domain.events import profile_updated, user_registered
+from polysocial.domain.limits import RateStatus
 from polysocial.services import ratelimit
 from polysocial.services.passwords import Passwords
 from polysocial.services.profiles import get_profile, invalidate_profile
@@ -42,6 +43,18 @@ class Registration:
     birthdate: date
     bio: str = ""
     avatar_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    credentials: Credentials
+    rate: RateStatus  # the failed-login limit the caller is closest to (nothing counted for a success)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    token: str
+    rate: RateStatus
 
 
 class WeakPassword(DomainError):
@@ -97,7 +110,7 @@ class Accounts:
             raise NotFound(f"user {user_id} vanished after sign-up")
         return me
 
-    async def authenticate(self, email: str, password: str, ip: str) -> Credentials:
+    async def authenticate(self, email: str, password: str, ip: str) -> Authenticated:
         """Credentials for a correct email and password. An unknown email and a wrong password fail alike, after
         the same work; failures count against the account and the client address, and past either limit: 429."""
         email = normalise_email(email)
@@ -105,29 +118,29 @@ class Accounts:
             (_account_key(email), ratelimit.LOGIN_FAILURES_PER_ACCOUNT),
             (_ip_key(ip), ratelimit.LOGIN_FAILURES_PER_IP),
         ]
-        for key, rule in limits:
-            await ratelimit.check(self.keyvalue, key, rule, what="failed logins")
+        standing = [await ratelimit.check(self.keyvalue, key, rule, what="failed logins") for key, rule in limits]
         async with self.relational.reading() as tx:
             credentials = await tx.accounts.credentials_by_email(email)
         stored_hash = credentials.password_hash if credentials else None
         # Verify even when the email is unknown (against a dummy hash): both failures must cost the same.
         matched = await self.passwords.verify(stored_hash, password[: MAX_PASSWORD * 4])
         if credentials is None or not matched:
-            for key, rule in limits:
-                await ratelimit.count(self.keyvalue, key, rule)
-            raise InvalidCredentials
+            counted = [await ratelimit.count(self.keyvalue, key, rule) for key, rule in limits]
+            raise InvalidCredentials(RateStatus.tightest(counted).headers())
         if self.passwords.needs_rehash(credentials.password_hash):
             new_hash = await self.passwords.hash(password)
             async with self.relational.transaction() as tx:
                 await tx.accounts.update_password_hash(credentials.user_id, new_hash)
-        return credentials
+        return Authenticated(credentials, RateStatus.tightest(standing))
 
-    async def login(self, email: str, password: str, *, ip: str, previous_token: str | None = None) -> str:
-        """A new session token. A token the client already held is revoked: a login always rotates the session."""
-        credentials = await self.authenticate(email, password, ip)
+    async def login(self, email: str, password: str, *, ip: str, previous_token: str | None = None) -> SignedIn:
+        """A new session token (and where the caller stands against the failed-login limits). A token the client
+        already held is revoked: a login always rotates the session."""
+        found = await self.authenticate(email, password, ip)
         if previous_token:
             await self.sessions.close(previous_token)
-        return await self.sessions.open(credentials.user_id, credentials.role)
+        token = await self.sessions.open(found.credentials.user_id, found.credentials.role)
+        return SignedIn(token, found.rate)
 
     async def logout(self, token: str) -> None:
         await self.sessions.close(token)

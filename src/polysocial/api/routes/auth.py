@@ -33,25 +33,45 @@ async def register(body: RegisterRequest, accounts: AccountsDep, response: Respo
     return MePublic.of(me)
 
 
+RATE_HEADERS = {
+    name: {"description": what, "schema": {"type": "integer"}}
+    for name, what in (
+        ("RateLimit-Limit", "failed sign-ins allowed in the limit's window (the limit closest to refusing)"),
+        ("RateLimit-Remaining", "failed sign-ins left before 429"),
+        ("RateLimit-Reset", "seconds until the allowance is whole again"),
+    )
+}
+
+
 @router.post(
     "/login",
     response_model=TokenResponse,
-    responses=problems(401, 422, 429),
+    responses={
+        200: {"description": "A new session", "headers": RATE_HEADERS},
+        **problems(422),
+        **{status: {**entry, "headers": RATE_HEADERS} for status, entry in problems(401, 429).items()},
+    },
     summary="Exchange an email and a password for a session token",
     # A token is optional here (a signed-in client's old session ends with the new one): say so, rather than the
     # bearer scheme's "required" that its dependency implies.
     openapi_extra={"security": [{}, {"HTTPBearer": []}]},
 )
 async def login(
-    body: LoginRequest, request: Request, accounts: AccountsDep, settings: SettingsDep, credentials: BearerDep
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    accounts: AccountsDep,
+    settings: SettingsDep,
+    credentials: BearerDep,
 ) -> TokenResponse:
-    token = await accounts.login(
+    signed_in = await accounts.login(
         body.email,
         body.password,
         ip=client_address(request),
         previous_token=credentials.credentials if credentials else None,
     )
-    return TokenResponse(access_token=token, expires_in=settings.session_idle_s)
+    response.headers.update(signed_in.rate.headers())
+    return TokenResponse(access_token=signed_in.token, expires_in=settings.session_idle_s)
 
 
 @router.post(

@@ -66,7 +66,7 @@ async def signup(
         status, message = explain(exc)
         form = {"email": email, "name": name, "birthdate": birthdate, "bio": bio}
         return render(request, "signup.html", status, form=form, error=message)
-    token = await services.accounts.login(body.email, body.password, ip=client_address(request))
+    token = (await services.accounts.login(body.email, body.password, ip=client_address(request))).token
     response = redirect(request, "/web/home", notice=f"Welcome, {me.profile.name}! Your account is ready.")
     _signed_in(request, response, token)
     return response
@@ -82,14 +82,14 @@ async def signin(
     request: Request, viewer: MaybeViewerDep, email: FormText, password: FormText, next: FormText = "/web/home"
 ) -> Response:
     body = LoginRequest.model_validate({"email": email, "password": password})
-    token = await services_of(request).accounts.login(
+    signed_in = await services_of(request).accounts.login(
         body.email,
         body.password,
         ip=client_address(request),
         previous_token=viewer.token if viewer else None,  # a sign-in always rotates the session
     )
     response = redirect(request, local_path(next))
-    _signed_in(request, response, token)
+    _signed_in(request, response, signed_in.token)
     return response
 
 
