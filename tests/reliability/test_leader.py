@@ -157,19 +157,24 @@ async def test_killing_the_leading_worker_loses_no_event_and_the_other_takes_ove
 
         await sign_up(20)
         leader = leading_worker(two_workers, url)
+        (old_backend,) = lease_backends(url, RELAY_LEASE)
         writers = asyncio.gather(*(sign_up(40) for _ in range(4)))  # 160 more while the leader dies
         await asyncio.sleep(0.2)
         leader.kill()
         killed_at = time.monotonic()
-        await writers
-        deadline = time.monotonic() + 15
-        while True:  # a worker that is not the dead one holds the lease
-            holders = lease_backends(url, RELAY_LEASE)
-            if holders:
-                break
-            assert time.monotonic() < deadline, "nobody took the relay's lease over"
-            await asyncio.sleep(0.05)
-        took_over_s = time.monotonic() - killed_at
+
+        async def take_over() -> float:
+            """Seconds from the kill until another connection holds the lease, timed while the writers run (after
+            them, the figure was the writers' time: 7.7 s once on a loaded machine)."""
+            while True:
+                holders = await asyncio.to_thread(lease_backends, url, RELAY_LEASE)
+                if holders and old_backend not in holders:
+                    return time.monotonic() - killed_at
+                assert time.monotonic() - killed_at < 15, "nobody took the relay's lease over"
+                await asyncio.sleep(0.05)
+
+        took_over_s, _ = await asyncio.gather(take_over(), writers)
+        print(f"the relay's lease was taken over {took_over_s:.2f} s after the leader was killed")
         metrics = (await client.get("/metrics")).text
     # The killed worker's live gauges left the sums at that scrape (it never said goodbye); its counters stayed.
     folder = Path(two_workers.env["POLYSOCIAL_DATA_DIR"]) / "run" / f"metrics-{two_workers.port}"
