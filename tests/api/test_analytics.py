@@ -147,3 +147,33 @@ async def test_metrics_answer_an_operators_questions(client: httpx.AsyncClient, 
     assert samples(scrape.text)[("polysocial_store_breaker_open", (("role", "graph"),))] == 1
     after = samples((await client.get("/metrics")).text)
     assert after[("polysocial_store_breaker_open", (("role", "graph"),))] == 0
+
+
+async def test_metrics_count_fan_out_and_the_feed_caches(client: httpx.AsyncClient, app: App) -> None:
+    """Fan-out inserts and the post and card caches' hits and misses; postgres-only, which keeps no timelines and
+    reads feeds from the sources of truth, reports none."""
+    author, fans = await sign_up(client), [await sign_up(client) for _ in range(3)]
+    for fan in fans:
+        assert (await client.post(f"/users/{author.user_id}/follow", headers=fan.auth)).status_code == 200
+    await app.relay.drain()
+    before = samples((await client.get("/metrics")).text)
+    for fan in fans:  # live timelines, so that the post is fanned out to them
+        assert (await client.get("/feed", headers=fan.auth)).status_code == 200
+    assert (await client.post("/posts", json={"text": "hi"}, headers=author.auth)).status_code == 201
+    await app.relay.drain()
+    for _ in range(2):
+        for fan in fans:
+            assert (await client.get("/feed", headers=fan.auth)).json()["items"]
+    after = samples((await client.get("/metrics")).text)
+
+    def grew(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+        return after[(name, labels)] - before.get((name, labels), 0.0)
+
+    if app.stores.timelines is None:
+        assert grew("polysocial_fanout_inserts_total") == 0
+        assert not any(name == "polysocial_cache_lookups_total" for name, _ in after)
+        return
+    assert grew("polysocial_fanout_inserts_total") >= len(fans)
+    assert grew("polysocial_cache_lookups_total", (("cache", "post"), ("result", "miss"))) >= 1
+    assert grew("polysocial_cache_lookups_total", (("cache", "post"), ("result", "hit"))) >= len(fans)
+    assert ("polysocial_cache_lookups_total", (("cache", "card"), ("result", "miss"))) in after

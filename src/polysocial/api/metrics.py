@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 import structlog
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -152,6 +152,32 @@ class ProcessMetrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        # The feed's work in this process (fan-out runs where the relay runs: a `serve` worker, or a `worker`
+        # process, whose figures no scrape of the API sees). Counters: in multiprocess mode they are summed over
+        # every worker that ever ran, the dead ones included, so a total never goes down.
+        self.fanout = Counter(
+            "polysocial_fanout_inserts",
+            "post ids pushed into home timelines by fan-out on write",
+            registry=self.registry,
+        )
+        self.cache_lookups = Counter(
+            "polysocial_cache_lookups",
+            "feed cache lookups per cache (post: the feed's posts; card: authors' names and avatars) and result",
+            ["cache", "result"],
+            registry=self.registry,
+        )
+        self.timeline_rebuilds = Counter(
+            "polysocial_timeline_rebuilds",
+            "timelines rebuilt from the sources of truth (missing or expired), per kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.degraded_reads = Counter(
+            "polysocial_feed_degraded_reads",
+            "feed pages read from the sources of truth because the timelines were unavailable",
+            registry=self.registry,
+        )
+        self._counted: dict[tuple[Any, tuple[str, ...]], float] = {}
         self._process = psutil.Process()
         if not self.shared:  # read from the buffer when scraped, not written on every request
             self.dropped.set_function(lambda: self._buffer_figure("dropped"))
@@ -170,10 +196,29 @@ class ProcessMetrics:
             self.dropped.set(self._buffer_figure("dropped"))
             self.pending.set(self._buffer_figure("pending"))
 
+    def _advance(self, counter: Any, labels: tuple[str, ...], total: float) -> None:
+        """Bring ``counter`` (with ``labels``) up to ``total``, a figure this process keeps counting itself."""
+        key = (counter, labels)
+        delta = total - self._counted.get(key, 0.0)
+        if delta > 0:
+            (counter.labels(*labels) if labels else counter).inc(delta)
+            self._counted[key] = total
+
+    def refresh_counters(self, state: Any) -> None:
+        stats = state.services.feeds.stats
+        self._advance(self.fanout, (), stats.fanned_out)
+        for cache, tally in (("post", stats.posts), ("card", stats.cards)):
+            self._advance(self.cache_lookups, (cache, "hit"), tally.hits)
+            self._advance(self.cache_lookups, (cache, "miss"), tally.misses)
+        for kind, count in stats.rebuilds.items():
+            self._advance(self.timeline_rebuilds, (kind,), count)
+        self._advance(self.degraded_reads, (), stats.degraded_reads)
+
     def refresh_worker(self) -> None:
-        """This worker's breakers, pools and process figures."""
+        """This worker's breakers, pools, feed counters and process figures."""
         state = self._state_of()
         if state is not None:
+            self.refresh_counters(state)
             for store in state.stores.all():
                 role = store.role.value
                 self.breaker_open.labels(role).set(0 if store.circuit.state is BreakerState.CLOSED else 1)

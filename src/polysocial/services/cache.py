@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -57,6 +58,14 @@ async def cache_aside(
             return await load()
 
 
+@dataclass
+class CacheTally:
+    """Lookups of one cache in this process (the metrics' hit ratio)."""
+
+    hits: int = 0
+    misses: int = 0
+
+
 async def cache_aside_many(
     cache: TimelineStore,
     items: Sequence[K],
@@ -64,9 +73,11 @@ async def cache_aside_many(
     *,
     ttl_s: int,
     load: Callable[[list[K]], Awaitable[dict[K, Any]]],
+    tally: CacheTally | None = None,
 ) -> dict[K, Any]:
     """JSON values of ``items``: one MGET, the misses loaded in one batch and stored (unless invalidated meanwhile:
-    generations are read before the load). An item ``load`` does not return is cached as gone and left out."""
+    generations are read before the load). An item ``load`` does not return is cached as gone and left out.
+    ``tally`` counts the hits and misses."""
     found: dict[K, Any] = {}
     missing: list[K] = []
     for item, raw in zip(items, await cache.cache_get_many([key(i) for i in items]), strict=True):
@@ -74,6 +85,9 @@ async def cache_aside_many(
             missing.append(item)
         elif (value := orjson.loads(raw)) is not None:  # null: cached as gone
             found[item] = value
+    if tally is not None:
+        tally.misses += len(missing)
+        tally.hits += len(items) - len(missing)
     if missing:
         generations = await cache.cache_generations([key(i) for i in missing])
         loaded = await load(missing)

@@ -25,7 +25,7 @@ from typing import Any
 from polysocial.domain.accounts import UserCard
 from polysocial.domain.errors import StoreUnavailable
 from polysocial.logging import get_logger
-from polysocial.services.cache import cache_aside_many
+from polysocial.services.cache import CacheTally, cache_aside_many
 from polysocial.services.posts import HIDDEN
 from polysocial.services.profiles import card_key
 from polysocial.stores.base import describe
@@ -63,9 +63,13 @@ class FeedPage:
 
 @dataclass
 class FeedStats:
+    """This process's feed figures, since it started (the metrics export them)."""
+
     rebuilds: Counter[str] = field(default_factory=Counter)
     fanned_out: int = 0  # timeline inserts
     degraded_reads: int = 0
+    posts: CacheTally = field(default_factory=CacheTally)  # the post cache's lookups
+    cards: CacheTally = field(default_factory=CacheTally)  # the author card cache's lookups
 
 
 def _shown(doc: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +212,9 @@ class Feeds:
                 doc[CACHED_CARD] = _card(author, cards.get(author))
             return shown
 
-        return await cache_aside_many(tl, ids, post_cache_key, ttl_s=POST_CACHE_TTL_S, load=load)
+        return await cache_aside_many(
+            tl, ids, post_cache_key, ttl_s=POST_CACHE_TTL_S, load=load, tally=self.stats.posts
+        )
 
     async def _cards(self, tl: TimelineStore, user_ids: list[int]) -> dict[int, UserCard]:
         if not user_ids:
@@ -218,7 +224,9 @@ class Feeds:
             cards = await self.relational.user_cards(missing)
             return {u: {"name": c.name, "avatar_url": c.avatar_url} for u, c in cards.items()}
 
-        found = await cache_aside_many(tl, user_ids, card_key, ttl_s=CARD_CACHE_TTL_S, load=load)
+        found = await cache_aside_many(
+            tl, user_ids, card_key, ttl_s=CARD_CACHE_TTL_S, load=load, tally=self.stats.cards
+        )
         return {u: UserCard(u, v["name"], v["avatar_url"]) for u, v in found.items()}
 
     # -- rebuild ------------------------------------------------------------------------------------------------------
