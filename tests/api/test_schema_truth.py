@@ -95,3 +95,26 @@ async def test_every_bound_is_written_as_json_schema_reads_it(client: httpx.Asyn
 
     walk((await client.get("/openapi.json")).json(), "openapi")
     assert not untranslated, untranslated
+
+
+async def test_every_operation_has_a_written_summary_and_the_right_security(client: httpx.AsyncClient) -> None:
+    """No summary made up from a function name, and a bearer token asked for exactly where a session is needed."""
+    from polysocial.api.app import ROUTERS
+    from tests.support.routes import PUBLIC
+
+    written = {
+        (method.lower(), route.path)
+        for router in ROUTERS
+        for route in router.routes
+        if getattr(route, "summary", None)
+        for method in getattr(route, "methods", ())
+    }
+    schema = (await client.get("/openapi.json")).json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert (method, path) in written, f"{method.upper()} {path} has no written summary"
+            security = operation.get("security")
+            if (method.upper(), path) in PUBLIC:
+                assert security in (None, [{}, {"HTTPBearer": []}]), (method, path, security)
+            else:
+                assert security == [{"HTTPBearer": []}], (method, path, security)

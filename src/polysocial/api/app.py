@@ -58,14 +58,28 @@ def relay_job(state: App, *, led: bool) -> Callable[[asyncio.Event], Coroutine[N
     return functools.partial(lease.run_forever, state.relay.run_forever)
 
 
+def optional_security(schema: dict[str, Any]) -> None:
+    """An operation that declares its token optional (``{}`` among its requirements, through ``openapi_extra``) gets
+    FastAPI's requirement from its dependency appended as well: keep each requirement once, the optional one first,
+    so that the document says "a token, or none" rather than "a token"."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            security = operation.get("security")
+            if isinstance(security, list) and {} in security:
+                unique = [r for i, r in enumerate(security) if r not in security[:i]]
+                operation["security"] = [{}, *(r for r in unique if r)]
+
+
 def describe_extra_values(api: FastAPI) -> None:
-    """Add the recursive schema of the posts' and articles' extra fields to the OpenAPI document."""
+    """Add the recursive schema of the posts' and articles' extra fields to the OpenAPI document, and say where a
+    token is optional (optional_security)."""
     generate = api.openapi
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
             schema = generate()
             schema.setdefault("components", {}).setdefault("schemas", {}).update(EXTRA_VALUE_SCHEMAS)
+            optional_security(schema)
         return api.openapi_schema or generate()
 
     api.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the document

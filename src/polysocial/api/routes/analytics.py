@@ -83,7 +83,12 @@ class ScoreSubmit(BaseModel):
     score: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
 
 
-@router.get("/trending", response_model=list[TrendingPost], responses=problems(401, 422))
+@router.get(
+    "/trending",
+    response_model=list[TrendingPost],
+    responses=problems(401, 422),
+    summary="The most viewed posts of the last hours",
+)
 async def trending(
     analytics: AnalyticsDep,
     caller: CallerDep,
@@ -94,7 +99,12 @@ async def trending(
     return [TrendingPost(post_id=t.post_id, views=t.views) for t in found]
 
 
-@router.get("/posts/{post_id}/stats", response_model=PostStats, responses=problems(401, 403, 404, 422))
+@router.get(
+    "/posts/{post_id}/stats",
+    response_model=PostStats,
+    responses=problems(401, 403, 404, 422),
+    summary="My post's views, per hour",
+)
 async def post_stats(
     post_id: PostId,
     analytics: AnalyticsDep,
@@ -109,7 +119,12 @@ async def post_stats(
     )
 
 
-@router.get("/admin/metrics/api", response_model=ApiMetrics, responses=problems(401, 403, 422))
+@router.get(
+    "/admin/metrics/api",
+    response_model=ApiMetrics,
+    responses=problems(401, 403, 422),
+    summary="Requests and latencies per endpoint and hour (administrators)",
+)
 async def api_metrics(
     analytics: AnalyticsDep, admin: AdminDep, hours: Annotated[int, Query(ge=1, le=MAX_SERIES_HOURS)] = 24
 ) -> ApiMetrics:
@@ -129,20 +144,34 @@ async def api_metrics(
     return ApiMetrics(latency=latency, status_classes=report.status_classes, buffer=buffer)
 
 
-@router.get("/leaderboards/{board}", response_model=list[RankedPublic], responses=problems(401, 404, 422))
+@router.get(
+    "/leaderboards/{board}",
+    response_model=list[RankedPublic],
+    responses=problems(401, 404, 422),
+    summary="A leaderboard's top scores",
+)
 async def leaderboard(
     board: BoardName, analytics: AnalyticsDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[RankedPublic]:
     return [RankedPublic.of(r) for r in await analytics.leaderboard(board, limit=limit)]
 
 
-@router.get("/leaderboards/{board}/me", response_model=RankedPublic, responses=problems(401, 404, 422))
+@router.get(
+    "/leaderboards/{board}/me",
+    response_model=RankedPublic,
+    responses=problems(401, 404, 422),
+    summary="My rank and score on a leaderboard",
+)
 async def my_rank(board: BoardName, analytics: AnalyticsDep, caller: CallerDep) -> RankedPublic:
     return RankedPublic.of(await analytics.rank(board, caller.user_id))
 
 
 @router.post(
-    "/leaderboards/{board}/scores", response_model=RankedPublic, status_code=201, responses=problems(401, 404, 409, 422)
+    "/leaderboards/{board}/scores",
+    response_model=RankedPublic,
+    status_code=201,
+    responses=problems(401, 404, 409, 422),
+    summary="Submit a score to a leaderboard",
 )
 async def submit_score(board: BoardName, body: ScoreSubmit, analytics: AnalyticsDep, caller: CallerDep) -> RankedPublic:
     return RankedPublic.of(await analytics.submit_score(board, caller.user_id, body.score))
@@ -179,7 +208,10 @@ async def record_points(body: list[PointCreate], analytics: AnalyticsDep, admin:
 
 
 @router.get(
-    "/admin/measurements/{measurement}/mean", response_model=list[WindowMeanPublic], responses=problems(401, 403, 422)
+    "/admin/measurements/{measurement}/mean",
+    response_model=list[WindowMeanPublic],
+    responses=problems(401, 403, 422),
+    summary="A measurement's mean per time window (administrators)",
 )
 async def measurement_mean(
     measurement: Annotated[str, Path(pattern=NAME.pattern)],

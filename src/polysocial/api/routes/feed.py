@@ -21,7 +21,12 @@ DEGRADED = {
 }
 
 
-@router.get("/feed", response_model=FeedPage, responses=listing(401, 422, 503, headers=DEGRADED))
+@router.get(
+    "/feed",
+    response_model=FeedPage,
+    responses=listing(401, 422, 503, headers=DEGRADED),
+    summary="My home feed: my followees' posts and mine, newest first",
+)
 async def home_feed(
     request: Request,
     feeds: FeedsDep,

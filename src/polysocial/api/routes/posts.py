@@ -32,31 +32,54 @@ PostId = Annotated[str, Path(pattern=ID_PATTERN.pattern, description="a post id 
 SlugPath = Annotated[str, Path(min_length=1, max_length=120, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 
 
-@router.post("/posts", status_code=status.HTTP_201_CREATED, response_model=PostPublic, responses=problems(401, 422))
+@router.post(
+    "/posts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PostPublic,
+    responses=problems(401, 422),
+    summary="Publish a post (text and media URLs); the relay fans it out to followers' feeds",
+)
 async def create_post(body: PostCreate, posts: PostsDep, caller: CallerDep, response: Response) -> PostPublic:
     doc = await posts.create(caller.user_id, body.known(), body.extra_fields())
     response.headers["Location"] = f"/posts/{doc['id']}"
     return PostPublic.model_validate(doc)
 
 
-@router.get("/posts/{post_id}", response_model=PostPublic, responses=conditional_responses(problems(401, 404, 422)))
+@router.get(
+    "/posts/{post_id}",
+    response_model=PostPublic,
+    responses=conditional_responses(problems(401, 404, 422)),
+    summary="A post with its counts and latest comments (counts a view; an ETag for 304s)",
+)
 async def get_post(post_id: PostId, posts: PostsDep, caller: CallerDep, if_none_match: IfNoneMatch = None) -> Response:
     # A read that a 304 answers is still a view (recorded by posts.get).
     return conditional(PostPublic.model_validate(await posts.get(post_id, caller.user_id)), if_none_match)
 
 
-@router.patch("/posts/{post_id}", response_model=PostPublic, responses=problems(401, 403, 404, 422))
+@router.patch(
+    "/posts/{post_id}", response_model=PostPublic, responses=problems(401, 403, 404, 422), summary="Edit my post"
+)
 async def edit_post(post_id: PostId, body: PostUpdate, posts: PostsDep, caller: CallerDep) -> PostPublic:
     return PostPublic.model_validate(await posts.edit(post_id, caller.user_id, body.known(), body.extra_fields()))
 
 
-@router.delete("/posts/{post_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 403, 404, 422))
+@router.delete(
+    "/posts/{post_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 422),
+    summary="Delete my post (it leaves every feed)",
+)
 async def delete_post(post_id: PostId, posts: PostsDep, caller: CallerDep) -> Response:
     await posts.delete(post_id, caller.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users/{user_id}/posts", response_model=PostPage, responses=listing(401, 404, 422))
+@router.get(
+    "/users/{user_id}/posts",
+    response_model=PostPage,
+    responses=listing(401, 404, 422),
+    summary="A user's posts, newest first",
+)
 async def user_posts(
     request: Request,
     response: Response,
@@ -82,12 +105,18 @@ async def user_posts(
     status_code=status.HTTP_201_CREATED,
     response_model=CommentPublic,
     responses=problems(401, 404, 422),
+    summary="Comment on a post",
 )
 async def add_comment(post_id: PostId, body: CommentCreate, posts: PostsDep, caller: CallerDep) -> CommentPublic:
     return CommentPublic.model_validate(await posts.add_comment(post_id, caller.user_id, body.text))
 
 
-@router.get("/posts/{post_id}/comments", response_model=CommentPage, responses=listing(401, 404, 422))
+@router.get(
+    "/posts/{post_id}/comments",
+    response_model=CommentPage,
+    responses=listing(401, 404, 422),
+    summary="A post's comments, newest first",
+)
 async def list_comments(
     request: Request,
     response: Response,
@@ -105,31 +134,49 @@ async def list_comments(
     )
 
 
-@router.put("/posts/{post_id}/like", response_model=LikeState, responses=problems(401, 404, 422))
+@router.put(
+    "/posts/{post_id}/like",
+    response_model=LikeState,
+    responses=problems(401, 404, 422),
+    summary="Like a post (liking twice is still one like)",
+)
 async def like(post_id: PostId, posts: PostsDep, caller: CallerDep) -> LikeState:
     return LikeState(post_id=post_id, liked=True, likes=await posts.like(post_id, caller.user_id))
 
 
-@router.delete("/posts/{post_id}/like", response_model=LikeState, responses=problems(401, 404, 422))
+@router.delete(
+    "/posts/{post_id}/like", response_model=LikeState, responses=problems(401, 404, 422), summary="Take my like back"
+)
 async def unlike(post_id: PostId, posts: PostsDep, caller: CallerDep) -> LikeState:
     return LikeState(post_id=post_id, liked=False, likes=await posts.unlike(post_id, caller.user_id))
 
 
 @router.post(
-    "/articles", status_code=status.HTTP_201_CREATED, response_model=ArticlePublic, responses=problems(401, 409, 422)
+    "/articles",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ArticlePublic,
+    responses=problems(401, 409, 422),
+    summary="Publish an article under a slug of my choosing",
 )
 async def create_article(body: ArticleCreate, posts: PostsDep, caller: CallerDep) -> ArticlePublic:
     return ArticlePublic.model_validate(await posts.create_article(caller.user_id, body.known(), body.extra_fields()))
 
 
-@router.get("/articles/{slug}", response_model=ArticlePublic, responses=conditional_responses(problems(401, 404, 422)))
+@router.get(
+    "/articles/{slug}",
+    response_model=ArticlePublic,
+    responses=conditional_responses(problems(401, 404, 422)),
+    summary="An article by its slug (an ETag for 304s)",
+)
 async def get_article(
     slug: SlugPath, posts: PostsDep, caller: CallerDep, if_none_match: IfNoneMatch = None
 ) -> Response:
     return conditional(ArticlePublic.model_validate(await posts.article(slug, caller.user_id)), if_none_match)
 
 
-@router.patch("/articles/{slug}", response_model=ArticlePublic, responses=problems(401, 403, 404, 422))
+@router.patch(
+    "/articles/{slug}", response_model=ArticlePublic, responses=problems(401, 403, 404, 422), summary="Edit my article"
+)
 async def edit_article(slug: SlugPath, body: ArticleUpdate, posts: PostsDep, caller: CallerDep) -> ArticlePublic:
     doc = await posts.edit_article(slug, caller.user_id, body.known(), body.extra_fields())
     return ArticlePublic.model_validate(doc)

@@ -37,12 +37,23 @@ SeatNo = Annotated[int, Path(ge=1, le=MAX_SEATS)]
 AfterEvent = Annotated[int | None, after_number("ticketed_event_id")]
 
 
-@router.post("/ticketed-events", response_model=TicketedEventPublic, status_code=201, responses=problems(401, 403, 422))
+@router.post(
+    "/ticketed-events",
+    response_model=TicketedEventPublic,
+    status_code=201,
+    responses=problems(401, 403, 422),
+    summary="Create a ticketed event with numbered seats (administrators)",
+)
 async def create_event(body: TicketedEventCreate, seats: SeatsDep, admin: AdminDep) -> TicketedEventPublic:
     return TicketedEventPublic.of(await seats.create_event(body.name, body.starts_at, body.seats))
 
 
-@router.get("/ticketed-events", response_model=TicketedEventPage, responses=listing(401, 422))
+@router.get(
+    "/ticketed-events",
+    response_model=TicketedEventPage,
+    responses=listing(401, 422),
+    summary="Ticketed events, in id order",
+)
 async def list_events(
     request: Request,
     response: Response,
@@ -61,12 +72,22 @@ async def list_events(
     )
 
 
-@router.get("/ticketed-events/{event_id}", response_model=TicketedEventPublic, responses=problems(401, 404, 422))
+@router.get(
+    "/ticketed-events/{event_id}",
+    response_model=TicketedEventPublic,
+    responses=problems(401, 404, 422),
+    summary="One ticketed event",
+)
 async def get_event(event_id: EventId, seats: SeatsDep, caller: CallerDep) -> TicketedEventPublic:
     return TicketedEventPublic.of(await seats.event(event_id))
 
 
-@router.get("/ticketed-events/{event_id}/seats", response_model=list[SeatPublic], responses=problems(401, 404, 422))
+@router.get(
+    "/ticketed-events/{event_id}/seats",
+    response_model=list[SeatPublic],
+    responses=problems(401, 404, 422),
+    summary="An event's seats, free and taken",
+)
 async def seat_map(event_id: EventId, seats: SeatsDep, caller: CallerDep) -> list[SeatPublic]:
     return [SeatPublic.of(s) for s in await seats.seat_map(event_id, caller.user_id)]
 
@@ -76,6 +97,7 @@ async def seat_map(event_id: EventId, seats: SeatsDep, caller: CallerDep) -> lis
     response_model=Booking,
     status_code=201,
     responses=problems(401, 404, 409, 422, 503),
+    summary="Book a seat (of two bookers racing, one wins; the other gets 409)",
 )
 async def book(
     event_id: EventId, seat_no: SeatNo, request: Request, seats: SeatsDep, caller: CallerDep, key: IdempotencyKey = None

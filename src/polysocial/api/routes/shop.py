@@ -45,12 +45,20 @@ AfterProduct = Annotated[int | None, after_number("product_id")]
 BeforeOrder = Annotated[int | None, before_number("order_id")]
 
 
-@router.post("/products", response_model=ProductPublic, status_code=201, responses=problems(401, 403, 422))
+@router.post(
+    "/products",
+    response_model=ProductPublic,
+    status_code=201,
+    responses=problems(401, 403, 422),
+    summary="Add a product to the catalogue (administrators)",
+)
 async def create_product(body: ProductCreate, shop: ShopDep, admin: AdminDep) -> ProductPublic:
     return ProductPublic.of(await shop.create_product(body.name, body.price, body.stock))
 
 
-@router.get("/products", response_model=ProductPage, responses=listing(401, 422))
+@router.get(
+    "/products", response_model=ProductPage, responses=listing(401, 422), summary="The catalogue, in product id order"
+)
 async def list_products(
     request: Request,
     response: Response,
@@ -69,13 +77,21 @@ async def list_products(
     )
 
 
-@router.get("/products/{product_id}", response_model=ProductPublic, responses=problems(401, 404, 422))
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductPublic,
+    responses=problems(401, 404, 422),
+    summary="One product, with its price and stock",
+)
 async def get_product(product_id: ProductId, shop: ShopDep, caller: CallerDep) -> ProductPublic:
     return ProductPublic.of(await shop.product(product_id))
 
 
 @router.post(
-    "/products/{product_id}/restock", response_model=ProductPublic, responses=problems(401, 403, 404, 409, 422)
+    "/products/{product_id}/restock",
+    response_model=ProductPublic,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Add stock to a product (administrators)",
 )
 async def restock(
     product_id: ProductId, body: Restock, request: Request, shop: ShopDep, admin: AdminDep, key: IdempotencyKey = None
@@ -107,7 +123,7 @@ async def place_order(
     return respond(reply)
 
 
-@router.get("/orders", response_model=OrderPage, responses=listing(401, 422))
+@router.get("/orders", response_model=OrderPage, responses=listing(401, 422), summary="My orders, newest first")
 async def my_orders(
     request: Request,
     response: Response,
@@ -126,7 +142,9 @@ async def my_orders(
     )
 
 
-@router.get("/orders/{order_id}", response_model=OrderPublic, responses=problems(401, 404, 422))
+@router.get(
+    "/orders/{order_id}", response_model=OrderPublic, responses=problems(401, 404, 422), summary="One of my orders"
+)
 async def get_order(order_id: OrderId, shop: ShopDep, caller: CallerDep) -> OrderPublic:
     return OrderPublic.of(await shop.order(caller.user_id, order_id))
 
@@ -146,7 +164,12 @@ async def cancel_order(
     return respond(reply)
 
 
-@router.post("/orders/{order_id}/ship", response_model=OrderPublic, responses=problems(401, 403, 404, 409, 422))
+@router.post(
+    "/orders/{order_id}/ship",
+    response_model=OrderPublic,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Mark an order shipped (administrators)",
+)
 async def ship_order(order_id: OrderId, shop: ShopDep, admin: AdminDep) -> OrderPublic:
     return OrderPublic.of(await shop.ship_order(order_id))
 
@@ -158,12 +181,22 @@ def _cart(lines: dict[int, int]) -> CartPublic:
     return CartPublic(items=[CartLine(product_id=p, quantity=q) for p, q in sorted(lines.items())])
 
 
-@router.get("/cart", response_model=CartPublic, responses=problems(401))
+@router.get(
+    "/cart",
+    response_model=CartPublic,
+    responses=problems(401),
+    summary="My cart (rebuilt from its durable copy if the live one was lost)",
+)
 async def view_cart(carts: CartsDep, caller: CallerDep) -> CartPublic:
     return _cart(await carts.view(caller.user_id))
 
 
-@router.post("/cart/items", response_model=CartPublic, responses=problems(401, 404, 422))
+@router.post(
+    "/cart/items",
+    response_model=CartPublic,
+    responses=problems(401, 404, 422),
+    summary="Add to or take from a line of my cart",
+)
 async def change_cart(body: CartChange, carts: CartsDep, caller: CallerDep) -> CartPublic:
     return _cart(await carts.change(caller.user_id, body.product_id, body.quantity))
 

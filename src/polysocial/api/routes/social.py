@@ -66,7 +66,12 @@ async def unfollow(user_id: UserId, social: SocialDep, caller: CallerDep) -> Fol
     return FollowState(user_id=user_id, following=False)
 
 
-@router.get("/users/{user_id}/followers", response_model=UserPage, responses=listing(401, 404, 422))
+@router.get(
+    "/users/{user_id}/followers",
+    response_model=UserPage,
+    responses=listing(401, 404, 422),
+    summary="Who follows this user, in user id order",
+)
 async def followers(
     request: Request,
     response: Response,
@@ -81,7 +86,12 @@ async def followers(
     return page(request, response, await social.followers(user_id, after=first, limit=limit), limit)
 
 
-@router.get("/users/{user_id}/following", response_model=UserPage, responses=listing(401, 404, 422))
+@router.get(
+    "/users/{user_id}/following",
+    response_model=UserPage,
+    responses=listing(401, 404, 422),
+    summary="Whom this user follows, in user id order",
+)
 async def following(
     request: Request,
     response: Response,
@@ -96,7 +106,12 @@ async def following(
     return page(request, response, await social.following(user_id, after=first, limit=limit), limit)
 
 
-@router.get("/users/{user_id}/follow-counts", response_model=FollowCounts, responses=problems(401, 404, 422))
+@router.get(
+    "/users/{user_id}/follow-counts",
+    response_model=FollowCounts,
+    responses=problems(401, 404, 422),
+    summary="How many follow this user, and how many they follow",
+)
 async def follow_counts(user_id: UserId, social: SocialDep, caller: CallerDep) -> FollowCounts:
     followers_n, following_n = await social.counts(user_id)
     return FollowCounts(user_id=user_id, followers=followers_n, following=following_n)

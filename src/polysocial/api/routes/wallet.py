@@ -29,12 +29,17 @@ router = APIRouter(tags=["wallet"])
 BeforeEntry = Annotated[int | None, before_number("entry_id")]
 
 
-@router.get("/wallet", response_model=WalletPublic, responses=problems(401))
+@router.get("/wallet", response_model=WalletPublic, responses=problems(401), summary="My balance")
 async def wallet(wallet: WalletDep, caller: CallerDep) -> WalletPublic:
     return WalletPublic(user_id=caller.user_id, balance=await wallet.balance(caller.user_id))
 
 
-@router.get("/wallet/ledger", response_model=LedgerPage, responses=listing(401, 422))
+@router.get(
+    "/wallet/ledger",
+    response_model=LedgerPage,
+    responses=listing(401, 422),
+    summary="My ledger entries, newest first (negative amounts: money out)",
+)
 async def ledger(
     request: Request,
     response: Response,
@@ -57,7 +62,13 @@ def _my_balance(caller: CallerDep) -> Callable[[Decimal], Any]:
     return json_of(lambda balance: WalletPublic(user_id=caller.user_id, balance=balance))
 
 
-@router.post("/wallet/deposits", response_model=WalletPublic, status_code=201, responses=problems(401, 409, 422, 503))
+@router.post(
+    "/wallet/deposits",
+    response_model=WalletPublic,
+    status_code=201,
+    responses=problems(401, 409, 422, 503),
+    summary="Add money to my wallet (an Idempotency-Key makes a retry safe)",
+)
 async def deposit(
     body: DepositCreate, request: Request, wallet: WalletDep, caller: CallerDep, key: IdempotencyKey = None
 ) -> JSONResponse:
