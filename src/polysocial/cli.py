@@ -498,6 +498,39 @@ def bench(
 report_app = command_group("Reports from the relational store.")
 app.add_typer(report_app, name="report")
 
+feeds_app = typer.Typer(help="Home and user timelines (fan-out on write, in Redis).", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+
+
+@feeds_app.command("rebuild")
+def feeds_rebuild(
+    user_id: Annotated[int | None, typer.Argument(min=1, help="the user whose timelines to rebuild")] = None,
+    every: Annotated[bool, typer.Option("--all", help="every live home timeline (users who read lately)")] = False,
+) -> None:
+    """Drop timelines and rebuild them from the sources of truth now: one user's home and user timelines, or
+    (--all) every live home timeline. A user without a live timeline gets one on their next read anyway."""
+    if (user_id is None) == (not every):
+        raise fail("give a user id or --all (not both)")
+
+    async def run(state: Any) -> Any:
+        operations = state.services.operations
+        if user_id is not None:
+            return await operations.rebuild_feed(user_id)
+
+        def progress(seen: int, rebuilt: int) -> None:
+            err.print(f"{seen:,} users seen, {rebuilt:,} live timelines rebuilt", highlight=False)
+
+        return await operations.rebuild_live_feeds(progress)
+
+    settings = load_settings().for_bulk_work()
+    result = with_app(settings, run)
+    if result is None:
+        out.print("this profile keeps no timelines (feeds are read from the sources of truth): nothing to rebuild")
+    elif user_id is not None:
+        out.print(f"user {user_id}: home and user timelines rebuilt; the home timeline holds {result} posts")
+    else:
+        out.print(f"{result:,} live home timelines rebuilt (with their users' own timelines)")
+
 
 @report_app.command("customers")
 def report_customers(

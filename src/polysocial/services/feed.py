@@ -256,6 +256,18 @@ class Feeds:
         finally:
             await self.keyvalue.lock_release(lock, token)
 
+    async def rebuild_now(self, owner: int) -> int | None:
+        """Drop ``owner``'s home and user timelines and rebuild both from the sources of truth now (an operator's
+        repair); the home timeline's length afterwards. None where there are no timelines (postgres-only: feeds
+        are read from the sources of truth, with nothing to rebuild)."""
+        if self.timelines is None:
+            return None
+        for kind in (TimelineKind.HOME, TimelineKind.USER):
+            await self.timelines.timeline_drop(kind, owner)
+            await self.rebuild(kind, owner)
+        found = await self.timelines.timeline_read(TimelineKind.HOME, owner, before=None, limit=MAX_TIMELINE_ITEMS)
+        return len(found[0]) if found is not None else 0
+
     async def rebuilt(self, kind: TimelineKind, owner: int) -> tuple[list[str], set[int]]:
         """What a rebuild of the timeline holds: its post ids, newest first, and the celebrities it follows (read
         from the graph and the documents; reconcile compares live timelines with it)."""

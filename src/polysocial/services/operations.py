@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from polysocial.domain.errors import NotFound
 from polysocial.events.relay import Relay, RelayStatus
 from polysocial.services.feed import Feeds
 from polysocial.services.health import RoleHealth, check_stores
@@ -21,6 +23,7 @@ from polysocial.services.reconcile import (
 )
 from polysocial.services.seeding import Loaded, Step, load_network
 from polysocial.stores.factory import Stores
+from polysocial.stores.keyvalue.protocol import TimelineKind
 from polysocial.synthetic import Network
 
 
@@ -83,6 +86,37 @@ class Operations:
         have been signed out since, and none is brought back from the past."""
         await self.stores.sessions.wipe()
         await self.stores.relational.session_backup_clear()
+
+    async def rebuild_feed(self, user_id: int) -> int | None:
+        """One user's home and user timelines dropped and rebuilt now; the home timeline's length (None: this
+        profile keeps no timelines). NotFound for an unknown user."""
+        async with self.stores.relational.reading() as tx:
+            if await tx.accounts.me(user_id) is None:
+                raise NotFound(f"user {user_id} does not exist")
+        return await self.feeds.rebuild_now(user_id)
+
+    async def rebuild_live_feeds(self, progress: Callable[[int, int], object] = lambda done, rebuilt: None) -> int:
+        """Every live home timeline (a user who read their feed lately) dropped and rebuilt now, eight at a time;
+        a user without one gets it on their next read anyway. How many were rebuilt; ``progress(users seen,
+        rebuilt)`` after each batch of users."""
+        timelines = self.feeds.timelines
+        if timelines is None:
+            return 0
+        seen = rebuilt = 0
+        gate = asyncio.Semaphore(8)
+
+        async def one(user_id: int) -> bool:
+            async with gate:
+                if not await timelines.timeline_is_live(TimelineKind.HOME, user_id):
+                    return False
+                await self.feeds.rebuild_now(user_id)
+                return True
+
+        async for batch in self.stores.relational.iter_user_ids():
+            rebuilt += sum(await asyncio.gather(*(one(u) for u in batch)))
+            seen += len(batch)
+            progress(seen, rebuilt)
+        return rebuilt
 
     async def rebuild_graph(self) -> tuple[int, int]:
         """The graph emptied and bulk-loaded from the accounts and the follow record: (users, edges)."""
