@@ -27,6 +27,21 @@ def command_group(help_text: str) -> typer.Typer:
     return typer.Typer(no_args_is_help=True, help=help_text, pretty_exceptions_show_locals=False)
 
 
+def _flags_take_no_value() -> None:
+    """Typer 0.29 labels every option with its value's type in the help, flags too (`--help <bool>`); a flag takes
+    no value, so it gets no label. Only the help's rendering changes."""
+    from typer.core import TyperOption
+
+    labelled = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else labelled(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
@@ -105,12 +120,25 @@ def version() -> None:
 
 def _engine_table(statuses: list[Any]) -> Table:
     table = Table(title="embedded engines")
-    for col in ("engine", "state", "pid", "version", "url"):
+    for col in ("engine", "state", "pid", "version"):
         table.add_column(col)
     for s in statuses:
         state = "[green]running[/]" if s.running else "[red]stopped[/]"
-        table.add_row(s.engine.value, state, str(s.pid or "-"), s.detail, s.url)
+        table.add_row(s.engine.value, state, str(s.pid or "-"), s.detail)
     return table
+
+
+def _print_urls(rows: list[tuple[str, str]]) -> None:
+    """Each name's URL on a line of its own, whole: a table column cut or folded them at 80 columns, and a URL is
+    copied from a terminal."""
+    width = max(len(name) for name, _ in rows)
+    for name, url in rows:
+        out.print(f"{name.ljust(width)}  {url}", soft_wrap=True, highlight=False, markup=False)
+
+
+def _show_engines(statuses: list[Any]) -> None:
+    out.print(_engine_table(statuses))
+    _print_urls([(s.engine.value, s.url) for s in statuses])
 
 
 @engines_app.command("up")
@@ -121,7 +149,7 @@ def engines_up(data_dir: Annotated[Path | None, typer.Option(help="default ./.po
     settings = load_settings(data_dir=data_dir)
     started = time.perf_counter()
     statuses = guarded(lambda: EmbeddedEngines(settings).up(only_needed=False))
-    out.print(_engine_table(statuses))
+    _show_engines(statuses)
     out.print(f"ready in {time.perf_counter() - started:.2f} s, data in {settings.data_path}")
 
 
@@ -141,7 +169,7 @@ def engines_status(data_dir: Annotated[Path | None, typer.Option(help="default .
 
     settings = load_settings(data_dir=data_dir)
     statuses = EmbeddedEngines(settings).status()
-    out.print(_engine_table(statuses))
+    _show_engines(statuses)
     if not all(s.running for s in statuses):
         raise typer.Exit(1)
 
@@ -178,14 +206,15 @@ def doctor(
 
     results = guarded(lambda: asyncio.run(run()))
     table = Table(title=f"polysocial doctor: profile {settings.profile.value}")
-    for col in ("role", "status", "engine", "url", "rtt"):
+    for col in ("role", "status", "engine", "rtt"):
         table.add_column(col, overflow="fold")
     for r in results:
         status = "[green]ok[/]" if r.ok else "[red]down[/]"
         engine = f"{r.engine} {r.version}" + (f" ({r.note})" if r.note else "") if r.ok else (r.error or "")
         rtt = f"{r.rtt_ms:.2f} ms" if r.rtt_ms is not None else "-"
-        table.add_row(r.role.value, status, engine, r.masked_url, rtt)
+        table.add_row(r.role.value, status, engine, rtt)
     out.print(table)
+    _print_urls([(r.role.value, r.masked_url) for r in results])
     down = [r for r in results if not r.ok]
     if down:
         raise fail("\n".join(f"{r.role.value} store unreachable at {r.masked_url}: {r.error}" for r in down), 1)

@@ -11,12 +11,42 @@ from tests.support.cli import run_cli
 
 
 def test_doctor_is_green_on_the_embedded_profile(engines_dir: Path, embedded_settings: Settings) -> None:
-    result = run_cli("doctor", env={"POLYSOCIAL_DATA_DIR": str(engines_dir)})
+    # 80 columns, as a terminal or a pipe gives: every URL still whole, on one line.
+    result = run_cli("doctor", env={"POLYSOCIAL_DATA_DIR": str(engines_dir), "COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
     for role, engine in [("relational", "PostgreSQL"), ("graph", "FalkorDB"), ("keyvalue", "Redis")]:
         assert role in result.stdout
         assert engine in result.stdout
     assert " ms" in result.stdout
+    lines = result.stdout.splitlines()
+    for role in Role:
+        url = embedded_settings.store_url(role).masked
+        assert any(line.split() == [role.value, url] for line in lines), (role, url, result.stdout)
+    status = run_cli("engines", "status", env={"POLYSOCIAL_DATA_DIR": str(engines_dir), "COLUMNS": "80"})
+    assert status.returncode == 0, status.stderr
+    assert any(
+        line.split() == ["postgres", embedded_settings.embedded_postgres_url()] for line in status.stdout.splitlines()
+    )
+
+
+def test_no_help_labels_a_flag_as_taking_a_value() -> None:
+    """Flags take no value: no `<bool>` beside them (typer 0.29 printed one, for --help too)."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from polysocial.cli import app
+
+    root = get_command(app)
+    runner = CliRunner()
+    paths: list[list[str]] = [[]]
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        paths.append([name])
+        paths += [[name, sub] for sub in getattr(command, "commands", {})]
+    for path in paths:
+        shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "120"})
+        assert shown.exit_code == 0, (path, shown.output)
+        assert "<bool>" not in shown.output, path
+        assert "Show this message and exit" in shown.output
 
 
 @pytest.mark.seed_stack
