@@ -32,7 +32,9 @@ def _flags_take_no_value() -> None:
     no value, so it gets no label. Only the help's rendering changes."""
     from typer.core import TyperOption
 
-    labelled = TyperOption.display_type_rich
+    labelled = getattr(TyperOption, "display_type_rich", None)
+    if labelled is None:  # a typer without type labels: nothing to change
+        return
 
     def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
         return None if self.is_flag else labelled(self, ctx)
