@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from polysocial import tracing
 from polysocial.config import Settings
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.events.handlers import (
@@ -156,6 +157,7 @@ async def bootstrap(
     timeseries: TimeSeriesStore | None = None,
 ) -> App:
     settings = settings or Settings()
+    tracing.configure()  # off unless the OTEL_* variables ask for it
     if engines:
         await start_engines(settings)
     pools = PostgresPools(connect_timeout_s=settings.connect_timeout_s, max_size=settings.postgres_pool_size)

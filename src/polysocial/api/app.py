@@ -15,7 +15,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from polysocial import __version__, web
+from polysocial import __version__, tracing, web
 from polysocial.api.errors import ContainErrors, install_error_handlers
 from polysocial.api.metrics import ProcessMetrics, RequestMetrics
 from polysocial.api.routes import admin, analytics, auth, feed, health, posts, seats, shop, social, users, wallet
@@ -133,6 +133,8 @@ def create_app(
     if app_state is not None:  # available without the lifespan too (in-process test clients do not run it)
         api.state.polysocial = app_state
     install_error_handlers(api)
+    if tracing.configure():  # off unless the OTEL_* variables ask for it
+        tracing.instrument_app(api)
     for router in ROUTERS:
         api.include_router(router)
     describe_extra_values(api)

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+# The trace context of the code that makes an event (W3C `traceparent`, and `tracestate`), carried through the outbox
+# so that the relay's delivery continues the request's trace. Empty unless polysocial/tracing.py is on: it sets the
+# function that reads the current context.
+TRACE_CARRIER: list[Callable[[], dict[str, str]]] = [dict]
+
+
+def current_trace() -> dict[str, str]:
+    return TRACE_CARRIER[0]()
+
 
 # Aggregate types
 USER = "user"
@@ -28,9 +39,10 @@ class Event:
     payload: dict[str, Any]
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    trace: dict[str, str] = field(default_factory=current_trace)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "event_id": str(self.event_id),
             "aggregate_type": self.aggregate_type,
             "aggregate_id": self.aggregate_id,
@@ -38,6 +50,9 @@ class Event:
             "payload": self.payload,
             "created_at": self.created_at.isoformat(),
         }
+        if self.trace:
+            data["trace"] = self.trace
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Event:
@@ -48,6 +63,7 @@ class Event:
             payload=dict(data["payload"]),
             event_id=uuid.UUID(str(data["event_id"])),
             created_at=datetime.fromisoformat(str(data["created_at"])),
+            trace={str(k): str(v) for k, v in (data.get("trace") or {}).items()},
         )
 
 

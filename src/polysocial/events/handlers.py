@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from polysocial import tracing
 from polysocial.domain.events import CART_CHANGED, FOLLOWED, PROFILE_UPDATED, UNFOLLOWED, USER_REGISTERED, Event
 from polysocial.domain.graph import GraphUser
 from polysocial.domain.posts import COMMENT_ADDED, POST_CREATED, POST_DELETED, POST_EDITED
@@ -34,11 +35,14 @@ class Handler:
     tracked: bool = True
 
     async def apply(self, events: Sequence[Event]) -> None:
+        """Each delivery is a span continuing the trace of the request that wrote its events (when tracing is on)."""
         if self.run_many is not None:
-            await self.run_many(events)
+            with tracing.delivering(events, self.name):
+                await self.run_many(events)
         else:
             for event in events:
-                await self.run(event)
+                with tracing.delivering([event], self.name):
+                    await self.run(event)
 
 
 def account_handlers(graph: GraphStore, keyvalue: KeyValueStore) -> list[Handler]:

@@ -18,10 +18,18 @@ class PostgresOutbox(TxPart):
             return
         async with self.conn.cursor() as cur:
             await cur.executemany(
-                "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
+                "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload, created_at, trace) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [
-                    (e.event_id, e.aggregate_type, e.aggregate_id, e.event_type, Jsonb(e.payload), e.created_at)
+                    (
+                        e.event_id,
+                        e.aggregate_type,
+                        e.aggregate_id,
+                        e.event_type,
+                        Jsonb(e.payload),
+                        e.created_at,
+                        Jsonb(e.trace) if e.trace else None,
+                    )
                     for e in events
                 ],
             )

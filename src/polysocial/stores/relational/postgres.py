@@ -51,6 +51,7 @@ def _event(row: dict[str, Any]) -> Event:
         payload=row["payload"],
         event_id=row["event_id"],
         created_at=row["created_at"],
+        trace=row.get("trace") or {},
     )
 
 
@@ -118,7 +119,8 @@ async def _insert_dead_letter(conn: AsyncConnection[Any], event: Event, source: 
 
 
 CLAIM_QUERY = """
-SELECT o.position, o.event_id, o.aggregate_type, o.aggregate_id, o.event_type, o.payload, o.created_at, o.attempts
+SELECT o.position, o.event_id, o.aggregate_type, o.aggregate_id, o.event_type, o.payload, o.created_at, o.attempts,
+       o.trace
 FROM outbox o
 WHERE o.next_attempt_at <= now()
   AND NOT EXISTS (

@@ -349,6 +349,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX session_backups_user ON session_backups (user_id);
         """,
     ),
+    (
+        9,
+        "outbox_trace",
+        """
+        -- The trace context of the request that wrote each event (empty unless tracing is on): the relay's delivery
+        -- continues that trace.
+        ALTER TABLE outbox ADD COLUMN trace jsonb;
+        """,
+    ),
 ]
 
 MIGRATION_LOCK = 7_150_001  # pg_advisory_xact_lock key: one migrator at a time across processes
