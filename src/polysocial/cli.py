@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -276,7 +277,11 @@ async def _check_startable(settings: Settings, bootstrap: Any) -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    progress_every: Annotated[
+        float, typer.Option(min=1, max=3600, help="seconds between progress lines (printed when anything changed)")
+    ] = 10.0,
+) -> None:
     """Run the outbox relay alone (set POLYSOCIAL_RELAY_IN_PROCESS=false on the API servers). Ctrl-C stops it."""
     from polysocial.bootstrap import bootstrap
 
@@ -288,11 +293,36 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         out.print("relay running; Ctrl-C stops it")
         try:
-            await state.relay.run_forever(stop)
+            await asyncio.gather(state.relay.run_forever(stop), _relay_progress(state.relay, stop, progress_every))
         finally:
             await state.aclose()
 
     guarded(lambda: asyncio.run(run()))
+
+
+async def _relay_progress(relay: Any, stop: asyncio.Event, every_s: float) -> None:
+    """A line every ``every_s`` while anything happens: events delivered, and the outbox's backlog, lag and dead letters
+    (a worker that only said "running" left an operator guessing)."""
+    last_delivered, last_line = 0, ""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        try:
+            status = await relay.status()
+        except PolysocialError as exc:  # a store is down: the relay retries; say so once per change
+            line = f"relay waiting: {exc}"
+        else:
+            outbox = status.outbox
+            line = (
+                f"outbox: {outbox.pending} pending (oldest {outbox.oldest_age_s:.1f} s), {outbox.dead_letters} dead "
+                f"letters, {status.document_pending} document events pending"
+            )
+        delivered = relay.delivered - last_delivered
+        last_delivered = relay.delivered
+        if delivered or line != last_line:
+            head = f"delivered {delivered} events in {every_s:g} s ({relay.delivered} in all); "
+            out.print(head + line, soft_wrap=True, highlight=False)
+            last_line = line
 
 
 def _shown(items: list[Any], limit: int = 20) -> str:

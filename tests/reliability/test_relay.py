@@ -150,14 +150,30 @@ async def test_polysocial_worker_delivers_on_its_own(embedded_engines: EmbeddedE
     for role in Role:
         env[f"POLYSOCIAL_{role.value.upper()}_URL"] = settings.store_url(role).url
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "polysocial", "worker", env=env, stdout=asyncio.subprocess.DEVNULL
+        sys.executable,
+        "-m",
+        "polysocial",
+        "worker",
+        "--progress-every",
+        "1",
+        env={**env, "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
     )
+    assert worker.stdout is not None
     try:
         deadline = time.monotonic() + 20
         while await app.stores.graph.missing_users([424242]):
             assert time.monotonic() < deadline, "the worker did not deliver"
             assert worker.returncode is None, "the worker exited"
             await asyncio.sleep(0.05)
+        # and it says so: a progress line with what it delivered and the outbox's state
+        lines: list[str] = []
+        while not any(line.startswith("delivered 1 events") for line in lines):
+            line = await asyncio.wait_for(worker.stdout.readline(), timeout=10)
+            assert line, f"the worker's output ended: {lines}"
+            lines.append(line.decode().strip())
+        progress = next(line for line in lines if line.startswith("delivered 1 events"))
+        assert "(1 in all); outbox: 0 pending" in progress, progress
     finally:
         worker.terminate()
         exit_code = await asyncio.wait_for(worker.wait(), timeout=20)

@@ -60,6 +60,7 @@ class Relay:
         self.retry = retry or RetryPolicy()
         self.config = config or RelayConfig()
         self._last_prune = 0.0
+        self.delivered = 0  # events this relay delivered since it started (the worker's progress lines)
 
     async def status(self) -> RelayStatus:
         others = [s for s in self.sources if s.name != "outbox"]
@@ -145,7 +146,9 @@ class Relay:
 
     async def run_source_once(self, source: EventSource) -> int:
         async with source.claim(self.config.batch_size) as claim:
-            return await self._deliver_claim(claim)
+            delivered = await self._deliver_claim(claim)
+        self.delivered += delivered
+        return delivered
 
     async def run_once(self) -> int:
         """One batch from each source; the number of events delivered."""
