@@ -394,6 +394,14 @@ def seed_data(
     password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
     started = time.perf_counter()
     columns = (TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed:>12,} / {task.total:,}"))
+    # Generating is one computation with no steps to count: a spinner and then what it made, not a bar at "1 / 1".
+    with err.status(f"generating {users:,} users, {avg_follows} follows each, {posts:,} posts (seed {seed})"):
+        network = synthetic_network(users, avg_follows, posts, seed=seed, products=products)
+    err.print(
+        f"generated {network.users:,} users, {len(network.edges):,} follows, {len(network.posts):,} posts, "
+        f"{len(network.comments):,} comments in {time.perf_counter() - started:.1f} s; loading",
+        highlight=False,
+    )
     with Progress(*columns, TimeElapsedColumn(), console=err) as progress:
         tasks: dict[str, TaskID] = {}
 
@@ -401,10 +409,6 @@ def seed_data(
             if stage not in tasks:
                 tasks[stage] = progress.add_task(stage, total=max(total, 1))
             progress.update(tasks[stage], completed=done, total=max(total, 1))
-
-        generating = progress.add_task("generating", total=1)
-        network = synthetic_network(users, avg_follows, posts, seed=seed, products=products)
-        progress.update(generating, completed=1)
 
         async def load(state: Any) -> Any:
             return await state.services.operations.load_network(network, seed=seed, password=password, step=step)

@@ -23,6 +23,10 @@ async def test_seed_data_loads_a_consistent_network_once(embedded_engines: Embed
     assert result.returncode == 0, result.stderr
     assert "loaded 300 users, 2,400 follows, 900 posts" in result.stdout
     assert "password (shown once)" in result.stdout
+    # progress that means something: what was generated, then each stage counted in its own units
+    assert "generated 300 users, 2,400 follows, 900 posts" in result.stderr
+    assert "1 / 1" not in result.stderr
+    assert "accounts and wallets" in result.stderr
 
     app = await bootstrap(settings)
     try:
