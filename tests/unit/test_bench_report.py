@@ -63,3 +63,35 @@ def test_ratios_are_not_invented_when_a_figure_is_missing() -> None:
     assert report.ratio(run, "feed", "naive", "seed") is None
     assert report.times(None) == "not measured in this run"
     assert report.ratio(run, "feed", "naive", "embedded") == 400.0
+
+
+def texts(fig: object) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts]  # type: ignore[attr-defined]
+
+
+def test_a_chart_keeps_a_place_for_what_gave_up_marks_errors_and_says_log_scale() -> None:
+    cells = {
+        "embedded": Cell(0.5, 0.9, 1900.0),
+        "postgres-only": Cell(60.0, 90.0, 15.0, extra={"errors": 3}),
+    }
+    fig = report.bar_figure("feed", cells, {"seed": "given up: one operation took over 30 s"})
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["embedded", "seed", "postgres-only"]
+    shown = texts(fig)
+    assert any(t.startswith("x\ngiven up: one operation") for t in shown), shown
+    assert "3 errors" in shown
+    assert "log scale" in ax.get_ylabel()  # 0.5 to 90 ms: drawn on a log axis, and it says so
+
+
+def test_per_item_figures_get_a_panel_of_their_own() -> None:
+    cells = {
+        "embedded": Cell(90.0, 95.0, 105_000.0),
+        "naive": Cell(0.2, 0.4, 4_000.0, extra={"unit": "per view"}),
+    }
+    fig = report.bar_figure("ingest", cells, {})
+    main, apart = fig.axes
+    assert [t.get_text() for t in main.get_xticklabels()] == ["embedded"]
+    assert [t.get_text() for t in apart.get_xticklabels()] == ["naive"]
+    assert "per view" in apart.get_ylabel()
+    assert "not comparable" in apart.get_title()
+    assert "log scale" not in main.get_ylabel()

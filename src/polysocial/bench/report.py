@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from polysocial.bench.suite import ENGINES, VARIANTS, WORKLOADS, Cell, Run
 
@@ -21,7 +22,15 @@ def write(run: Run, root: Path, command: str) -> list[Path]:
     results = folder / "results.json"
     results.write_text(json.dumps(run.results(), indent=2) + "\n")
     (folder / "run.json").write_text(json.dumps(run.meta(), indent=2) + "\n")
-    pictures = [chart(workload, run.cells[workload], charts / f"{workload}.png") for workload in WORKLOADS]
+    pictures = [
+        chart(
+            workload,
+            run.cells[workload],
+            charts / f"{workload}.png",
+            {v: run.gap(workload, v) for v in run.variants if v not in run.cells[workload]},
+        )
+        for workload in WORKLOADS
+    ]
     markdown = root / "BENCHMARKS.md"
     notes, recovery, sessions = folder / "profile.md", folder / "recovery.md", folder / "sessions.md"
     markdown.write_text(
@@ -36,21 +45,69 @@ def write(run: Run, root: Path, command: str) -> list[Path]:
     return [markdown, results, folder / "run.json", *(p for p in pictures if p is not None)]
 
 
-def chart(workload: str, cells: dict[str, Cell], path: Path) -> Path | None:
+def chart(workload: str, cells: dict[str, Cell], path: Path, gaps: dict[str, str] | None = None) -> Path | None:
+    """p50 and p99 per variant. A variant without figures (gave up, timed out, not run) keeps its place, marked and
+    with its reason; a cell that saw errors says how many; figures in another unit (per item where the others are
+    per batch) get a panel of their own; a logarithmic axis says so."""
+    gaps = gaps or {}
     if not cells:
         path.unlink(missing_ok=True)
         return None
     if workload == "capacity":
         return load_chart(cells, path)
+    fig = bar_figure(workload, cells, gaps)
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def bar_figure(workload: str, cells: dict[str, Cell], gaps: dict[str, str]) -> Any:
+    """The figure of ``chart`` (tests read its texts and axes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    variants = [v for v in VARIANTS if v in cells]
-    fig, ax = plt.subplots(figsize=(6.4, 3.0), dpi=110)
+    units: dict[str, list[str]] = {}
+    for variant in (v for v in VARIANTS if v in cells or v in gaps):
+        unit = str(cells[variant].extra.get("unit", "")) if variant in cells else ""
+        units.setdefault(unit, []).append(variant)
+    panels = sorted(units.items(), key=lambda item: item[0] != "")  # the main unit first
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(6.4 + 2.2 * (len(panels) - 1), 3.0),
+        dpi=110,
+        gridspec_kw={"width_ratios": [len(vs) for _, vs in panels]},
+        squeeze=False,
+    )
+    for ax, (unit, variants) in zip(axes[0], panels, strict=True):
+        _bars(ax, variants, cells, gaps, unit)
+    fig.suptitle(f"{workload}: p50 (solid) and p99 (light) per variant", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _bars(ax: Any, variants: list[str], cells: dict[str, Cell], gaps: dict[str, str], unit: str) -> None:
     width = 0.38
+    values = [v for name in variants if name in cells for v in (cells[name].p50_ms, cells[name].p99_ms) if v > 0]
+    log = bool(values) and max(values) / min(values) > 30
     for i, variant in enumerate(variants):
+        if variant not in cells:  # no figures: its place stays, with the reason
+            reason = gaps.get(variant, "no figures")
+            ax.text(
+                i,
+                0.5,
+                "x\n" + _short(reason),
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="#b00020",
+            )
+            continue
         cell = cells[variant]
         for offset, value, alpha, label in (
             (-width / 2, cell.p50_ms, 1.0, "p50"),
@@ -58,20 +115,38 @@ def chart(workload: str, cells: dict[str, Cell], path: Path) -> Path | None:
         ):
             bar = ax.bar(i + offset, value, width, color=COLORS[variant], alpha=alpha, edgecolor=COLORS[variant])
             ax.bar_label(bar, labels=[f"{label}\n{figure(value)}"], fontsize=7, padding=2)
+        errors = int(cell.extra.get("errors", 0) or 0)
+        if errors:
+            ax.text(
+                i,
+                0.97,
+                f"{errors:,} errors",
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="top",
+                fontsize=7,
+                color="#b00020",
+                fontweight="bold",
+            )
     ax.set_xticks(range(len(variants)), variants)
-    values = [v for c in cells.values() for v in (c.p50_ms, c.p99_ms) if v > 0]
-    if values and max(values) / min(values) > 30:
+    if log:
         ax.set_yscale("log")
         ax.set_ylim(min(values) / 2, max(values) * 8)
     else:
         ax.set_ylim(0, max(values, default=1) * 1.35)
-    ax.set_ylabel("ms (lower is better)")
-    ax.set_title(f"{workload}: p50 (solid) and p99 (light) per variant", fontsize=10)
+    scale = ", log scale" if log else ""
+    ax.set_ylabel(f"ms{' ' + unit if unit else ''}{scale} (lower is better)", fontsize=8)
+    if unit:
+        ax.set_title(f"{unit}: not comparable with the others", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+
+
+def _short(reason: str, width: int = 28) -> str:
+    """A reason wrapped to fit under a bar, at most three lines."""
+    import textwrap
+
+    lines = textwrap.wrap(reason, width)
+    return "\n".join(lines[:3]) + ("..." if len(lines) > 3 else "")
 
 
 def load_chart(cells: dict[str, Cell], path: Path) -> Path:
@@ -87,10 +162,21 @@ def load_chart(cells: dict[str, Cell], path: Path) -> Path:
         rates = [st["offered_per_s"] for st in steps]
         ax.plot(rates, [st["p50_ms"] for st in steps], "o-", color=COLORS[variant], label=f"{variant} p50")
         ax.plot(rates, [st["p99_ms"] for st in steps], "s--", color=COLORS[variant], alpha=0.6, label=f"{variant} p99")
+        failed = [st for st in steps if st.get("errors", 0)]
+        if failed:  # a rate that saw errors is marked where its p99 is drawn
+            ax.scatter(
+                [st["offered_per_s"] for st in failed],
+                [st["p99_ms"] for st in failed],
+                marker="x",
+                s=60,
+                color="#b00020",
+                zorder=5,
+                label=f"{variant}: errors at that rate",
+            )
     ax.axhline(50, color="#999999", linewidth=0.8, linestyle=":")
     ax.set_yscale("log")
     ax.set_xlabel("offered requests/s (open loop)")
-    ax.set_ylabel("ms (lower is better)")
+    ax.set_ylabel("ms, log scale (lower is better)")
     ax.set_title("capacity: latency against offered load; dotted: the 50 ms p99 target", fontsize=10)
     ax.legend(fontsize=7)
     ax.spines[["top", "right"]].set_visible(False)
