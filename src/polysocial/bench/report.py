@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from polysocial.bench.suite import ENGINES, VARIANTS, WORKLOADS, Cell, Run
+from polysocial.bench.suite import ENGINES, GAPS, VARIANTS, WORKLOADS, Cell, Run
 
 COLORS = {"embedded": "#2f6f9f", "seed": "#7a5195", "postgres-only": "#3f8f5f", "naive": "#c8553d"}
 
@@ -137,7 +137,7 @@ def _bars(ax: Any, variants: list[str], cells: dict[str, Cell], gaps: dict[str, 
     scale = ", log scale" if log else ""
     ax.set_ylabel(f"ms{' ' + unit if unit else ''}{scale} (lower is better)", fontsize=8)
     if unit:
-        ax.set_title(f"{unit}: not comparable with the others", fontsize=8)
+        ax.set_title(f"{unit}: not comparable", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
 
 
@@ -430,3 +430,40 @@ def render(
         "",
     ]
     return "\n".join(parts)
+
+
+def redraw_charts(root: Path) -> list[Path]:
+    """The charts again from benchmarks/results.json and run.json, without measuring anything (after a change to
+    how they are drawn): `python -m polysocial.bench.report [folder]`."""
+    folder = root / "benchmarks"
+    results = json.loads((folder / "results.json").read_text())
+    meta = json.loads((folder / "run.json").read_text())
+    gave_up: dict[str, dict[str, str]] = meta.get("gave_up", {})
+    drawn = []
+    for workload in WORKLOADS:
+        found = results.get(workload, {})
+        cells = {
+            variant: Cell(
+                figures["p50_ms"],
+                figures["p99_ms"],
+                figures["ops_per_s"],
+                extra={k: v for k, v in figures.items() if k not in {"p50_ms", "p99_ms", "ops_per_s"}},
+            )
+            for variant, figures in found.items()
+        }
+        gaps = {
+            v: gave_up.get(workload, {}).get(v) or GAPS.get((workload, v), "not run")
+            for v in meta.get("variants", [])
+            if v not in cells
+        }
+        picture = chart(workload, cells, folder / "charts" / f"{workload}.png", gaps)
+        if picture is not None:
+            drawn.append(picture)
+    return drawn
+
+
+if __name__ == "__main__":
+    import sys
+
+    for path in redraw_charts(Path(sys.argv[1] if len(sys.argv) > 1 else ".")):
+        print(path)
