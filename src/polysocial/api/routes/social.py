@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from polysocial.api.deps import CallerDep, SocialDep
 from polysocial.api.pagination import (
@@ -36,12 +37,30 @@ router = APIRouter(tags=["social graph"])
 AfterUser = Annotated[int | None, after_number("user_id")]
 
 
-def page(request: Request, response: Response, found: FollowPage, limit: int) -> UserPage:
-    return UserPage(
-        items=[UserRef(user_id=u.user_id, name=u.name) for u in found.users],
-        next_after=found.next_after,
-        next_cursor=next_page(request, response, found.next_after, limit),
-    )
+@dataclass(frozen=True, slots=True)
+class UserPaging:
+    """Where a page of users starts (the cursor, or the deprecated ?after=) and its size; renders the page."""
+
+    request: Request
+    response: Response
+    first: int
+    limit: int
+
+    def page(self, found: FollowPage) -> UserPage:
+        return UserPage(
+            items=[UserRef(user_id=u.user_id, name=u.name) for u in found.users],
+            next_after=found.next_after,
+            next_cursor=next_page(self.request, self.response, found.next_after, self.limit),
+        )
+
+
+def user_paging(
+    request: Request, response: Response, cursor: Cursor = None, after: AfterUser = None, limit: Limit = 20
+) -> UserPaging:
+    return UserPaging(request, response, start(cursor, after, "after", number_cursor) or 0, limit)
+
+
+UserPagingDep = Annotated[UserPaging, Depends(user_paging)]
 
 
 @router.post(
@@ -72,18 +91,8 @@ async def unfollow(user_id: UserId, social: SocialDep, caller: CallerDep) -> Fol
     responses=listing(401, 404, 422),
     summary="Who follows this user, in user id order",
 )
-async def followers(
-    request: Request,
-    response: Response,
-    user_id: UserId,
-    social: SocialDep,
-    caller: CallerDep,
-    cursor: Cursor = None,
-    after: AfterUser = None,
-    limit: Limit = 20,
-) -> UserPage:
-    first = start(cursor, after, "after", number_cursor) or 0
-    return page(request, response, await social.followers(user_id, after=first, limit=limit), limit)
+async def followers(user_id: UserId, social: SocialDep, caller: CallerDep, paging: UserPagingDep) -> UserPage:
+    return paging.page(await social.followers(user_id, after=paging.first, limit=paging.limit))
 
 
 @router.get(
@@ -92,18 +101,8 @@ async def followers(
     responses=listing(401, 404, 422),
     summary="Whom this user follows, in user id order",
 )
-async def following(
-    request: Request,
-    response: Response,
-    user_id: UserId,
-    social: SocialDep,
-    caller: CallerDep,
-    cursor: Cursor = None,
-    after: AfterUser = None,
-    limit: Limit = 20,
-) -> UserPage:
-    first = start(cursor, after, "after", number_cursor) or 0
-    return page(request, response, await social.following(user_id, after=first, limit=limit), limit)
+async def following(user_id: UserId, social: SocialDep, caller: CallerDep, paging: UserPagingDep) -> UserPage:
+    return paging.page(await social.following(user_id, after=paging.first, limit=paging.limit))
 
 
 @router.get(
@@ -134,18 +133,8 @@ async def relationship(user_id: UserId, social: SocialDep, caller: CallerDep) ->
     responses=listing(401, 404, 422),
     summary="The users both I and this user follow",
 )
-async def mutuals(
-    request: Request,
-    response: Response,
-    user_id: UserId,
-    social: SocialDep,
-    caller: CallerDep,
-    cursor: Cursor = None,
-    after: AfterUser = None,
-    limit: Limit = 20,
-) -> UserPage:
-    first = start(cursor, after, "after", number_cursor) or 0
-    return page(request, response, await social.mutuals(caller.user_id, user_id, after=first, limit=limit), limit)
+async def mutuals(user_id: UserId, social: SocialDep, caller: CallerDep, paging: UserPagingDep) -> UserPage:
+    return paging.page(await social.mutuals(caller.user_id, user_id, after=paging.first, limit=paging.limit))
 
 
 @router.get(
