@@ -91,7 +91,7 @@ async def test_the_posts_of_a_user_with_none_are_empty_and_of_no_user_404(client
     ada, bob = await sign_up(client), await sign_up(client)
     quiet = await client.get(f"/users/{bob.user_id}/posts", headers=ada.auth)
     assert quiet.status_code == 200
-    assert quiet.json() == {"items": [], "next_before": None}
+    assert quiet.json() == {"items": [], "next_before": None, "next_cursor": None}
     nobody = await client.get(f"/users/{bob.user_id + 10_000_000}/posts", headers=ada.auth)
     assert nobody.status_code == 404
     assert nobody.json()["detail"] == f"user {bob.user_id + 10_000_000} does not exist"
