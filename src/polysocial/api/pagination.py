@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from polysocial.api.responses import problems
@@ -34,18 +35,10 @@ Cursor = Annotated[
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
 
 # The deprecated names, kept working.
-BeforeId = Annotated[
-    str | None,
-    Query(pattern=ID_PATTERN.pattern, deprecated=True, description="deprecated: use cursor (the last id of the page)"),
-]
-
-
-def before_number(what: str) -> object:
-    return Query(ge=1, le=MAX_ID, deprecated=True, description=f"deprecated: use cursor (the last {what} of the page)")
-
-
-def after_number(what: str) -> object:
-    return Query(ge=0, le=MAX_ID, deprecated=True, description=f"deprecated: use cursor (the last {what} of the page)")
+OLD = "deprecated: use cursor (the last id of the page)"
+BeforeId = Annotated[str | None, Query(pattern=ID_PATTERN.pattern, deprecated=True, description=OLD)]
+BeforeNumber = Annotated[int | None, Query(ge=1, le=MAX_ID, deprecated=True, description=OLD)]
+AfterNumber = Annotated[int | None, Query(ge=0, le=MAX_ID, deprecated=True, description=OLD)]
 
 
 def _invalid(cursor: str, why: str) -> RequestValidationError:
@@ -92,6 +85,46 @@ def next_page(request: Request, response: Response, next_value: object | None, l
     )
     response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
     return cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Paging(Generic[T]):
+    """A list's page, as the request asks for it: where it starts (None: at the beginning) and its size; and the
+    next page's cursor, set in the Link header too, once the page is known."""
+
+    request: Request
+    response: Response
+    start: T | None
+    limit: int
+
+    def next_cursor(self, last: object | None) -> str | None:
+        """``last``: the key of the page's last item when the page is full, else None (the last page)."""
+        return next_page(self.request, self.response, last, self.limit)
+
+
+def _before_ids(
+    request: Request, response: Response, cursor: Cursor = None, before: BeforeId = None, limit: Limit = 20
+) -> Paging[str]:
+    return Paging(request, response, start(cursor, before, "before", id_cursor), limit)
+
+
+def _before_numbers(
+    request: Request, response: Response, cursor: Cursor = None, before: BeforeNumber = None, limit: Limit = 20
+) -> Paging[int]:
+    return Paging(request, response, start(cursor, before, "before", number_cursor), limit)
+
+
+def _after_numbers(
+    request: Request, response: Response, cursor: Cursor = None, after: AfterNumber = None, limit: Limit = 20
+) -> Paging[int]:
+    return Paging(request, response, start(cursor, after, "after", number_cursor), limit)
+
+
+# Newest-first lists keyed by ULID (feed, timelines, comments), by number (orders, ledger); id-ordered lists (users,
+# products, events).
+NewestById = Annotated[Paging[str], Depends(_before_ids)]
+NewestByNumber = Annotated[Paging[int], Depends(_before_numbers)]
+ByNumber = Annotated[Paging[int], Depends(_after_numbers)]
 
 
 # The response header, for the OpenAPI document of every list.

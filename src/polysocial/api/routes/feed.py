@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from polysocial.api.deps import CallerDep, FeedsDep
-from polysocial.api.pagination import BeforeId, Cursor, Limit, id_cursor, listing, next_page, start
+from polysocial.api.pagination import NewestById, listing
 from polysocial.api.schemas.feed import FeedPage
 
 router = APIRouter(tags=["feed"])
@@ -27,18 +27,10 @@ DEGRADED = {
     responses=listing(401, 422, 503, headers=DEGRADED),
     summary="My home feed: my followees' posts and mine, newest first",
 )
-async def home_feed(
-    request: Request,
-    feeds: FeedsDep,
-    caller: CallerDep,
-    response: Response,
-    cursor: Cursor = None,
-    before: BeforeId = None,
-    limit: Limit = 20,
-) -> FeedPage:
-    page = await feeds.home(caller.user_id, before=start(cursor, before, "before", id_cursor), limit=limit)
+async def home_feed(feeds: FeedsDep, caller: CallerDep, response: Response, paging: NewestById) -> FeedPage:
+    page = await feeds.home(caller.user_id, before=paging.start, limit=paging.limit)
     if page.degraded is not None:
         response.headers[DEGRADED_HEADER] = page.degraded
-    following = next_page(request, response, page.next_before, limit)
+    following = paging.next_cursor(page.next_before)
     # One validation for the page: the items are checked inside pydantic-core, not by one Python call each.
     return FeedPage.model_validate({"items": page.items, "next_before": page.next_before, "next_cursor": following})

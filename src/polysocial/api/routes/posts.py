@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Response, status
 
 from polysocial.api.caching import IfNoneMatch, conditional, conditional_responses
 from polysocial.api.deps import CallerDep, PostsDep
-from polysocial.api.pagination import BeforeId, Cursor, Limit, id_cursor, listing, next_page, start
+from polysocial.api.pagination import NewestById, listing
 from polysocial.api.responses import problems
 from polysocial.api.routes.users import UserId
 from polysocial.api.schemas.posts import (
@@ -80,24 +80,11 @@ async def delete_post(post_id: PostId, posts: PostsDep, caller: CallerDep) -> Re
     responses=listing(401, 404, 422),
     summary="A user's posts, newest first",
 )
-async def user_posts(
-    request: Request,
-    response: Response,
-    user_id: UserId,
-    posts: PostsDep,
-    caller: CallerDep,
-    cursor: Cursor = None,
-    before: BeforeId = None,
-    limit: Limit = 20,
-) -> PostPage:
-    found = await posts.by_author(
-        user_id, caller.user_id, before=start(cursor, before, "before", id_cursor), limit=limit
-    )
-    last = found[-1]["id"] if len(found) == limit else None
+async def user_posts(user_id: UserId, posts: PostsDep, caller: CallerDep, paging: NewestById) -> PostPage:
+    found = await posts.by_author(user_id, caller.user_id, before=paging.start, limit=paging.limit)
+    last = found[-1]["id"] if len(found) == paging.limit else None
     # One validation for the page (the items are checked inside pydantic-core, not one Python call each).
-    return PostPage.model_validate(
-        {"items": found, "next_before": last, "next_cursor": next_page(request, response, last, limit)}
-    )
+    return PostPage.model_validate({"items": found, "next_before": last, "next_cursor": paging.next_cursor(last)})
 
 
 @router.post(
@@ -117,21 +104,10 @@ async def add_comment(post_id: PostId, body: CommentCreate, posts: PostsDep, cal
     responses=listing(401, 404, 422),
     summary="A post's comments, newest first",
 )
-async def list_comments(
-    request: Request,
-    response: Response,
-    post_id: PostId,
-    posts: PostsDep,
-    caller: CallerDep,
-    cursor: Cursor = None,
-    before: BeforeId = None,
-    limit: Limit = 20,
-) -> CommentPage:
-    found = await posts.comments(post_id, before=start(cursor, before, "before", id_cursor), limit=limit)
-    last = found[-1]["id"] if len(found) == limit else None
-    return CommentPage.model_validate(
-        {"items": found, "next_before": last, "next_cursor": next_page(request, response, last, limit)}
-    )
+async def list_comments(post_id: PostId, posts: PostsDep, caller: CallerDep, paging: NewestById) -> CommentPage:
+    found = await posts.comments(post_id, before=paging.start, limit=paging.limit)
+    last = found[-1]["id"] if len(found) == paging.limit else None
+    return CommentPage.model_validate({"items": found, "next_before": last, "next_cursor": paging.next_cursor(last)})
 
 
 @router.put(

@@ -5,20 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from polysocial.api.deps import AdminDep, CallerDep, SeatsDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
-from polysocial.api.pagination import (
-    Cursor,
-    Limit,
-    after_number,
-    listing,
-    next_page,
-    number_cursor,
-    start,
-)
+from polysocial.api.pagination import ByNumber, listing
 from polysocial.api.responses import problems
 from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.seats import (
@@ -34,7 +26,6 @@ router = APIRouter(tags=["seats"])
 
 EventId = Annotated[int, Path(ge=1, le=MAX_ID)]
 SeatNo = Annotated[int, Path(ge=1, le=MAX_SEATS)]
-AfterEvent = Annotated[int | None, after_number("ticketed_event_id")]
 
 
 @router.post(
@@ -54,21 +45,11 @@ async def create_event(body: TicketedEventCreate, seats: SeatsDep, admin: AdminD
     responses=listing(401, 422),
     summary="Ticketed events, in id order",
 )
-async def list_events(
-    request: Request,
-    response: Response,
-    seats: SeatsDep,
-    caller: CallerDep,
-    cursor: Cursor = None,
-    after: AfterEvent = None,
-    limit: Limit = 20,
-) -> TicketedEventPage:
-    found = await seats.events(after=start(cursor, after, "after", number_cursor) or 0, limit=limit)
-    last = found[-1].ticketed_event_id if len(found) == limit else None
+async def list_events(seats: SeatsDep, caller: CallerDep, paging: ByNumber) -> TicketedEventPage:
+    found = await seats.events(after=paging.start or 0, limit=paging.limit)
+    last = found[-1].ticketed_event_id if len(found) == paging.limit else None
     return TicketedEventPage(
-        items=[TicketedEventPublic.of(e) for e in found],
-        next_after=last,
-        next_cursor=next_page(request, response, last, limit),
+        items=[TicketedEventPublic.of(e) for e in found], next_after=last, next_cursor=paging.next_cursor(last)
     )
 
 

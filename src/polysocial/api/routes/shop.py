@@ -6,21 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from polysocial.api.deps import AdminDep, CallerDep, CartsDep, ShopDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
-from polysocial.api.pagination import (
-    Cursor,
-    Limit,
-    after_number,
-    before_number,
-    listing,
-    next_page,
-    number_cursor,
-    start,
-)
+from polysocial.api.pagination import ByNumber, NewestByNumber, listing
 from polysocial.api.responses import problems
 from polysocial.api.schemas.common import MAX_ID
 from polysocial.api.schemas.shop import (
@@ -41,8 +32,6 @@ router = APIRouter(tags=["shop"])
 
 ProductId = Annotated[int, Path(ge=1, le=MAX_ID)]
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID)]
-AfterProduct = Annotated[int | None, after_number("product_id")]
-BeforeOrder = Annotated[int | None, before_number("order_id")]
 
 
 @router.post(
@@ -59,21 +48,11 @@ async def create_product(body: ProductCreate, shop: ShopDep, admin: AdminDep) ->
 @router.get(
     "/products", response_model=ProductPage, responses=listing(401, 422), summary="The catalogue, in product id order"
 )
-async def list_products(
-    request: Request,
-    response: Response,
-    shop: ShopDep,
-    caller: CallerDep,
-    cursor: Cursor = None,
-    after: AfterProduct = None,
-    limit: Limit = 20,
-) -> ProductPage:
-    found = await shop.products(after=start(cursor, after, "after", number_cursor) or 0, limit=limit)
-    last = found[-1].product_id if len(found) == limit else None
+async def list_products(shop: ShopDep, caller: CallerDep, paging: ByNumber) -> ProductPage:
+    found = await shop.products(after=paging.start or 0, limit=paging.limit)
+    last = found[-1].product_id if len(found) == paging.limit else None
     return ProductPage(
-        items=[ProductPublic.of(p) for p in found],
-        next_after=last,
-        next_cursor=next_page(request, response, last, limit),
+        items=[ProductPublic.of(p) for p in found], next_after=last, next_cursor=paging.next_cursor(last)
     )
 
 
@@ -124,22 +103,10 @@ async def place_order(
 
 
 @router.get("/orders", response_model=OrderPage, responses=listing(401, 422), summary="My orders, newest first")
-async def my_orders(
-    request: Request,
-    response: Response,
-    shop: ShopDep,
-    caller: CallerDep,
-    cursor: Cursor = None,
-    before: BeforeOrder = None,
-    limit: Limit = 20,
-) -> OrderPage:
-    found = await shop.orders(caller.user_id, before=start(cursor, before, "before", number_cursor), limit=limit)
-    last = found[-1].order_id if len(found) == limit else None
-    return OrderPage(
-        items=[OrderPublic.of(o) for o in found],
-        next_before=last,
-        next_cursor=next_page(request, response, last, limit),
-    )
+async def my_orders(shop: ShopDep, caller: CallerDep, paging: NewestByNumber) -> OrderPage:
+    found = await shop.orders(caller.user_id, before=paging.start, limit=paging.limit)
+    last = found[-1].order_id if len(found) == paging.limit else None
+    return OrderPage(items=[OrderPublic.of(o) for o in found], next_before=last, next_cursor=paging.next_cursor(last))
 
 
 @router.get(

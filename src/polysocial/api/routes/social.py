@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query
 
 from polysocial.api.deps import CallerDep, SocialDep
-from polysocial.api.pagination import (
-    Cursor,
-    Limit,
-    after_number,
-    listing,
-    next_page,
-    number_cursor,
-    start,
-)
+from polysocial.api.pagination import ByNumber, Limit, Paging, listing
 from polysocial.api.responses import problems
 from polysocial.api.routes.users import UserId
 from polysocial.api.schemas.social import (
@@ -34,33 +25,13 @@ from polysocial.stores.graph.protocol import MAX_PATH_HOPS
 
 router = APIRouter(tags=["social graph"])
 
-AfterUser = Annotated[int | None, after_number("user_id")]
 
-
-@dataclass(frozen=True, slots=True)
-class UserPaging:
-    """Where a page of users starts (the cursor, or the deprecated ?after=) and its size; renders the page."""
-
-    request: Request
-    response: Response
-    first: int
-    limit: int
-
-    def page(self, found: FollowPage) -> UserPage:
-        return UserPage(
-            items=[UserRef(user_id=u.user_id, name=u.name) for u in found.users],
-            next_after=found.next_after,
-            next_cursor=next_page(self.request, self.response, found.next_after, self.limit),
-        )
-
-
-def user_paging(
-    request: Request, response: Response, cursor: Cursor = None, after: AfterUser = None, limit: Limit = 20
-) -> UserPaging:
-    return UserPaging(request, response, start(cursor, after, "after", number_cursor) or 0, limit)
-
-
-UserPagingDep = Annotated[UserPaging, Depends(user_paging)]
+def page(paging: Paging[int], found: FollowPage) -> UserPage:
+    return UserPage(
+        items=[UserRef(user_id=u.user_id, name=u.name) for u in found.users],
+        next_after=found.next_after,
+        next_cursor=paging.next_cursor(found.next_after),
+    )
 
 
 @router.post(
@@ -91,8 +62,8 @@ async def unfollow(user_id: UserId, social: SocialDep, caller: CallerDep) -> Fol
     responses=listing(401, 404, 422),
     summary="Who follows this user, in user id order",
 )
-async def followers(user_id: UserId, social: SocialDep, caller: CallerDep, paging: UserPagingDep) -> UserPage:
-    return paging.page(await social.followers(user_id, after=paging.first, limit=paging.limit))
+async def followers(user_id: UserId, social: SocialDep, caller: CallerDep, paging: ByNumber) -> UserPage:
+    return page(paging, await social.followers(user_id, after=paging.start or 0, limit=paging.limit))
 
 
 @router.get(
@@ -101,8 +72,8 @@ async def followers(user_id: UserId, social: SocialDep, caller: CallerDep, pagin
     responses=listing(401, 404, 422),
     summary="Whom this user follows, in user id order",
 )
-async def following(user_id: UserId, social: SocialDep, caller: CallerDep, paging: UserPagingDep) -> UserPage:
-    return paging.page(await social.following(user_id, after=paging.first, limit=paging.limit))
+async def following(user_id: UserId, social: SocialDep, caller: CallerDep, paging: ByNumber) -> UserPage:
+    return page(paging, await social.following(user_id, after=paging.start or 0, limit=paging.limit))
 
 
 @router.get(
@@ -133,8 +104,8 @@ async def relationship(user_id: UserId, social: SocialDep, caller: CallerDep) ->
     responses=listing(401, 404, 422),
     summary="The users both I and this user follow",
 )
-async def mutuals(user_id: UserId, social: SocialDep, caller: CallerDep, paging: UserPagingDep) -> UserPage:
-    return paging.page(await social.mutuals(caller.user_id, user_id, after=paging.first, limit=paging.limit))
+async def mutuals(user_id: UserId, social: SocialDep, caller: CallerDep, paging: ByNumber) -> UserPage:
+    return page(paging, await social.mutuals(caller.user_id, user_id, after=paging.start or 0, limit=paging.limit))
 
 
 @router.get(

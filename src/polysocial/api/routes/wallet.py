@@ -5,28 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from polysocial.api.deps import CallerDep, WalletDep
 from polysocial.api.idempotency import IdempotencyKey, idempotent, json_of, respond
-from polysocial.api.pagination import (
-    Cursor,
-    Limit,
-    before_number,
-    listing,
-    next_page,
-    number_cursor,
-    start,
-)
+from polysocial.api.pagination import NewestByNumber, listing
 from polysocial.api.responses import problems
 from polysocial.api.schemas.wallet import DepositCreate, LedgerEntryPublic, LedgerPage, TransferCreate, WalletPublic
 
 router = APIRouter(tags=["wallet"])
-
-BeforeEntry = Annotated[int | None, before_number("entry_id")]
 
 
 @router.get("/wallet", response_model=WalletPublic, responses=problems(401), summary="My balance")
@@ -40,21 +30,11 @@ async def wallet(wallet: WalletDep, caller: CallerDep) -> WalletPublic:
     responses=listing(401, 422),
     summary="My ledger entries, newest first (negative amounts: money out)",
 )
-async def ledger(
-    request: Request,
-    response: Response,
-    wallet: WalletDep,
-    caller: CallerDep,
-    cursor: Cursor = None,
-    before: BeforeEntry = None,
-    limit: Limit = 20,
-) -> LedgerPage:
-    entries = await wallet.ledger(caller.user_id, before=start(cursor, before, "before", number_cursor), limit=limit)
-    last = entries[-1].entry_id if len(entries) == limit else None
+async def ledger(wallet: WalletDep, caller: CallerDep, paging: NewestByNumber) -> LedgerPage:
+    entries = await wallet.ledger(caller.user_id, before=paging.start, limit=paging.limit)
+    last = entries[-1].entry_id if len(entries) == paging.limit else None
     return LedgerPage(
-        items=[LedgerEntryPublic.of(e) for e in entries],
-        next_before=last,
-        next_cursor=next_page(request, response, last, limit),
+        items=[LedgerEntryPublic.of(e) for e in entries], next_before=last, next_cursor=paging.next_cursor(last)
     )
 
 
