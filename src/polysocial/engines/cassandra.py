@@ -11,7 +11,6 @@ three nodes on 127.0.0.1, .2 and .3 (loopback aliases need no setup on Linux) st
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
@@ -26,7 +25,7 @@ from typing import Any
 
 from polysocial.domain.errors import EngineError
 from polysocial.engines.process import wait_until
-from polysocial.engines.seed_stack import cache_dir, free_port, maven_classpath
+from polysocial.engines.seed_stack import cache_dir, cached_build, free_port, maven_classpath
 from polysocial.logging import get_logger
 
 log = get_logger(__name__)
@@ -75,26 +74,14 @@ def build_dir() -> Path:
     return cache_dir() / f"cassandra-{CASSANDRA_VERSION}"
 
 
-def _fingerprint() -> str:
-    digest = hashlib.sha256(CASSANDRA_VERSION.encode())
-    digest.update((CASSANDRA_BUILD_SOURCES / "pom.xml").read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def build_cassandra() -> Path:
     """The classpath folder (``lib``), fetched by Maven once and cached."""
-    build = build_dir()
-    stamp = build / "fingerprint"
-    if not CASSANDRA_BUILD_SOURCES.exists():
-        raise EngineError(f"the Cassandra build files are missing: {CASSANDRA_BUILD_SOURCES} (run from a checkout)")
-    fingerprint = _fingerprint()
-    if stamp.exists() and stamp.read_text() == fingerprint:
-        return build
-    shutil.rmtree(build, ignore_errors=True)
-    build.mkdir(parents=True)
-    maven_classpath(CASSANDRA_BUILD_SOURCES / "pom.xml", build / "lib", {"cassandra.version": CASSANDRA_VERSION})
-    stamp.write_text(fingerprint)
-    return build
+
+    def make(build: Path) -> None:
+        pom = CASSANDRA_BUILD_SOURCES / "pom.xml"
+        maven_classpath(pom, build / "lib", {"cassandra.version": CASSANDRA_VERSION})
+
+    return cached_build(build_dir(), CASSANDRA_VERSION, CASSANDRA_BUILD_SOURCES, ("pom.xml",), make)
 
 
 def _port_open(address: str, port: int) -> bool:

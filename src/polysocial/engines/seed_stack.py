@@ -27,7 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,36 +141,35 @@ def maven_classpath(pom: Path, lib: Path, properties: dict[str, str]) -> None:
     )
 
 
-def _launcher_fingerprint() -> str:
-    digest = hashlib.sha256(NEO4J_VERSION.encode())
-    for name in ("pom.xml", "Neo4jLauncher.java"):
-        digest.update((NEO4J_LAUNCHER_DIR / name).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def build_neo4j() -> Path:
-    build = neo4j_build_dir()
+def cached_build(
+    build: Path, version: str, sources: Path, files: Sequence[str], make: Callable[[Path], object]
+) -> Path:
+    """``build`` as ``make(build)`` leaves it, made again only when the version or one of the ``files`` (under
+    ``sources``, the checkout's build files) changed since: a fingerprint of them is kept beside the result."""
+    if not sources.exists():
+        raise EngineError(f"the build files are missing: {sources} (run from a source checkout)")
+    digest = hashlib.sha256(version.encode())
+    for name in files:
+        digest.update((sources / name).read_bytes())
+    fingerprint = digest.hexdigest()[:16]
     stamp = build / "fingerprint"
-    if not NEO4J_LAUNCHER_DIR.exists():
-        raise EngineError(f"the Neo4j launcher sources are missing: {NEO4J_LAUNCHER_DIR} (run from a source checkout)")
-    fingerprint = _launcher_fingerprint()
     if stamp.exists() and stamp.read_text() == fingerprint:
         return build
     shutil.rmtree(build, ignore_errors=True)
-    (build / "classes").mkdir(parents=True)
-    maven_classpath(NEO4J_LAUNCHER_DIR / "pom.xml", build / "lib", {"neo4j.version": NEO4J_VERSION})
-    _run(
-        [
-            "javac",
-            "-d",
-            str(build / "classes"),
-            "-cp",
-            str(build / "lib" / "*"),
-            str(NEO4J_LAUNCHER_DIR / "Neo4jLauncher.java"),
-        ]
-    )
+    build.mkdir(parents=True)
+    make(build)
     stamp.write_text(fingerprint)
     return build
+
+
+def build_neo4j() -> Path:
+    def make(build: Path) -> None:
+        maven_classpath(NEO4J_LAUNCHER_DIR / "pom.xml", build / "lib", {"neo4j.version": NEO4J_VERSION})
+        (build / "classes").mkdir()
+        launcher = NEO4J_LAUNCHER_DIR / "Neo4jLauncher.java"
+        _run(["javac", "-d", str(build / "classes"), "-cp", str(build / "lib" / "*"), str(launcher)])
+
+    return cached_build(neo4j_build_dir(), NEO4J_VERSION, NEO4J_LAUNCHER_DIR, ("pom.xml", "Neo4jLauncher.java"), make)
 
 
 def install_influxdb() -> str:
