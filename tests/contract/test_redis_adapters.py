@@ -16,26 +16,22 @@ from tests.contract.timelines import TimelineContract
 pytestmark = pytest.mark.contract
 
 
-class TestRedisKeyValue(KeyValueContract, TimelineContract, LeaderboardContract):
+class RedisEngine:
+    engine = "Redis"
+    unreachable_url = f"redis://:{SECRET}@127.0.0.1:1/0"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, embedded_engines: EmbeddedEngines) -> str:
+        return embedded_engines.redis.url
+
+
+class TestRedisKeyValue(RedisEngine, KeyValueContract, TimelineContract, LeaderboardContract):
     adapter = RedisKeyValueStore
-    engine = "Redis"
-    unreachable_url = f"redis://:{SECRET}@127.0.0.1:1/0"
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def url(cls, embedded_engines: EmbeddedEngines) -> str:
-        return embedded_engines.redis.url
 
 
-class TestRedisSessions(SessionContract):
+class TestRedisSessions(RedisEngine, SessionContract):
     adapter = RedisSessionStore
-    engine = "Redis"
-    unreachable_url = f"redis://:{SECRET}@127.0.0.1:1/0"
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def url(cls, embedded_engines: EmbeddedEngines) -> str:
-        return embedded_engines.redis.url
 
 
 class TestFalkorGraph(FollowGraphContract):
