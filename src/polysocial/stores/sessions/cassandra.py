@@ -151,6 +151,11 @@ class CassandraSessionStore(Adapter):
         self._prepare(session)
 
     def _create_schema(self, session: Session) -> None:
+        """The keyspace and tables, unless the driver's schema metadata has them already (every open of every
+        process would otherwise send three DDL statements and wait for schema agreement)."""
+        known = self._cluster.metadata.keyspaces.get(self.keyspace) if self._cluster else None
+        if known is not None and {"user_sessions", "session_revocations"} <= set(known.tables):
+            return
         factor = self._factor or min(3, len(self._cluster.metadata.all_hosts()) if self._cluster else 1)
         statements = [
             f"CREATE KEYSPACE IF NOT EXISTS {self.keyspace} WITH replication = "
