@@ -17,6 +17,7 @@ from polysocial.events.handlers import (
     Handler,
     account_handlers,
     cart_handlers,
+    erasure_handlers,
     feed_handlers,
     follow_handlers,
     post_handlers,
@@ -27,6 +28,7 @@ from polysocial.events.sources import outboxes
 from polysocial.services.accounts import Accounts
 from polysocial.services.analytics import AnalyticsBuffer
 from polysocial.services.carts import Carts
+from polysocial.services.erasure import Erasure
 from polysocial.services.feed import Feeds
 from polysocial.services.idempotency import Idempotency
 from polysocial.services.insights import Analytics
@@ -62,6 +64,7 @@ class Services:
     seats: Seats
     analytics: Analytics
     operations: Operations
+    erasure: Erasure
 
 
 @dataclass
@@ -101,21 +104,30 @@ def make_feeds(settings: Settings, stores: Stores) -> Feeds:
     )
 
 
-def make_handlers(stores: Stores, feeds: Feeds) -> list[Handler]:
+def make_handlers(stores: Stores, feeds: Feeds, erasure: Erasure) -> list[Handler]:
     return [
         *account_handlers(stores.graph, stores.keyvalue),
         *follow_handlers(stores.graph),
         *post_handlers(stores.documents),
         *feed_handlers(feeds),
         *cart_handlers(stores.relational),
+        *erasure_handlers(erasure),
     ]
 
 
-def make_relay(settings: Settings, stores: Stores, feeds: Feeds) -> Relay:
+def make_sessions(settings: Settings, stores: Stores) -> Sessions:
+    return Sessions(
+        stores.sessions,
+        SessionPolicy(settings.session_idle_s, settings.session_absolute_s),
+        backup=stores.session_backup,
+    )
+
+
+def make_relay(settings: Settings, stores: Stores, feeds: Feeds, erasure: Erasure) -> Relay:
     config = RelayConfig(batch_size=settings.relay_batch_size)
     return Relay(
         sources=outboxes(stores.relational, stores.documents, (POSTS, ARTICLES), lease_s=config.lease_s),
-        handlers=make_handlers(stores, feeds),
+        handlers=make_handlers(stores, feeds, erasure),
         tracking=stores.relational,
         retry=RetryPolicy(max_attempts=settings.relay_max_attempts),
         config=config,
@@ -123,13 +135,14 @@ def make_relay(settings: Settings, stores: Stores, feeds: Feeds) -> Relay:
 
 
 def make_services(
-    settings: Settings, stores: Stores, passwords: Passwords, relay: Relay, feeds: Feeds, buffer: AnalyticsBuffer
+    stores: Stores,
+    passwords: Passwords,
+    relay: Relay,
+    feeds: Feeds,
+    buffer: AnalyticsBuffer,
+    sessions: Sessions,
+    erasure: Erasure,
 ) -> Services:
-    sessions = Sessions(
-        stores.sessions,
-        SessionPolicy(settings.session_idle_s, settings.session_absolute_s),
-        backup=stores.session_backup,
-    )
     idempotency = Idempotency(stores.relational)
     return Services(
         sessions=sessions,
@@ -143,6 +156,7 @@ def make_services(
         seats=Seats(stores.relational, idempotency),
         analytics=Analytics(stores.timeseries, stores.keyvalue, stores.documents, buffer),
         operations=Operations(stores, relay, passwords, feeds),
+        erasure=erasure,
     )
 
 
@@ -179,7 +193,9 @@ async def bootstrap(
         Argon2Parameters(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
     )
     feeds = make_feeds(settings, stores)
-    relay = make_relay(settings, stores, feeds)
+    sessions = make_sessions(settings, stores)
+    erasure = Erasure(stores, passwords, sessions)
+    relay = make_relay(settings, stores, feeds, erasure)
     buffer = AnalyticsBuffer(stores.timeseries, stores.keyvalue)
-    services = make_services(settings, stores, passwords, relay, feeds, buffer)
+    services = make_services(stores, passwords, relay, feeds, buffer, sessions, erasure)
     return App(settings, stores, pools, passwords, services, relay, buffer)

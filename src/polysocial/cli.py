@@ -597,6 +597,81 @@ def feeds_rebuild(
         out.print(f"{result:,} live home timelines rebuilt (with their users' own timelines)")
 
 
+accounts_app = command_group("Accounts across every store: export one, erase one.")
+app.add_typer(accounts_app, name="accounts")
+
+
+@accounts_app.command("export")
+def accounts_export(
+    user_id: Annotated[int, typer.Argument(min=1, help="the account to export")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here, not to standard output")] = None,
+) -> None:
+    """Everything the platform holds about an account, in every store, as one JSON document: the relational rows
+    (ledger and orders included), posts, articles, comments and likes, follows both ways, live cart and leaderboard
+    scores. Password hashes and session tokens are never in it."""
+    import json
+
+    async def run(state: Any) -> Any:
+        return await state.services.erasure.export(user_id)
+
+    text = json.dumps(with_app(load_settings(), run), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write --output {output}: {exc.strerror}") from None
+    err.print(f"wrote the export of user {user_id} to {output} ({len(text):,} bytes)", highlight=False)
+
+
+@accounts_app.command("delete")
+def accounts_delete(
+    user_id: Annotated[int, typer.Argument(min=1, help="the account to erase")],
+    yes: Annotated[bool, typer.Option("--yes", help="erase without asking")] = False,
+    wait_s: Annotated[
+        float, typer.Option("--wait", min=0, help="seconds to wait for every store (0: start the erasure and return)")
+    ] = 120.0,
+) -> None:
+    """Erase an account from every store, through the outbox (crash-safe: an interrupted erasure is finished by
+    any relay). Profile, posts, comments, likes, follows, carts, sessions, timelines and scores go; the ledger,
+    orders and payments the law requires stay, under the anonymised account. Run it again to sweep again."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise fail("an erasure cannot be undone: add --yes to confirm it")
+        typer.confirm(f"erase user {user_id} from every store? This cannot be undone", abort=True)
+
+    async def run(state: Any) -> Any:
+        erasure = state.services.erasure
+        started = await erasure.delete(user_id)
+        deadline = time.monotonic() + wait_s
+        while True:
+            left = await erasure.progress(user_id)
+            if left.complete or time.monotonic() >= deadline:
+                return started, left
+            await state.relay.run_once()  # this process delivers too: relays share the outbox safely
+            await asyncio.sleep(0.2)
+
+    started, left = with_app(load_settings(), run)
+    again = " (it had been erased before: swept again)" if started.again else ""
+    out.print(f"user {user_id}: erasure started{again}; {started.follows_ended} follows ended", highlight=False)
+    if left.complete:
+        out.print(
+            "erased from every store: nothing is left but the anonymised account and its ledger, orders and payments",
+            highlight=False,
+        )
+        return
+    for line in left.found:
+        err.print(f"  still there: {line}", highlight=False)
+    if wait_s > 0:
+        raise fail(
+            f"not finished after {wait_s:g} s: a relay (serve or worker) finishes it; run this command again to see "
+            "what is left",
+            code=1,
+        )
+    out.print("the relay (serve or worker) finishes it; run this command again to see what is left")
+
+
 @report_app.command("customers")
 def report_customers(
     days: Annotated[int, typer.Option(min=1, max=3650, help="orders placed in the last DAYS days")] = 30,

@@ -16,6 +16,7 @@ from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.errors import Forbidden, Unauthorized
 from polysocial.services.accounts import Accounts
 from polysocial.services.carts import Carts
+from polysocial.services.erasure import Erasure
 from polysocial.services.feed import Feeds
 from polysocial.services.insights import Analytics
 from polysocial.services.operations import Operations
@@ -74,6 +75,7 @@ CartsDep = Annotated[Carts, Depends(service(lambda s: s.carts))]
 SeatsDep = Annotated[Seats, Depends(service(lambda s: s.seats))]
 AnalyticsDep = Annotated[Analytics, Depends(service(lambda s: s.analytics))]
 OperationsDep = Annotated[Operations, Depends(service(lambda s: s.operations))]
+ErasureDep = Annotated[Erasure, Depends(service(lambda s: s.erasure))]
 
 
 @dataclass(frozen=True, slots=True)

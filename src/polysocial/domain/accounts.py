@@ -98,6 +98,21 @@ def is_adult(birthdate: date, today: date) -> bool:
     return birthdate <= cutoff
 
 
+@dataclass(frozen=True, slots=True)
+class ErasedAccount:
+    """What an erasure did in PostgreSQL: the follows it ended (each gets its Unfollowed event), and whether the
+    account was erased before (a second erasure sweeps again and changes nothing else)."""
+
+    user_id: int
+    follows: list[tuple[int, int]]
+    again: bool
+
+
+def erased_email(user_id: int) -> str:
+    """The address an erased account keeps: unique, and in a domain that cannot receive mail (RFC 2606)."""
+    return f"erased-{user_id}@erased.invalid"
+
+
 class EmailTaken(Conflict):
     title = "Email already registered"
     type_slug = "email-taken"

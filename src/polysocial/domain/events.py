@@ -29,6 +29,7 @@ PROFILE_UPDATED = "ProfileUpdated"
 FOLLOWED = "Followed"
 UNFOLLOWED = "Unfollowed"
 CART_CHANGED = "CartChanged"
+ACCOUNT_DELETED = "AccountDeleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +86,7 @@ def unfollowed(follower: int, followee: int) -> Event:
 
 def cart_changed(user_id: int, product_id: int, delta: int) -> Event:
     return Event(CART, str(user_id), CART_CHANGED, {"user_id": user_id, "product_id": product_id, "delta": delta})
+
+
+def account_deleted(user_id: int) -> Event:
+    return Event(USER, str(user_id), ACCOUNT_DELETED, {"user_id": user_id})

@@ -8,10 +8,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from polysocial import tracing
-from polysocial.domain.events import CART_CHANGED, FOLLOWED, PROFILE_UPDATED, UNFOLLOWED, USER_REGISTERED, Event
+from polysocial.domain.events import (
+    ACCOUNT_DELETED,
+    CART_CHANGED,
+    FOLLOWED,
+    PROFILE_UPDATED,
+    UNFOLLOWED,
+    USER_REGISTERED,
+    Event,
+)
 from polysocial.domain.graph import GraphUser
 from polysocial.domain.posts import COMMENT_ADDED, POST_CREATED, POST_DELETED, POST_EDITED
 from polysocial.services import carts, posts
+from polysocial.services.erasure import Erasure
 from polysocial.services.feed import Feeds
 from polysocial.services.profiles import invalidate_profile
 from polysocial.stores.documents.protocol import POSTS, DocumentStore
@@ -140,3 +149,8 @@ def cart_handlers(relational: RelationalStore) -> list[Handler]:
 
     # Its own record (cart_deltas_applied) commits with the change: tracking it again would add nothing.
     return [Handler("carts.durable_copy", frozenset({CART_CHANGED}), durable_copy, tracked=False)]
+
+
+def erasure_handlers(erasure: Erasure) -> list[Handler]:
+    """An account's erasure (services/erasure.py). Idempotent by construction, every step: untracked."""
+    return [Handler("accounts.erase", frozenset({ACCOUNT_DELETED}), erasure.erase, tracked=False)]

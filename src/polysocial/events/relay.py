@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from polysocial import failpoints
 from polysocial.domain.events import Event
 from polysocial.events.handlers import Handler
-from polysocial.events.retry import RetryPolicy
+from polysocial.events.retry import Deferred, RetryPolicy
 from polysocial.events.sources import Claim, EventSource, Pending
 from polysocial.logging import get_logger
 from polysocial.stores.base import describe
@@ -134,8 +134,9 @@ class Relay:
     async def _failed(self, claim: Claim, item: Pending, error: Exception) -> float | None:
         retry = self.retry.retry_in(item.attempts + 1, error)
         await claim.failed(item, describe(error), retry_in_s=retry)
-        log.warning(
-            "event delivery failed",
+        report = log.info if isinstance(error, Deferred) else log.warning
+        report(
+            "event delivery deferred" if isinstance(error, Deferred) else "event delivery failed",
             event_id=str(item.event.event_id),
             event_type=item.event.event_type,
             attempts=item.attempts + 1,

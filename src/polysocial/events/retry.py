@@ -8,6 +8,16 @@ from dataclasses import dataclass, field
 
 from polysocial.domain.errors import StoreUnavailable
 
+# A deferred delivery (below) is tried again after at most this long.
+DEFERRED_MAX_S = 2.0
+
+
+class Deferred(Exception):
+    """A handler that must wait until other events are delivered (an erasure waits for the events written before
+    it). Tried again soon, for as long as it takes, and never dead-lettered: the events it waits for are on their
+    way."""
+
+
 # Past this many failures a store outage is retried at the capped delay: 2**16 x the base is beyond any cap.
 MAX_EXPONENT = 16
 
@@ -36,6 +46,8 @@ class RetryPolicy:
 
     def retry_in(self, failures: int, error: BaseException | None = None) -> float | None:
         """Seconds until the next try after ``failures`` failures, or None: give up (the dead-letter table)."""
+        if isinstance(error, Deferred):
+            return min(DEFERRED_MAX_S, self.backoff_s(failures))
         if isinstance(error, StoreUnavailable):
             return self.backoff_s(failures)
         if failures >= self.max_attempts:

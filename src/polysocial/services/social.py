@@ -86,7 +86,8 @@ class Social:
         await require_users(self.relational, followee)
         async with self.relational.transaction() as tx:
             if follow:
-                await tx.follows.record(follower, followee)
+                if not await tx.follows.record(follower, followee):  # erased meanwhile
+                    raise NotFound(f"user {followee} does not exist")
             else:
                 await tx.follows.erase(follower, followee)
             await tx.outbox.add([event])

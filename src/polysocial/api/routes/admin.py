@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
-from polysocial.api.deps import AdminDep, OperationsDep
+from polysocial.api.deps import AdminDep, ErasureDep, OperationsDep
 from polysocial.api.responses import problems
 from polysocial.api.routes.users import UserId
-from polysocial.api.schemas.admin import FeedRebuilt, RelayStatusPublic
+from polysocial.api.schemas.admin import (
+    AccountExport,
+    ErasureProgress,
+    ErasureStarted,
+    FeedRebuilt,
+    RelayStatusPublic,
+)
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -37,3 +43,41 @@ async def relay_status(operations: OperationsDep, admin: AdminDep) -> RelayStatu
 async def rebuild_feed(user_id: UserId, operations: OperationsDep, admin: AdminDep) -> FeedRebuilt:
     posts = await operations.rebuild_feed(user_id)
     return FeedRebuilt(user_id=user_id, rebuilt=posts is not None, home_posts=posts or 0)
+
+
+@router.get(
+    "/accounts/{user_id}/export",
+    response_model=AccountExport,
+    responses=problems(401, 403, 404, 422),
+    summary="Everything the platform holds about an account, from every store",
+)
+async def export_account(user_id: UserId, erasure: ErasureDep, admin: AdminDep) -> AccountExport:
+    return AccountExport.model_validate(await erasure.export(user_id))
+
+
+@router.delete(
+    "/accounts/{user_id}",
+    response_model=ErasureStarted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(401, 403, 404, 422),
+    summary="Erase an account from every store (the relay finishes it; the ledger stays, anonymised)",
+)
+async def delete_account(user_id: UserId, erasure: ErasureDep, admin: AdminDep) -> ErasureStarted:
+    started = await erasure.delete(user_id)
+    return ErasureStarted(
+        user_id=user_id,
+        follows_ended=started.follows_ended,
+        again=started.again,
+        progress=f"/admin/accounts/{user_id}/erasure",
+    )
+
+
+@router.get(
+    "/accounts/{user_id}/erasure",
+    response_model=ErasureProgress,
+    responses=problems(401, 403, 404, 422),
+    summary="What an erased account still leaves in each store (nothing, once complete)",
+)
+async def erasure_progress(user_id: UserId, erasure: ErasureDep, admin: AdminDep) -> ErasureProgress:
+    left = await erasure.progress(user_id)
+    return ErasureProgress(user_id=user_id, complete=left.complete, remaining=left.found)

@@ -378,6 +378,53 @@ class MongoDocumentStore(Adapter):
         )
         return {str(row["_id"]): int(row["n"]) async for row in cursor}
 
+    async def strip(
+        self, collection: str, doc_id: str, *, keep: Sequence[str], fields: dict[str, Any], events: Sequence[Event] = ()
+    ) -> bool:
+        async with self._write():
+            current = await self.db[collection].find_one({"_id": doc_id}, dict.fromkeys(INTERNAL_FIELDS, 0))
+            if current is None:
+                return False
+            change = self._with_events({"$set": dict(fields)} if fields else {}, events)
+            gone = {k: "" for k in current if k != "_id" and k not in keep and k not in fields}
+            if gone:
+                change["$unset"] = gone
+            if change:
+                await self.db[collection].update_one({"_id": doc_id}, change)
+        return True
+
+    async def delete_where(self, collection: str, equals: dict[str, Any]) -> int:
+        async with self._write():
+            result = await self.db[collection].delete_many(dict(equals))
+        return int(result.deleted_count)
+
+    async def ids_having_member(
+        self, collection: str, *, field: str, member: int, after_id: str | None, limit: int
+    ) -> list[str]:
+        query: dict[str, Any] = {field: member}
+        if after_id is not None:
+            query["_id"] = {"$gt": after_id}
+        cursor = self.db[collection].find(query, {"_id": 1}).sort("_id", 1).limit(limit)
+        return [str(doc["_id"]) async for doc in cursor]
+
+    async def pull_items(
+        self, collection: str, doc_id: str, *, field: str, items: Sequence[dict[str, Any]], counter: str, delta: int
+    ) -> bool:
+        # $pullAll with the exact items: FerretDB's $pull takes no conditions (FerretDB issue 1765)
+        change: dict[str, Any] = {"$pullAll": {field: list(items)}} if items else {}
+        if delta:
+            change["$inc"] = {counter: delta}
+        if not change:
+            return await self.db[collection].count_documents({"_id": doc_id}, limit=1) == 1
+        async with self._write():
+            result = await self.db[collection].update_one({"_id": doc_id}, change)
+        return result.matched_count == 1
+
+    async def pending_before(self, collections: Sequence[str], created_before: datetime) -> int:
+        # the head event is the oldest: the documents whose head was made before the barrier
+        query = {PENDING_FIELD: {"$gt": 0}, f"{OUTBOX_FIELD}.0.created_at": {"$lt": created_before.isoformat()}}
+        return sum([await self.db[c].count_documents(query) for c in collections])
+
     async def count_all_by(self, collection: str, *, field: str) -> dict[str, int]:
         cursor = await self.db[collection].aggregate(
             [{"$group": {"_id": f"${field}", "n": {"$sum": 1}}}], allowDiskUse=not self._ids_one_by_one

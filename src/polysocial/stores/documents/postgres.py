@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import errors, sql
@@ -382,6 +383,67 @@ class PostgresDocumentStore(PostgresBackedStore):
                 (collection,),
             )
             return {str(value): int(n) for value, n in await cur.fetchall()}
+
+    async def strip(
+        self, collection: str, doc_id: str, *, keep: Sequence[str], fields: dict[str, Any], events: Sequence[Event] = ()
+    ) -> bool:
+        query = (
+            "UPDATE documents SET body = (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(body) "
+            "  WHERE key = ANY(%(keep)s)) || %(fields)s, "
+            "outbox = outbox || %(events)s, pending = pending + %(n_events)s "
+            "WHERE collection = %(collection)s AND id = %(id)s"
+        )
+        params = {"keep": list(keep), "fields": Jsonb(_own(fields)), "collection": collection, "id": doc_id}
+        return await self._update(query, params, events) == 1
+
+    async def delete_where(self, collection: str, equals: dict[str, Any]) -> int:
+        conditions, params = self._filters(collection, equals, None)
+        query = sql.SQL("DELETE FROM documents WHERE {}").format(sql.SQL(" AND ").join(conditions))
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+        return cur.rowcount
+
+    async def ids_having_member(
+        self, collection: str, *, field: str, member: int, after_id: str | None, limit: int
+    ) -> list[str]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM documents WHERE collection = %s AND body -> %s @> to_jsonb(ARRAY[%s::bigint]) "
+                "AND id > %s ORDER BY id LIMIT %s",
+                (collection, field, member, after_id or "", limit),
+            )
+            return [str(row[0]) for row in await cur.fetchall()]
+
+    async def pull_items(
+        self, collection: str, doc_id: str, *, field: str, items: Sequence[dict[str, Any]], counter: str, delta: int
+    ) -> bool:
+        query = (
+            "UPDATE documents SET body = jsonb_set(jsonb_set(body, %(field_path)s, coalesce(("
+            "   SELECT jsonb_agg(x ORDER BY ord) FROM jsonb_array_elements(coalesce(body -> %(field)s, '[]'))"
+            "     WITH ORDINALITY AS t(x, ord) WHERE NOT %(items)s @> jsonb_build_array(x)), '[]')),"
+            " %(counter)s, to_jsonb(coalesce((body #>> %(counter)s)::bigint, 0) + %(delta)s)) "
+            "WHERE collection = %(collection)s AND id = %(id)s"
+        )
+        params = {
+            "field_path": _path(field),
+            "field": field,
+            "items": Jsonb(list(items)),
+            "counter": _path(counter),
+            "delta": delta,
+            "collection": collection,
+            "id": doc_id,
+        }
+        return await self._update(query, params, ()) == 1
+
+    async def pending_before(self, collections: Sequence[str], created_before: datetime) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) FROM documents WHERE collection = ANY(%s) AND pending > 0 "
+                "AND (outbox -> 0 ->> 'created_at')::timestamptz < %s",
+                (list(collections), created_before),
+            )
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def pending_count(self, collections: Sequence[str]) -> int:
         async with self.pool.connection() as conn:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from polysocial.domain.events import Event
@@ -115,6 +116,34 @@ class DocumentStore(Store, Protocol):
         self, collection: str, doc_id: str, *, field: str, member: int, counter: str, events: Sequence[Event] = ()
     ) -> bool:
         """The reverse of add_member: True when removed."""
+
+    # -- an account's erasure (services/erasure.py): rare, operator-driven; none is on a request's path ---------------
+
+    async def strip(
+        self, collection: str, doc_id: str, *, keep: Sequence[str], fields: dict[str, Any], events: Sequence[Event] = ()
+    ) -> bool:
+        """Remove every field but ``keep``, set ``fields`` and append ``events`` (a tombstone with no content left);
+        the undelivered events stay. False when there is no such document."""
+
+    async def delete_where(self, collection: str, equals: dict[str, Any]) -> int:
+        """Delete the documents whose top-level fields equal ``equals`` (documents without events: comments); how
+        many went."""
+
+    async def ids_having_member(
+        self, collection: str, *, field: str, member: int, after_id: str | None, limit: int
+    ) -> list[str]:
+        """Ids above ``after_id`` of up to ``limit`` documents whose set ``field`` holds ``member`` (the posts a user
+        liked), in id order."""
+
+    async def pull_items(
+        self, collection: str, doc_id: str, *, field: str, items: Sequence[dict[str, Any]], counter: str, delta: int
+    ) -> bool:
+        """Remove these exact ``items`` from the array ``field`` and add ``delta`` to ``counter``, atomically. False
+        when there is no such document."""
+
+    async def pending_before(self, collections: Sequence[str], created_before: datetime) -> int:
+        """How many documents still hold an undelivered event made before ``created_before`` (a barrier: what an
+        erasure waits for, so that no older event brings back what it removes)."""
 
     async def claim_pending(self, collections: Sequence[str], *, limit: int, lease_s: float) -> list[PendingDocument]:
         """Lease up to ``limit`` documents that hold undelivered events and whose lease has run out."""

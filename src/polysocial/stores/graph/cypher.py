@@ -14,6 +14,7 @@ class _Cypher:
         "UNWIND $batch AS e MATCH (a:User {id: e[0]}) MATCH (b:User {id: e[1]}) CREATE (a)-[:FOLLOWS]->(b)"
     )
     unfollow: str = "UNWIND $edges AS e MATCH (:User {id: e[0]})-[r:FOLLOWS]->(:User {id: e[1]}) DELETE r"
+    erase_user: str = "MATCH (u:User {id: $id}) DETACH DELETE u"
     follows: str = "MATCH (:User {id: $a})-[r:FOLLOWS]->(:User {id: $b}) RETURN count(r)"
     followers: str = (
         "MATCH (f:User)-[:FOLLOWS]->(:User {id: $id}) WHERE f.id > $after RETURN f.id AS id ORDER BY id LIMIT $limit"

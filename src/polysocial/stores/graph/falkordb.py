@@ -184,6 +184,9 @@ class FalkorGraphStore(Adapter):
         if pairs:
             await self._write(CYPHER.unfollow, {"edges": pairs})
 
+    async def erase_user(self, user_id: int) -> None:
+        await self._write(CYPHER.erase_user, {"id": user_id})
+
     async def follows(self, follower: int, followee: int) -> bool:
         rows = await self._read(CYPHER.follows, {"a": follower, "b": followee})
         return bool(rows and int(str(rows[0][0])) > 0)

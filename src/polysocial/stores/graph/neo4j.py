@@ -164,6 +164,9 @@ class Neo4jGraphStore(Adapter):
         if pairs:
             await self.driver.execute_query(CYPHER.unfollow, edges=pairs, database_=self.database)
 
+    async def erase_user(self, user_id: int) -> None:
+        await self.driver.execute_query(CYPHER.erase_user, id=user_id, database_=self.database)
+
     async def follows(self, follower: int, followee: int) -> bool:
         records = await self._records(CYPHER.follows, a=follower, b=followee)
         return bool(records and int(records[0][0]) > 0)

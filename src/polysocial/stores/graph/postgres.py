@@ -130,6 +130,13 @@ class PostgresGraphStore(PostgresBackedStore):
                     ([a for a, _ in unique], [b for _, b in unique]),
                 )
 
+    async def erase_user(self, user_id: int) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM follows WHERE follower_id = %(id)s OR followee_id = %(id)s", {"id": user_id}
+            )
+            await conn.execute("DELETE FROM graph_users WHERE user_id = %s", (user_id,))
+
     async def _ids(self, query: str, params: dict[str, int]) -> list[int]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)

@@ -36,6 +36,9 @@ class GraphStore(Store, Protocol):
 
     async def unfollow_many(self, edges: Sequence[tuple[int, int]]) -> None: ...
 
+    async def erase_user(self, user_id: int) -> None:
+        """Remove the user's node and every follow to or from it (an account's erasure); twice is once."""
+
     async def follows(self, follower: int, followee: int) -> bool: ...
 
     async def followers(self, user_id: int, *, after: int, limit: int) -> list[int]:

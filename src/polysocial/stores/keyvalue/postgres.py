@@ -192,6 +192,10 @@ class PostgresKeyValueStore(PostgresBackedStore):
                 {"q": quantity, "p": str(product_id), "u": user_id},
             )
 
+    async def cart_drop(self, user_id: int) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM kv_carts WHERE user_id = %s", (user_id,))
+
     # -- leaderboards (ties ordered as Redis orders them: the greater member first) ------------------------------
 
     async def board_submit(self, board: str, member: str, score: float, *, keep_best: bool) -> float:
@@ -240,6 +244,19 @@ class PostgresKeyValueStore(PostgresBackedStore):
             )
             row = await cur.fetchone()
         return Ranked(member, float(row[0]), int(row[1]) + 1) if row else None
+
+    async def board_scores(self, member: str) -> dict[str, float]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT board, score FROM kv_boards WHERE member = %s AND (expires_at IS NULL OR expires_at > now())",
+                (member,),
+            )
+            return {str(board): float(score) for board, score in await cur.fetchall()}
+
+    async def board_forget(self, member: str) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("DELETE FROM kv_boards WHERE member = %s", (member,))
+            return cur.rowcount
 
     # -- locks ----------------------------------------------------------------------------------------------------
 

@@ -52,6 +52,9 @@ class KeyValueStore(Store, Protocol):
     async def cart_set_line(self, user_id: int, product_id: int, quantity: int) -> None:
         """Set one line (0: remove it) if the live cart exists: the relay's correction from the durable copy."""
 
+    async def cart_drop(self, user_id: int) -> None:
+        """Forget the live cart (an account's erasure); the next read would rebuild it from the durable copy."""
+
     # -- leaderboards: sorted sets; ties go to the greater member (as Redis orders them) --------------------------
 
     async def board_submit(self, board: str, member: str, score: float, *, keep_best: bool) -> float:
@@ -63,6 +66,12 @@ class KeyValueStore(Store, Protocol):
     async def board_top(self, board: str, *, limit: int) -> list[Ranked]: ...
 
     async def board_rank(self, board: str, member: str) -> Ranked | None: ...
+
+    async def board_scores(self, member: str) -> dict[str, float]:
+        """The member's score on every board that has one (an account's export): board -> score."""
+
+    async def board_forget(self, member: str) -> int:
+        """Remove the member from every board (an account's erasure); how many boards had them."""
 
     # -- short locks (one recompute per key at a time) ------------------------------------------------------------
     async def lock_acquire(self, key: str, *, ttl_s: float) -> str | None:
@@ -124,6 +133,9 @@ class TimelineStore(Protocol):
         """Record ``user_id`` as a celebrity (for good); True when new."""
 
     async def is_celebrity(self, user_id: int) -> bool: ...
+
+    async def celebrity_remove(self, user_id: int) -> None:
+        """Forget that ``user_id`` is a celebrity (only for an account's erasure: their posts are gone)."""
 
     async def celebrities_among(self, user_ids: Sequence[int]) -> set[int]: ...
 

@@ -97,6 +97,11 @@ def board_key(board: str) -> str:
     return f"board:{{{board}}}"
 
 
+def _board_name(key: bytes | str) -> str:
+    """The board's name in its key (``board:{name}``)."""
+    return _text(key)[len("board:{") : -1]
+
+
 def lock_key(key: str) -> str:
     return f"lock:{{{key}}}"
 
@@ -192,6 +197,10 @@ class RedisKeyValueStore(RedisBacked):
     async def cart_set_line(self, user_id: int, product_id: int, quantity: int) -> None:
         await self._scripts["cart_set_line"](keys=[cart_key(user_id)], args=[product_id, quantity])
 
+    @guard
+    async def cart_drop(self, user_id: int) -> None:
+        await self.client.delete(cart_key(user_id))
+
     # -- leaderboards -------------------------------------------------------------------------------------------------
 
     @guard
@@ -231,6 +240,27 @@ class RedisKeyValueStore(RedisBacked):
         pipe.zscore(board_key(board), member)
         position, score = await pipe.execute()
         return None if position is None else Ranked(member, float(score), int(position) + 1)
+
+    async def _boards(self) -> list[bytes | str]:
+        """Every board's key: a SCAN (an operator's export or erasure, never a request's path)."""
+        return [key async for key in self.client.scan_iter(match=board_key("*"), count=1000)]
+
+    @guard
+    async def board_scores(self, member: str) -> dict[str, float]:
+        keys = await self._boards()
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.zscore(key, member)
+        scores = await pipe.execute() if keys else []
+        return {_board_name(key): float(score) for key, score in zip(keys, scores, strict=True) if score is not None}
+
+    @guard
+    async def board_forget(self, member: str) -> int:
+        keys = await self._boards()
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.zrem(key, member)
+        return sum(await pipe.execute()) if keys else 0
 
     # -- locks ----------------------------------------------------------------------------------------------------
 

@@ -270,6 +270,10 @@ class RedisTimelines:
         return bool(await self.client.sadd(CELEBRITIES_KEY, user_id))
 
     @guard
+    async def celebrity_remove(self, user_id: int) -> None:
+        await self.client.srem(CELEBRITIES_KEY, str(user_id))
+
+    @guard
     async def is_celebrity(self, user_id: int) -> bool:
         return bool(await self.client.sismember(CELEBRITIES_KEY, str(user_id)))
 

@@ -18,13 +18,15 @@ class PostgresCarts(TxPart):
         if not fresh:
             return None
         if delta > 0:
+            # an erased account's late change adds nothing (no profile: services/erasure.py)
             rows = await self._rows(
-                "INSERT INTO cart_items AS c (user_id, product_id, quantity) VALUES (%s, %s, %s) "
+                "INSERT INTO cart_items AS c (user_id, product_id, quantity) SELECT %(u)s, %(p)s, %(d)s "
+                "WHERE EXISTS (SELECT 1 FROM user_profiles WHERE user_id = %(u)s) "
                 "ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = c.quantity + excluded.quantity, "
                 "updated_at = now() RETURNING quantity",
-                (user_id, product_id, delta),
+                {"u": user_id, "p": product_id, "d": delta},
             )
-            return int(rows[0]["quantity"])
+            return int(rows[0]["quantity"]) if rows else 0
         # A removal: the line shrinks, or goes when nothing would be left (quantity > 0 is a CHECK).
         rows = await self._rows(
             "UPDATE cart_items SET quantity = quantity + %s, updated_at = now() "

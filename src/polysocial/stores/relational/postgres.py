@@ -24,7 +24,7 @@ from polysocial.domain.accounts import (
 )
 from polysocial.domain.consistency import BASE_BACKOFF_S, MAX_BACKOFF_S
 from polysocial.domain.errors import TooMuchContention
-from polysocial.domain.events import Event
+from polysocial.domain.events import CART, FOLLOW, USER, Event
 from polysocial.logging import get_logger
 from polysocial.stores.postgres_common import PostgresBackedStore
 from polysocial.stores.relational.accounts_tx import PostgresAccounts
@@ -217,6 +217,19 @@ class PostgresRelationalStore(PostgresBackedStore):
             row = await cur.fetchone()
         assert row is not None
         return OutboxStats(pending=int(row[0]), oldest_age_s=float(row[1]), dead_letters=int(row[2]))
+
+    async def pending_about_user(self, user_id: int, before: uuid.UUID | None = None) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) FROM outbox "
+                "WHERE (%(e)s::uuid IS NULL OR position < (SELECT position FROM outbox WHERE event_id = %(e)s)) "
+                "AND ((aggregate_type IN (%(user)s, %(cart)s) AND aggregate_id = %(id)s) "
+                "  OR (aggregate_type = %(follow)s "
+                "      AND %(id)s IN (split_part(aggregate_id, ':', 1), split_part(aggregate_id, ':', 2))))",
+                {"e": before, "user": USER, "cart": CART, "follow": FOLLOW, "id": str(user_id)},
+            )
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def processed(self, handler: str, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         if not event_ids:

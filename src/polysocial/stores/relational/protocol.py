@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from polysocial.domain.accounts import Credentials, Me, NewAccount, Profile, Session, UserCard, UserRole
+from polysocial.domain.accounts import Credentials, ErasedAccount, Me, NewAccount, Profile, Session, UserCard, UserRole
 from polysocial.domain.events import Event
 from polysocial.domain.idempotency import IdempotencyRecord
 from polysocial.domain.seats import Seat, TicketedEvent
@@ -74,6 +74,16 @@ class AccountsTx(Protocol):
     async def me(self, user_id: int) -> Me | None: ...
 
     async def update_profile(self, user_id: int, fields: dict[str, Any]) -> bool: ...
+
+    async def erase(self, user_id: int, password_hash: str) -> ErasedAccount | None:
+        """Anonymise the account (``password_hash`` of a password nobody knows) and delete what is personal, except
+        the records the law keeps (ledger, orders, payments, seats); None when there is no such user."""
+
+    async def sweep(self, user_id: int) -> list[tuple[int, int]]:
+        """Delete the account's follows, durable cart and session copies; the follows deleted."""
+
+    async def records(self, user_id: int) -> dict[str, list[dict[str, Any]]] | None:
+        """Every row about the account, by table, without secrets (an export); None when there is no such user."""
 
 
 class WalletTx(Protocol):
@@ -138,8 +148,9 @@ class CartsTx(Protocol):
 
 
 class FollowsTx(Protocol):
-    async def record(self, follower: int, followee: int) -> None:
-        """Record the follow (twice is once)."""
+    async def record(self, follower: int, followee: int) -> bool:
+        """Record the follow (twice is once); False, recording nothing, when either account does not exist or is
+        being erased."""
 
     async def erase(self, follower: int, followee: int) -> None: ...
 
@@ -228,6 +239,10 @@ class RelationalStore(Store, Protocol):
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
     async def outbox_stats(self) -> OutboxStats: ...
+
+    async def pending_about_user(self, user_id: int, before: uuid.UUID | None = None) -> int:
+        """How many undelivered events about the user (theirs, their cart's, their follows') are older than the event
+        ``before`` (or at all): an erasure waits for them, so that none brings back what it removes."""
 
     async def processed(self, handler: str, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]: ...
 

@@ -358,6 +358,16 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE outbox ADD COLUMN trace jsonb;
         """,
     ),
+    (
+        10,
+        "account_erasure",
+        """
+        -- An erased account keeps its users row, anonymised (an address nobody can receive mail at, a password
+        -- nobody knows), because the ledger, orders and payments that the law requires to be kept refer to it; its
+        -- profile and everything else personal is deleted (services/erasure.py).
+        ALTER TABLE users ADD COLUMN deleted_at timestamptz;
+        """,
+    ),
 ]
 
 MIGRATION_LOCK = 7_150_001  # pg_advisory_xact_lock key: one migrator at a time across processes
