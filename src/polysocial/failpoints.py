@@ -23,6 +23,7 @@ RELAY_AFTER_COMMIT = "relay.after_commit"
 DOCUMENT_AFTER_HANDLER = "relay.document_after_handler"
 DOCUMENT_AFTER_ACK = "relay.document_after_ack"
 IDEMPOTENCY_AFTER_CLAIM = "idempotency.after_claim"
+ERASURE_MIDWAY = "erasure.midway"  # the documents erased, the graph and the key-value role not yet
 
 ALL = (
     SIGNUP_AFTER_BUSINESS_WRITE,
@@ -36,6 +37,7 @@ ALL = (
     DOCUMENT_AFTER_HANDLER,
     DOCUMENT_AFTER_ACK,
     IDEMPOTENCY_AFTER_CLAIM,
+    ERASURE_MIDWAY,
 )
 
 _armed = frozenset(name.strip() for name in os.environ.get("POLYSOCIAL_FAILPOINTS", "").split(",") if name.strip())

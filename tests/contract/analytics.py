@@ -79,6 +79,17 @@ class TimeSeriesOperations:
 
 
 class LeaderboardContract:
+    async def test_a_member_is_found_and_forgotten_on_every_board(self, store: KeyValueStore) -> None:
+        keyvalue = store
+        await keyvalue.board_submit("arcade:2026", "7", 50, keep_best=True)
+        await keyvalue.board_submit("marathon:2026-12", "7", 5, keep_best=False)
+        await keyvalue.board_submit("marathon:2026-12", "8", 9, keep_best=False)
+        assert await keyvalue.board_scores("7") == {"arcade:2026": 50, "marathon:2026-12": 5}
+        assert await keyvalue.board_forget("7") == 2
+        assert await keyvalue.board_forget("7") == 0
+        assert await keyvalue.board_scores("7") == {}
+        assert [r.member for r in await keyvalue.board_top("marathon:2026-12", limit=5)] == ["8"]
+
     async def test_scores_keep_the_best_or_add_up_and_rank_alike(self, store: KeyValueStore) -> None:
         keyvalue = store
         assert await keyvalue.board_submit("arcade", "ada", 50, keep_best=True) == 50

@@ -484,6 +484,62 @@ class DocumentOperationsContract(DocumentContract):
         assert post["stats"]["comments"] == 50
         assert len(post["latest"]) == 20
 
+    async def test_an_erasure_strips_pulls_and_deletes_exactly_what_it_names(self, store: DocumentStore) -> None:
+        docs = store
+        mine = {"id": "c1", "author_id": 7, "text": "mine"}
+        theirs = {"id": "c2", "author_id": 8, "text": "theirs"}
+        await docs.insert(
+            POSTS,
+            "p1",
+            {"author_id": 7, "text": "secret", "extra": {"x": 1}, "stats": {"comments": 3}, "latest": [mine, theirs]},
+            [event("p1", "created")],
+        )
+        await docs.insert(POSTS, "p2", {"author_id": 8, "likers": [7, 9], "stats": {"likes": 2}})
+        await docs.insert(POSTS, "p3", {"author_id": 8, "likers": [9], "stats": {"likes": 1}})
+        assert await docs.strip(
+            POSTS, "p1", keep=["author_id"], fields={"deleted": True}, events=[event("p1", "deleted")]
+        )
+        assert await docs.get(POSTS, "p1") == {"id": "p1", "author_id": 7, "deleted": True}
+        claimed = await docs.claim_pending([POSTS], limit=10, lease_s=30)
+        assert [e.payload["tag"] for d in claimed for e in d.events] == ["created", "deleted"]  # both kept, in order
+        assert not await docs.strip(POSTS, "nope", keep=[], fields={"deleted": True})
+
+        await docs.insert(POSTS, "p4", {"stats": {"comments": 3}, "latest": [mine, theirs, mine | {"id": "c3"}]})
+        assert await docs.pull_items(
+            POSTS, "p4", field="latest", items=[mine, mine | {"id": "c3"}], counter="stats.comments", delta=-2
+        )
+        pulled = await docs.get(POSTS, "p4")
+        assert pulled is not None
+        assert (pulled["latest"], pulled["stats"]["comments"]) == ([theirs], 1)
+        assert not await docs.pull_items(POSTS, "nope", field="latest", items=[mine], counter="stats.c", delta=-1)
+
+        assert await docs.ids_having_member(POSTS, field="likers", member=9, after_id=None, limit=10) == ["p2", "p3"]
+        assert await docs.ids_having_member(POSTS, field="likers", member=9, after_id="p2", limit=10) == ["p3"]
+        assert await docs.ids_having_member(POSTS, field="likers", member=7, after_id=None, limit=1) == ["p2"]
+        assert await docs.ids_having_member(POSTS, field="likers", member=5, after_id=None, limit=10) == []
+
+        for i, (post, author) in enumerate([("p2", 7), ("p2", 7), ("p2", 8), ("p3", 7)]):
+            await docs.insert(COMMENTS, f"k{i}", {"post_id": post, "author_id": author})
+        assert await docs.delete_where(COMMENTS, {"post_id": "p2", "author_id": 7}) == 2
+        assert await docs.delete_where(COMMENTS, {"post_id": "p2", "author_id": 7}) == 0
+        left = await docs.find_page(COMMENTS, equals={}, before_id=None, limit=10)
+        assert sorted(c["id"] for c in left) == ["k2", "k3"]
+
+    async def test_pending_before_counts_documents_whose_oldest_event_is_older(self, store: DocumentStore) -> None:
+        docs = store
+        old = Event("test", "a", "Tested", {}, created_at=datetime.now(UTC) - timedelta(seconds=60))
+        new = Event("test", "b", "Tested", {}, created_at=datetime.now(UTC) + timedelta(seconds=60))
+        await docs.insert(POSTS, "a", {"n": 1}, [old])
+        await docs.insert(POSTS, "b", {"n": 2}, [new])
+        await docs.insert(ARTICLES, "c", {"n": 3}, [event("c", "now")])
+        now = datetime.now(UTC)
+        assert await docs.pending_before([POSTS], now) == 1
+        assert await docs.pending_before([POSTS, ARTICLES], now + timedelta(seconds=1)) == 2
+        assert await docs.pending_before([POSTS, ARTICLES], now + timedelta(seconds=120)) == 3
+        [claimed] = [d for d in await docs.claim_pending([POSTS], limit=10, lease_s=30) if d.doc_id == "a"]
+        assert await docs.ack(POSTS, "a", claimed.events[0].event_id)
+        assert await docs.pending_before([POSTS], now) == 0
+
 
 class GraphContract(StoreContract[GraphStore]):
     role = Role.GRAPH
@@ -524,6 +580,19 @@ class FollowGraphContract(GraphContract):
         assert not await graph.follows(1, 2)
         assert await graph.follow_counts(2) == (0, 0)
         assert await graph.duplicate_user_ids() == []
+
+    async def test_erasing_a_user_takes_the_node_and_every_edge_and_twice_is_once(self, store: GraphStore) -> None:
+        graph = store
+        await graph.upsert_users([GraphUser(1, "Ada"), GraphUser(2, "Bob"), GraphUser(3, "Cy")])
+        await graph.follow_many([(1, 2), (2, 1), (3, 2), (1, 3)])
+        await graph.erase_user(2)
+        await graph.erase_user(2)
+        assert await graph.missing_users([1, 2, 3]) == [2]
+        assert await graph.follow_counts(1) == (0, 1)
+        assert await graph.followers(3, after=0, limit=10) == [1]
+        assert await graph.following(3, after=0, limit=10) == []
+        assert await graph.count_users() == 2
+        await graph.erase_user(99)  # no such user: nothing to do
 
     async def test_lists_are_paged_by_id(self, store: GraphStore) -> None:
         graph = store
@@ -656,6 +725,23 @@ class KeyValueContract(StoreContract[KeyValueStore]):
         assert await keyvalue.cache_set("short", b"x", ttl_s=1, generation=await keyvalue.cache_generation("short"))
         await asyncio.sleep(1.2)
         assert await keyvalue.cache_get("short") is None
+
+    async def test_a_live_cart_exists_until_dropped_and_changes_only_while_it_exists(
+        self, store: KeyValueStore
+    ) -> None:
+        kv = store
+        assert await kv.cart_add(5, 1, 2, ttl_s=60) is None  # no live cart: nothing is added
+        assert await kv.cart_get(5) is None
+        await kv.cart_put(5, {1: 2, 2: 0}, ttl_s=60)
+        assert await kv.cart_get(5) == {1: 2}
+        assert await kv.cart_add(5, 1, 3, ttl_s=60) == 5
+        await kv.cart_set_line(5, 1, 0)
+        assert await kv.cart_get(5) == {}  # empty, but live
+        await kv.cart_put(6, {3: 1}, ttl_s=60)
+        await kv.cart_drop(5)
+        await kv.cart_drop(5)
+        assert await kv.cart_get(5) is None
+        assert await kv.cart_get(6) == {3: 1}
 
     async def test_a_lock_has_one_holder_until_released_or_expired(self, store: KeyValueStore) -> None:
         keyvalue = store

@@ -86,6 +86,9 @@ class TimelineContract:
         assert await tl.is_celebrity(42)
         assert not await tl.is_celebrity(43)
         assert await tl.celebrities_among([41, 42, 43]) == {42}
+        await tl.celebrity_remove(42)
+        assert not await tl.is_celebrity(42)
+        assert await tl.celebrity_add(42)
         assert await tl.timeline_begin_rebuild(HOME, 1)
         await tl.timeline_finish_rebuild(HOME, 1, [])
         await tl.follow_celebrity([1, 2], 42)

@@ -67,6 +67,11 @@ async def main(scenario: str) -> None:
         elif scenario == "documents":
             await documents(app)
             await document_relay(app).drain()
+        elif scenario == "relay-forever":  # deliver until a failpoint ends the process (exit 0: it never did)
+            deadline = asyncio.get_running_loop().time() + 60
+            while asyncio.get_running_loop().time() < deadline:
+                await app.relay.run_once()
+                await asyncio.sleep(0.05)
         else:
             raise SystemExit(f"unknown scenario {scenario!r}")
     finally:

@@ -31,6 +31,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from polysocial import failpoints
 from polysocial.domain.errors import NotFound
 from polysocial.domain.events import Event, account_deleted, unfollowed
 from polysocial.domain.posts import POST_DELETED, post_event
@@ -100,6 +101,7 @@ class Erasure:
         if waiting := await stores.documents.pending_before(AUTHORED, event.created_at):
             raise Deferred(f"{waiting} documents still hold events older than the erasure of user {user_id}")
         await self._erase_documents(user_id)
+        failpoints.failpoint(failpoints.ERASURE_MIDWAY)
         await stores.graph.erase_user(user_id)
         timelines = stores.timelines
         if timelines is not None:
