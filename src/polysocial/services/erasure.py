@@ -32,16 +32,20 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from polysocial import failpoints
-from polysocial.domain.errors import NotFound
+from polysocial.domain.errors import NotFound, StoreUnavailable
 from polysocial.domain.events import Event, account_deleted, unfollowed
 from polysocial.domain.posts import POST_DELETED, post_event
 from polysocial.events.retry import Deferred
+from polysocial.logging import get_logger
 from polysocial.services.passwords import Passwords
 from polysocial.services.profiles import invalidate_profile
 from polysocial.services.sessions import Sessions
+from polysocial.stores.base import describe
 from polysocial.stores.documents.protocol import ARTICLES, COMMENTS, POSTS
 from polysocial.stores.factory import Stores
 from polysocial.stores.keyvalue.protocol import TimelineKind
+
+log = get_logger(__name__)
 
 EXPORT_FORMAT = "polysocial-account-export/1"
 PAGE = 500
@@ -88,8 +92,16 @@ class Erasure:
             if erased is None:
                 raise NotFound(f"user {user_id} does not exist")
             await tx.outbox.add([*(unfollowed(a, b) for a, b in erased.follows), account_deleted(user_id)])
-            tx.after_commit(lambda: self.sessions.close_all(user_id))
+            tx.after_commit(lambda: self._end_sessions(user_id))
         return ErasureStarted(user_id, len(erased.follows), erased.again)
+
+    async def _end_sessions(self, user_id: int) -> None:
+        """At once, so that the account's tokens stop working now; if the sessions' store is down, the handler ends
+        them when it runs (the erasure is committed either way: this is not its failure)."""
+        try:
+            await self.sessions.close_all(user_id)
+        except StoreUnavailable as exc:
+            log.warning("sessions end with the erasure's handler", user_id=user_id, error=describe(exc))
 
     # -- step 2: the AccountDeleted handler ---------------------------------------------------------------------------
 
