@@ -175,6 +175,11 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(default=None, description="deprecated: use keyvalue_url")
     timeseries_url: SecretStr | None = None
     sessions_url: SecretStr | None = None
+    # Streaming replicas of the relational role's PostgreSQL (comma-separated URLs): reads that may be a little stale
+    # go there (stores/replicas.py), except a user's own for `read_your_writes_s` after they wrote, or until the
+    # replica has replayed that write. A replica that fails is skipped: the primary answers.
+    relational_replica_urls: SecretStr | None = None
+    read_your_writes_s: float = Field(default=30.0, gt=0, le=3600)
 
     # One line per HTTP request (request id, method, route, status, duration, user id), whatever the log level:
     # the request log an operator reads. Off: only the metrics and the analytics record requests.
@@ -309,6 +314,11 @@ class Settings(BaseSettings):
 
     def embedded_postgres_url(self) -> str:
         return EngineLayout(self.data_path).postgres_url(EMBEDDED_DATABASE)
+
+    def replica_urls(self) -> list[StoreURL]:
+        """The relational role's read replicas (none unless set)."""
+        raw = self.relational_replica_urls.get_secret_value() if self.relational_replica_urls else ""
+        return [StoreURL(Role.RELATIONAL, url.strip()) for url in raw.split(",") if url.strip()]
 
     def store_urls(self) -> dict[Role, StoreURL]:
         return {role: self.store_url(role) for role in Role}

@@ -25,6 +25,7 @@ from polysocial.services.seats import Seats
 from polysocial.services.shop import Shop
 from polysocial.services.social import Social
 from polysocial.services.wallet import Wallet
+from polysocial.stores.replicas import CURRENT_USER
 
 T = TypeVar("T")
 
@@ -94,7 +95,8 @@ async def get_caller(request: Request, services: ServicesDep, credentials: Beare
     session = await services.sessions.resolve(credentials.credentials)
     if session is None:
         raise Unauthorized("the session is unknown, has ended, or was signed out")
-    request.state.user_id = session.user_id  # for the request log
+    request.state.user_id = session.user_id  # for the request log, and read-your-writes (api/metrics.py)
+    CURRENT_USER.set(session.user_id)  # reads that a replica may answer: not when this user wrote lately
     return Caller(session, credentials.credentials)
 
 

@@ -30,8 +30,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polysocial.api.server import METRICS_DIR_ENV
 from polysocial.domain.analytics import ApiRequest
-from polysocial.logging import access_logger
+from polysocial.domain.errors import StoreUnavailable
+from polysocial.logging import access_logger, get_logger
 from polysocial.stores.breaker import BreakerState
+from polysocial.stores.replicas import CURRENT_USER
+
+log = get_logger(__name__)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 PER_WORKER_EVERY_S = 2.0
 ACCESS_LOGGER = "polysocial.access"
@@ -97,6 +102,13 @@ class ProcessMetrics:
             "polysocial_outbox_pending",
             "events not yet delivered, per source (outbox: the relational outbox; documents: events inside documents)",
             ["source"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.replica_lag = Gauge(
+            "polysocial_replica_lag_seconds",
+            "how old each read replica's last replayed commit is (0: caught up; -1: unreachable)",
+            ["replica"],
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
@@ -249,6 +261,9 @@ class ProcessMetrics:
         self.outbox_pending.labels("documents").set(status.document_pending)
         self.relay_lag.set(status.outbox.oldest_age_s)
         self.dead_letters.set(status.outbox.dead_letters)
+        if state.stores.replicas is not None:
+            for lag in await state.stores.replicas.lags():
+                self.replica_lag.labels(lag.url).set(-1 if lag.seconds is None else lag.seconds)
 
     def exposition(self) -> bytes:
         """Every metric of the server in the text format: every process's, in multiprocess mode."""
@@ -283,6 +298,18 @@ class RequestMetrics:
         self.state_of = state_of  # () -> App | None: the application state, once the lifespan has set it
         self.access = access_logger()
 
+    async def _remember_write(self, scope: Scope) -> None:
+        """Before a write's answer leaves: where the primary's WAL is, so that this user's next reads wait for a
+        replica that has it (stores/replicas.py). Only with replicas; a failure here costs the write nothing."""
+        state = self.state_of()
+        user_id = scope.get("state", {}).get("user_id")
+        if state is None or state.stores.replicas is None or user_id is None:
+            return
+        try:
+            await state.stores.replicas.wrote(int(user_id))
+        except StoreUnavailable as exc:
+            log.warning("read-your-writes position not recorded", user_id=user_id, error=str(exc))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -295,13 +322,17 @@ class RequestMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                if scope.get("method") not in SAFE_METHODS and status < 400:
+                    await self._remember_write(scope)
                 message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
         context = structlog.contextvars.bind_contextvars(request_id=request_id)
+        user = CURRENT_USER.set(None)  # set again once the session is known (api/deps.py)
         try:
             await self.app(scope, receive, sending)
         finally:
+            CURRENT_USER.reset(user)
             structlog.contextvars.reset_contextvars(**context)
             seconds = time.perf_counter() - started
             route = scope.get("route")

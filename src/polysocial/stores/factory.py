@@ -22,9 +22,11 @@ from polysocial.stores.graph.protocol import GraphStore
 from polysocial.stores.keyvalue.postgres import PostgresKeyValueStore
 from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineStore
 from polysocial.stores.keyvalue.redis import RedisKeyValueStore
+from polysocial.stores.postgres_common import PostgresBackedStore
 from polysocial.stores.postgres_pool import PostgresPools
 from polysocial.stores.relational.postgres import PostgresRelationalStore
 from polysocial.stores.relational.protocol import RelationalStore
+from polysocial.stores.replicas import Replicas
 from polysocial.stores.sessions.cassandra import CassandraSessionStore
 from polysocial.stores.sessions.postgres import PostgresSessionStore
 from polysocial.stores.sessions.protocol import SessionStore
@@ -44,6 +46,7 @@ class Stores:
     keyvalue: KeyValueStore
     timeseries: TimeSeriesStore
     sessions: SessionStore
+    replicas: Replicas | None = None  # the relational database's read replicas, when configured
 
     @property
     def timelines(self) -> TimelineStore | None:
@@ -165,7 +168,16 @@ def make_stores(
     def url(role: Role) -> StoreURL:
         return settings.store_url(role)
 
-    return Stores(
+    replica_urls = settings.replica_urls()
+    replicas = (
+        Replicas(
+            url(Role.RELATIONAL), replica_urls, pools, options.breaker, read_your_writes_s=settings.read_your_writes_s
+        )
+        if replica_urls
+        else None
+    )
+    stores = Stores(
+        replicas=replicas,
         relational=relational or make_relational(url(Role.RELATIONAL), pools, options),
         documents=documents or make_documents(url(Role.DOCUMENTS), pools, options),
         graph=graph or make_graph(url(Role.GRAPH), pools, options),
@@ -173,3 +185,9 @@ def make_stores(
         timeseries=timeseries or make_timeseries(url(Role.TIMESERIES), pools, options),
         sessions=sessions or make_sessions(url(Role.SESSIONS), pools, options),
     )
+    if replicas is not None:
+        primary = url(Role.RELATIONAL).url
+        for store in stores.all():  # every role held in the relational role's database reads from its replicas
+            if isinstance(store, PostgresBackedStore) and store.location.url == primary:
+                store.replicas = replicas
+    return stores

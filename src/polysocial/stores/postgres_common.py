@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import psycopg
 from psycopg import sql
 
 from polysocial.config import StoreURL
 from polysocial.stores.base import Adapter, EngineInfo, guarded
 from polysocial.stores.breaker import CircuitBreaker, StoreOptions
 from polysocial.stores.postgres_pool import GuardedPool, PostgresPools
+
+if TYPE_CHECKING:
+    from polysocial.stores.replicas import Replicas
 
 
 class PostgresBackedStore(Adapter):
@@ -30,6 +35,12 @@ class PostgresBackedStore(Adapter):
         super().__init__(location, options)
         self._pools = pools
         self._pool: GuardedPool | None = None
+        self.replicas: Replicas | None = None  # set by the factory when this database has read replicas
+
+    def stale_ok(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A connection for a read that may be a little stale: a replica's when there is one (stores/replicas.py),
+        the primary's otherwise."""
+        return self.replicas.reading(self.pool) if self.replicas is not None else self.pool.connection()
 
     @property
     def pool(self) -> GuardedPool:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument, WriteConcern
+from pymongo import ASCENDING, AsyncMongoClient, ReadPreference, ReturnDocument, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
@@ -192,12 +192,15 @@ class MongoDocumentStore(Adapter):
         return found
 
     async def find_page(
-        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int
+        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int, stale_ok: bool = False
     ) -> list[dict[str, Any]]:
         query: dict[str, Any] = dict(equals)
         if before_id is not None:
             query["_id"] = {"$lt": before_id}
-        cursor = self.db[collection].find(query).sort("_id", -1).limit(limit)
+        source = self.db[collection]
+        if stale_ok:  # a secondary of a replica set may answer (the primary when there is none)
+            source = source.with_options(read_preference=ReadPreference.SECONDARY_PREFERRED)
+        cursor = source.find(query).sort("_id", -1).limit(limit)
         return [self._public(doc) async for doc in cursor]
 
     async def iter_pages(self, collection: str, *, batch_size: int) -> AsyncIterator[list[dict[str, Any]]]:

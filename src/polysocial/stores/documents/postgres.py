@@ -140,19 +140,19 @@ class PostgresDocumentStore(PostgresBackedStore):
             params.append(before_id)
         return conditions, params
 
-    async def _rows(self, query: sql.Composed, params: list[Any]) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn:
+    async def _rows(self, query: sql.Composed, params: list[Any], *, stale_ok: bool = False) -> list[dict[str, Any]]:
+        async with self.stale_ok() if stale_ok else self.pool.connection() as conn:
             cur = await conn.execute(query, params)
             return [{**row[1], "id": row[0]} for row in await cur.fetchall()]
 
     async def find_page(
-        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int
+        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int, stale_ok: bool = False
     ) -> list[dict[str, Any]]:
         conditions, params = self._filters(collection, equals, before_id)
         query = sql.SQL("SELECT id, body FROM documents WHERE {} ORDER BY id DESC LIMIT %s").format(
             sql.SQL(" AND ").join(conditions)
         )
-        return await self._rows(query, [*params, limit])
+        return await self._rows(query, [*params, limit], stale_ok=stale_ok)
 
     async def iter_pages(self, collection: str, *, batch_size: int) -> AsyncIterator[list[dict[str, Any]]]:
         before: str | None = None

@@ -47,9 +47,10 @@ class DocumentStore(Store, Protocol):
         """Set ``fields`` and append ``events`` in one atomic write. False when there is no such document."""
 
     async def find_page(
-        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int
+        self, collection: str, *, equals: dict[str, Any], before_id: str | None, limit: int, stale_ok: bool = False
     ) -> list[dict[str, Any]]:
-        """Documents whose top-level fields equal ``equals``, newest id first, ids below ``before_id``."""
+        """Documents whose top-level fields equal ``equals``, newest id first, ids below ``before_id``. ``stale_ok``:
+        a replica may answer (a PostgreSQL read replica; a MongoDB secondary), for lists people read."""
 
     async def find_one(self, collection: str, equals: dict[str, Any]) -> dict[str, Any] | None: ...
 

@@ -137,8 +137,8 @@ class PostgresGraphStore(PostgresBackedStore):
             )
             await conn.execute("DELETE FROM graph_users WHERE user_id = %s", (user_id,))
 
-    async def _ids(self, query: str, params: dict[str, int]) -> list[int]:
-        async with self.pool.connection() as conn:
+    async def _ids(self, query: str, params: dict[str, int], *, stale_ok: bool = False) -> list[int]:
+        async with self.stale_ok() if stale_ok else self.pool.connection() as conn:
             cur = await conn.execute(query, params)
             return [int(row[0]) for row in await cur.fetchall()]
 
@@ -153,6 +153,7 @@ class PostgresGraphStore(PostgresBackedStore):
             "SELECT follower_id FROM follows WHERE followee_id = %(id)s AND follower_id > %(after)s "
             "ORDER BY follower_id LIMIT %(limit)s",
             {"id": user_id, "after": after, "limit": limit},
+            stale_ok=True,  # a list for people to read: a replica's may lag (not the fan-out's follower_ids)
         )
 
     async def follower_ids(self, user_id: int) -> list[int]:
@@ -163,6 +164,7 @@ class PostgresGraphStore(PostgresBackedStore):
             "SELECT followee_id FROM follows WHERE follower_id = %(id)s AND followee_id > %(after)s "
             "ORDER BY followee_id LIMIT %(limit)s",
             {"id": user_id, "after": after, "limit": limit},
+            stale_ok=True,
         )
 
     async def follow_counts(self, user_id: int) -> tuple[int, int]:

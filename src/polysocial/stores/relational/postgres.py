@@ -170,9 +170,9 @@ class PostgresRelationalStore(PostgresBackedStore):
         await tx.run_after_commit()
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[PostgresTx]:
+    async def reading(self, *, stale_ok: bool = False) -> AsyncIterator[PostgresTx]:
         # The pool's connections are in autocommit: with no BEGIN each statement commits (reads: ends) by itself.
-        async with self.pool.connection() as conn:
+        async with self.stale_ok() if stale_ok else self.pool.connection() as conn:
             yield PostgresTx(conn)
 
     async def run(self, work: Callable[[RelationalTx], Awaitable[T]], *, isolation: Isolation, attempts: int) -> T:

@@ -220,10 +220,11 @@ class RelationalStore(Store, Protocol):
     def transaction(self, isolation: Isolation = Isolation.READ_COMMITTED) -> AbstractAsyncContextManager[RelationalTx]:
         """Open a transaction: committed when the block ends, rolled back when it raises."""
 
-    def reading(self) -> AbstractAsyncContextManager[RelationalTx]:
+    def reading(self, *, stale_ok: bool = False) -> AbstractAsyncContextManager[RelationalTx]:
         """A connection for reads outside a transaction: every statement is its own, with its own snapshot. Two
         round trips fewer than ``transaction()`` (no BEGIN, no COMMIT): for one read, or reads that need not agree
-        with each other. Never for writes."""
+        with each other. Never for writes. ``stale_ok``: a read replica may answer (stores/replicas.py), except
+        for a user who wrote lately."""
 
     async def run(self, work: Callable[[RelationalTx], Awaitable[T]], *, isolation: Isolation, attempts: int) -> T:
         """``work`` in a transaction at ``isolation``, committed; run again from the start (in a new transaction,
