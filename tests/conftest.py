@@ -14,6 +14,7 @@ from polysocial.bootstrap import App
 from polysocial.config import Settings
 from polysocial.engines import seed_stack
 from polysocial.engines.embedded import EmbeddedEngines
+from polysocial.engines.redis_cluster import RedisClusterNodes
 from tests.support.apps import fresh_app
 from tests.support.live import live_server
 
@@ -98,6 +99,16 @@ def isolated_settings(engines: EmbeddedEngines, name: str) -> Settings:
         graph_url=engines.layout.redis_url(graph=name),
         keyvalue_url=engines.layout.redis_url(),
     )
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    """A Redis Cluster of 3 masters and 3 replicas on loopback (engines/redis_cluster.py), once per test session."""
+    nodes = RedisClusterNodes(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield nodes.up()
+    finally:
+        nodes.down()
 
 
 @pytest.fixture(scope="session")

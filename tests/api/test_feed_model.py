@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pytest
+from pydantic import SecretStr
 
 from polysocial.bootstrap import App
-from polysocial.config import Settings
+from polysocial.config import Role, Settings
 from polysocial.domain.accounts import NewAccount
+from polysocial.engines.redis_cluster import RedisClusterNodes
 
 USERS = 200
 INITIAL_FOLLOWS_EACH = 3
@@ -37,9 +39,27 @@ class Model:
         return [pid for pid, author in reversed(self.posts) if author in authors and pid not in self.deleted]
 
 
-@pytest.fixture
-def app_settings(profile_settings: Settings) -> Settings:
-    return profile_settings.model_copy(update={"feed_celebrity_followers": CELEBRITY})
+@pytest.fixture(
+    params=[
+        "embedded",
+        "postgres-only",
+        pytest.param("seed", marks=pytest.mark.seed_stack),
+        "embedded-on-redis-cluster",
+    ]
+)
+def app_settings(request: pytest.FixtureRequest) -> Settings:
+    """Each profile; and the embedded profile with its key-value role (timelines, caches, sessions) on a Redis
+    Cluster of 3 masters and 3 replicas, the graph staying on the embedded FalkorDB."""
+    fixture = {"postgres-only": "postgres_only_settings", "seed": "seed_settings"}.get(
+        request.param, "embedded_settings"
+    )
+    settings: Settings = request.getfixturevalue(fixture)
+    settings = settings.model_copy(update={"feed_celebrity_followers": CELEBRITY})
+    if request.param != "embedded-on-redis-cluster":
+        return settings
+    cluster: RedisClusterNodes = request.getfixturevalue("redis_cluster")
+    graph = settings.store_url(Role.GRAPH).url
+    return settings.model_copy(update={"keyvalue_url": SecretStr(cluster.url), "graph_url": SecretStr(graph)})
 
 
 async def make_users(app: App) -> list[int]:

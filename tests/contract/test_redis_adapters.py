@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from polysocial.engines.embedded import EmbeddedEngines
+from polysocial.engines.redis_cluster import RedisClusterNodes
 from polysocial.stores.graph.falkordb import FalkorGraphStore
 from polysocial.stores.keyvalue.redis import RedisKeyValueStore
 from polysocial.stores.sessions.redis import RedisSessionStore
@@ -31,6 +32,27 @@ class TestRedisKeyValue(RedisEngine, KeyValueContract, TimelineContract, Leaderb
 
 
 class TestRedisSessions(RedisEngine, SessionContract):
+    adapter = RedisSessionStore
+
+
+class RedisClusterEngine:
+    """The same contracts on a Redis Cluster of 3 masters and 3 replicas: every key a script or transaction touches
+    shares a hash slot, MGETs are split by slot, fan-out is grouped by slot."""
+
+    engine = "Redis"
+    unreachable_url = f"redis://:{SECRET}@127.0.0.1:1/0?cluster=true"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def url(cls, redis_cluster: RedisClusterNodes) -> str:
+        return redis_cluster.url
+
+
+class TestRedisClusterKeyValue(RedisClusterEngine, KeyValueContract, TimelineContract, LeaderboardContract):
+    adapter = RedisKeyValueStore
+
+
+class TestRedisClusterSessions(RedisClusterEngine, SessionContract):
     adapter = RedisSessionStore
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from polysocial.config import StoreURL
@@ -41,6 +46,31 @@ def blocking_pool(url: str, options: StoreOptions, **extra: object) -> BlockingC
     return BlockingConnectionPool.from_url(url, **(kwargs | extra))
 
 
+class GatedRedisCluster(RedisCluster):
+    """redis-py's cluster client refuses a command when a node's connections are all busy (MaxConnectionsError), where
+    the single-server client here waits for one (``blocking_pool``): so commands wait at this gate, at most
+    MAX_CONNECTIONS at a time per client; the nodes allow twice that, leaving room for pipelines."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._gate:
+            return await super().execute_command(*args, **kwargs)
+
+
+def cluster_url(url: str) -> str | None:
+    """The URL without its ``cluster=true`` (a Redis Cluster: any node's address; the client finds the others), or
+    None for a single server."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    flags = [v for k, v in query if k == "cluster"]
+    if not flags or flags[-1].lower() not in ("true", "yes", "1"):
+        return None
+    return urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "cluster"])))
+
+
 class RedisBacked(Adapter):
     """An adapter on one Redis server through redis.asyncio, on a ``blocking_pool``: the keyvalue role, and the
     sessions role where it is Redis. Subclasses add what they register on connecting (``_connected``)."""
@@ -48,6 +78,10 @@ class RedisBacked(Adapter):
     def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(location, options)
         self._client: Redis | None = None
+        # A Redis Cluster (``?cluster=true``): the same commands through redis-py's cluster client, with every
+        # multi-key script and transaction on keys of one hash slot (the keys carry hash tags), MGET split by slot,
+        # and scripts in pipelines sent as EVAL (a failed-over master has an empty script cache).
+        self.cluster = cluster_url(location.url) is not None
 
     @property
     def client(self) -> Redis:
@@ -56,9 +90,36 @@ class RedisBacked(Adapter):
         return self._client
 
     async def _connect(self) -> None:
-        self._client = Redis(connection_pool=blocking_pool(self._location.url, self.options))
+        plain = cluster_url(self._location.url)
+        if plain is None:
+            self._client = Redis(connection_pool=blocking_pool(self._location.url, self.options))
+        else:
+            cluster = GatedRedisCluster.from_url(
+                plain,
+                max_connections=2 * MAX_CONNECTIONS,
+                socket_connect_timeout=self.options.connect_s,
+                socket_timeout=self.options.command_s,
+                retry=retry_once(),
+            )
+            await cluster.initialize()
+            # The cluster client has the single server's command API (the same mixins): typed as one here
+            self._client = cast(Redis, cluster)
         await self._client.ping()
         self._connected(self._client)
+
+    async def mget(self, keys: Sequence[str]) -> list[Any]:
+        """MGET, split by hash slot on a cluster (not atomic there: the feed's caches do not need it to be)."""
+        if self.cluster:
+            return list(await cast(RedisCluster, self.client).mget_nonatomic(list(keys)))
+        return list(await self.client.mget(list(keys)))
+
+    async def queue_script(self, pipe: Any, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> None:
+        """Queue ``script`` in ``pipe``: by its SHA on one server (the pipeline loads it first), as EVAL on a cluster
+        (a pipeline there cannot load it on the node each key lives on). The keys of one call share a hash slot."""
+        if self.cluster:
+            pipe.eval(script.script, len(keys), *keys, *args)
+        else:
+            await script(keys=list(keys), args=list(args), client=pipe)
 
     def _connected(self, client: Redis) -> None:
         """Register scripts and the like on a new client."""
@@ -67,7 +128,8 @@ class RedisBacked(Adapter):
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
-            await client.connection_pool.disconnect()  # a pool handed to the client is not closed with it
+            if not self.cluster:
+                await client.connection_pool.disconnect()  # a pool handed to the client is not closed with it
 
     async def ping(self) -> None:
         await guarded(self._location, self.client.ping)
@@ -75,6 +137,8 @@ class RedisBacked(Adapter):
     async def redis_version(self) -> str:
         async def run() -> str:
             info = await self.client.info("server")
+            if "redis_version" not in info:  # a cluster answers per node
+                info = next(iter(info.values()))
             return str(info["redis_version"])
 
         return await guarded(self._location, run)

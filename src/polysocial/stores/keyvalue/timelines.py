@@ -18,10 +18,11 @@ per-owner pipeline: about 35,000 inserts/s); on Redis Cluster those batches woul
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 
 from polysocial.config import StoreURL
 from polysocial.domain.ids import IdOutOfRange, from_bytes, to_bytes
@@ -165,6 +166,12 @@ class RedisHandle(Protocol):
     @property
     def location(self) -> StoreURL: ...
 
+    cluster: bool
+
+    async def mget(self, keys: Sequence[str]) -> list[Any]: ...
+
+    async def queue_script(self, pipe: Any, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> None: ...
+
 
 class RedisTimelines:
     """The Redis adapter's timelines, celebrity sets and batched post caches: a part of RedisKeyValueStore (its
@@ -181,6 +188,16 @@ class RedisTimelines:
     @property
     def client(self) -> Redis:
         return self._owner.client
+
+    @property
+    def cluster(self) -> bool:
+        return self._owner.cluster
+
+    async def mget(self, keys: Sequence[str]) -> list[Any]:
+        return await self._owner.mget(keys)
+
+    async def queue_script(self, pipe: Any, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> None:
+        await self._owner.queue_script(pipe, script, keys, args)
 
     def bind(self, client: Redis) -> None:
         """Register the scripts on a newly opened client."""
@@ -211,8 +228,8 @@ class RedisTimelines:
     ) -> dict[int, list[str] | None]:
         pipe = self.client.pipeline(transaction=False)
         for owner in owners:
-            await self._scripts["tl_read"](
-                keys=[timeline_key(kind, owner)], args=[_upper(before), limit, TIMELINE_TTL_S], client=pipe
+            await self.queue_script(
+                pipe, self._scripts["tl_read"], [timeline_key(kind, owner)], [_upper(before), limit, TIMELINE_TTL_S]
             )
         results = await pipe.execute()
         return {
@@ -230,10 +247,18 @@ class RedisTimelines:
             return 0
         args: list[bytes | int] = [MAX_TIMELINE_ITEMS, *(to_bytes(p) for p in post_ids)]
         pipe = self.client.pipeline(transaction=False)
-        for at in range(0, len(owners), PUSH_CHUNK):
-            keys = [timeline_key(kind, owner) for owner in owners[at : at + PUSH_CHUNK]]
-            await self._scripts["tl_push"](keys=keys, args=args, client=pipe)
+        for keys in self._push_batches([timeline_key(kind, owner) for owner in owners]):
+            await self.queue_script(pipe, self._scripts["tl_push"], keys, args)
         return sum(int(r) for r in await pipe.execute())
+
+    def _push_batches(self, keys: list[str]) -> list[list[str]]:
+        """PUSH_CHUNK timelines per script call; on a cluster, only timelines of one hash slot share a call."""
+        if not self.cluster:
+            return [keys[at : at + PUSH_CHUNK] for at in range(0, len(keys), PUSH_CHUNK)]
+        by_slot: dict[int, list[str]] = {}
+        for key in keys:
+            by_slot.setdefault(key_slot(key.encode()), []).append(key)
+        return [group[at : at + PUSH_CHUNK] for group in by_slot.values() for at in range(0, len(group), PUSH_CHUNK)]
 
     @guard
     async def timeline_remove(self, kind: TimelineKind, owners: Sequence[int], post_ids: Sequence[str]) -> None:
@@ -289,8 +314,8 @@ class RedisTimelines:
         for start in range(0, len(readers), PIPELINE_CHUNK):
             pipe = self.client.pipeline(transaction=False)
             for reader in readers[start : start + PIPELINE_CHUNK]:
-                await self._scripts["tl_follow_celebrity"](
-                    keys=[celebrities_key(reader)], args=[celebrity], client=pipe
+                await self.queue_script(
+                    pipe, self._scripts["tl_follow_celebrity"], [celebrities_key(reader)], [celebrity]
                 )
             await pipe.execute()
 
@@ -305,28 +330,26 @@ class RedisTimelines:
     async def cache_get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        values = await self.client.mget([cache_keys(k)[0] for k in keys])
+        values = await self.mget([cache_keys(k)[0] for k in keys])
         return [v.encode() if isinstance(v, str) else v for v in values]
 
     @guard
     async def cache_generations(self, keys: Sequence[str]) -> list[int]:
         if not keys:
             return []
-        values = await self.client.mget([cache_keys(k)[1] for k in keys])
+        values = await self.mget([cache_keys(k)[1] for k in keys])
         return [int(v) if v is not None else 0 for v in values]
 
     @guard
     async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int]], *, ttl_s: int) -> None:
         pipe = self.client.pipeline(transaction=False)
         for key, value, generation in entries:
-            await self._scripts["cache_set"](
-                keys=list(cache_keys(key)), args=[value, str(generation), ttl_s], client=pipe
-            )
+            await self.queue_script(pipe, self._scripts["cache_set"], cache_keys(key), [value, str(generation), ttl_s])
         await pipe.execute()
 
     @guard
     async def cache_invalidate_many(self, keys: Sequence[str]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
-            await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S], client=pipe)
+            await self.queue_script(pipe, self._scripts["cache_invalidate"], cache_keys(key), [GENERATION_TTL_S])
         await pipe.execute()
