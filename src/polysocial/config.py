@@ -55,7 +55,7 @@ Environment = Literal["development", "test", "production"]
 SEED_DEFAULTS: dict[Role, str] = {
     Role.RELATIONAL: "postgresql://postgres@localhost:5432/polysocial",
     Role.DOCUMENTS: "mongodb://localhost:27017/polysocial",
-    Role.GRAPH: "bolt://localhost:7687",
+    Role.GRAPH: "neo4j://localhost:7687",  # the routing scheme: reads to followers, writes to the leader
     Role.KEYVALUE: "redis://localhost:6379/0",
     Role.TIMESERIES: "http://localhost:8086/polysocial",
     Role.SESSIONS: "cassandra://localhost:9042/polysocial",

@@ -52,6 +52,18 @@ class TestNeo4jGraph(FollowGraphContract):
     def url(cls, seed_servers: SeedStack) -> str:
         return seed_servers.urls["neo4j"]
 
+    async def test_the_url_routes_and_a_follow_leaves_a_bookmark_the_next_read_waits_for(
+        self, store: Neo4jGraphStore
+    ) -> None:
+        assert store.location.url.startswith("neo4j://")  # the routing scheme, as on a cluster
+        manager = store.driver.execute_query_bookmark_manager
+        before = set(await manager.get_bookmarks())
+        await store.follow_many([(1, 2), (2, 3)])
+        after = set(await manager.get_bookmarks())
+        assert after
+        assert after != before  # the write's bookmark: the reads below are sent with it
+        assert [s.user_id for s in await store.suggestions(1, limit=5)] == [3]
+
 
 class TestInfluxTimeSeries(TimeSeriesContract, TimeSeriesOperations):
     adapter = InfluxTimeSeriesStore

@@ -335,7 +335,7 @@ def start_neo4j(workdir: Path) -> Server:
         [java, f"-Xmx{NEO4J_HEAP}", "-XX:+UseSerialGC", "-cp", classpath, "Neo4jLauncher", str(home), str(port)],
         workdir,
     )
-    server = Server("neo4j", f"bolt://127.0.0.1:{port}", process, log_path)
+    server = Server("neo4j", f"neo4j://127.0.0.1:{port}", process, log_path)  # routing, as for a cluster
     return _await_ready(server, port=port)
 
 

@@ -1,5 +1,5 @@
-// Neo4j 5.26 community, embedded, for the seed stack's tests: Bolt on 127.0.0.1 only, authentication off,
-// a small page cache. Usage: java -cp 'classes:lib/*' Neo4jLauncher <home folder> <bolt port>
+// Neo4j 5.26 community, embedded, for the seed stack's tests: Bolt on 127.0.0.1 only (advertised there, for
+// neo4j:// routing), authentication off, a small page cache. Usage: java -cp 'classes:lib/*' Neo4jLauncher <home folder> <bolt port>
 import java.nio.file.Path;
 import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.connectors.BoltConnector;
@@ -14,6 +14,8 @@ public final class Neo4jLauncher {
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
                 .setConfig(BoltConnector.enabled, true)
                 .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
+                // the address the routing table gives drivers that connect with neo4j:// (the default is :7687)
+                .setConfig(BoltConnector.advertised_address, new SocketAddress("127.0.0.1", port))
                 .setConfig(GraphDatabaseSettings.auth_enabled, false)
                 .setConfig(GraphDatabaseSettings.pagecache_memory, 256L * 1024 * 1024)
                 .build();

@@ -80,6 +80,8 @@ class MongoDocumentStore(Adapter):
             tz_aware=True,
             uuidRepresentation="standard",
             appname="polysocial",
+            retryWrites=True,  # a write cut by a replica-set election is sent once more, to the new primary
+            retryReads=True,
         )
         await self._client.admin.command("ping")
         await self._create_indexes()

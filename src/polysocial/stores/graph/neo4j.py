@@ -1,7 +1,14 @@
 """The graph role on Neo4j (`seed`), through the official async driver.
 
-URL: bolt://[user:password@]host:port or neo4j://... (routing, for a cluster); an optional ``?database=name``
-picks the database (the driver's own URL does not carry it, so it is taken off here).
+URL: neo4j://[user:password@]host:port (the routing scheme, the default: on a cluster, writes go to the leader and
+reads, sent with ``routing_="r"``, to followers) or bolt://... (one server); an optional ``?database=name`` picks the
+database (the driver's own URL does not carry it, so it is taken off here).
+
+Causal consistency: every query goes through ``execute_query``, which shares the driver's bookmark manager. A write's
+bookmark is kept, and every later read of this process waits, on whichever member it is routed to, until that member
+has the write: a follow is in the next suggestion query of that user (``test_seed_adapters.py`` checks the bookmarks).
+Another process has its own bookmarks: a user whose next request lands there may read a follower that lags by the
+cluster's replication delay.
 """
 
 from __future__ import annotations
