@@ -136,7 +136,9 @@ def check_url(role: Role, url: str) -> None:
     shown = mask_url(url)
     try:
         parts = urlsplit(url)
-        _ = parts.port  # raises on a non-numeric port
+        hosts = parts.netloc.rsplit("@", 1)[-1].split(",")  # several: a replica set's or a cluster's seed list
+        for host in hosts:
+            _ = urlsplit(f"//{host}").port  # raises on a non-numeric port
     except ValueError as exc:
         raise ValueError(f"{role} URL {shown} is malformed: {exc}") from None
     allowed = ROLE_SCHEMES[role]

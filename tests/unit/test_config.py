@@ -47,9 +47,20 @@ def test_default_profile_is_embedded_with_engines_under_the_data_dir(tmp_path: P
     assert settings.embedded_engines_needed() == {EmbeddedEngine.POSTGRES, EmbeddedEngine.REDIS}
 
 
+def test_seed_lists_of_several_hosts_are_urls_too() -> None:
+    settings = Settings(
+        profile="seed",
+        documents_url="mongodb://m1:27017,m2:27017,m3:27017/polysocial?replicaSet=rs0",
+        sessions_url="cassandra://c1,c2,c3:9042/polysocial",
+    )
+    assert settings.store_url(Role.DOCUMENTS).scheme == "mongodb"
+    with pytest.raises(ValueError, match="malformed"):
+        Settings(profile="seed", documents_url="mongodb://m1:27017,m2:x/polysocial")
+
+
 def test_seed_profile_uses_the_article_stack_and_needs_no_embedded_engine() -> None:
     urls = Settings(profile="seed").store_urls()
-    assert [urls[r].scheme for r in Role] == ["postgresql", "mongodb", "bolt", "redis", "http", "cassandra"]
+    assert [urls[r].scheme for r in Role] == ["postgresql", "mongodb", "neo4j", "redis", "http", "cassandra"]
     assert Settings(profile="seed").embedded_engines_needed() == set()
 
 
