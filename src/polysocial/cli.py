@@ -507,9 +507,9 @@ def bench(
     posts: Annotated[int | None, typer.Option(min=100, max=100_000_000, help="posts [200,000]")] = None,
     seed: Annotated[int | None, typer.Option(help="the same seed gives the same data set [1]")] = None,
     mixed_rate: Annotated[float | None, typer.Option(min=1, max=10_000, help="mixed: requests/s offered [200]")] = None,
-    variants: Annotated[str, typer.Option(help="comma-separated, of: embedded, seed, postgres-only, naive")] = (
-        "embedded,seed,postgres-only,naive"
-    ),
+    variants: Annotated[
+        str, typer.Option(help="comma-separated, of: embedded, seed, postgres-only, cluster, naive")
+    ] = "embedded,seed,postgres-only,cluster,naive",
     quick: Annotated[bool, typer.Option(help="a tiny data set and few samples: the report's shape, not figures")] = (
         False
     ),
@@ -539,7 +539,15 @@ def bench(
         if missing:
             raise fail(
                 f"the seed variant needs the seed stack: {missing}; run `polysocial seed-stack build`, or "
-                "leave it out with --variants embedded,postgres-only,naive"
+                "leave it out with --variants embedded,postgres-only,cluster,naive"
+            )
+    if "cluster" in chosen:
+        import shutil
+
+        if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+            raise fail(
+                "the cluster variant puts nginx in front of its servers: install it (Debian: apt-get install "
+                "nginx-light), or leave the variant out with --variants embedded,seed,postgres-only,naive"
             )
     words = ["polysocial bench", *(["--quick"] if quick else [])]
     words += [

@@ -8,11 +8,14 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from polysocial.config import Settings
-from polysocial.engines.embedded import EmbeddedEngines
+from polysocial.config import EMBEDDED_DATABASE, Role, Settings
+from polysocial.engines.embedded import EmbeddedEngines, EmbeddedPostgres
+from polysocial.engines.layout import EngineLayout
+from polysocial.engines.redis_cluster import RedisClusterNodes
 from polysocial.engines.seed_stack import SeedStack, missing_tools
 
 console = Console()
@@ -63,6 +66,22 @@ def profile_settings(profile: str, workdir: Path | None = None) -> Iterator[Sett
                 keyvalue_url=engines.redis.url,
                 timeseries_url=seed.urls["influxdb"],
                 sessions_url=seed.urls["cassandra"],
+            ).for_bulk_work()
+        elif profile == "cluster":
+            # The embedded engines for the graph (FalkorDB) and the primary; the key-value role on a Redis Cluster of
+            # 3 masters and 3 replicas; a streaming replica of the primary for stale-ok reads.
+            cluster = RedisClusterNodes(root / "redis-cluster").up()
+            stack.callback(cluster.down)
+            replica = EmbeddedPostgres(EngineLayout(root / "replica"), primary=engines.postgres)
+            replica.up()
+            stack.callback(replica.down)
+            base = Settings(data_dir=root / "engines")
+            yield base.model_copy(
+                update={
+                    "keyvalue_url": SecretStr(cluster.url),
+                    "graph_url": SecretStr(base.store_url(Role.GRAPH).url),
+                    "relational_replica_urls": SecretStr(replica.layout.postgres_url(EMBEDDED_DATABASE)),
+                }
             ).for_bulk_work()
         else:
             raise SystemExit(f"unknown profile {profile!r}")

@@ -77,23 +77,31 @@ def generators_missing() -> list[str]:
 # -- servers ----------------------------------------------------------------------------------------------------------
 
 
+def _tree_cpu_s(pids: Sequence[int]) -> float:
+    """CPU seconds used so far by these processes and all their children."""
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            family = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for p in family:
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                total += times.user + times.system
+    return total
+
+
 @dataclass
 class RunningServer:
     process: subprocess.Popen[bytes]
     base: str
+    others: list[subprocess.Popen[bytes]] = field(default_factory=list)  # a topology's other processes
 
     def cpu_s(self) -> float:
-        """CPU seconds used so far by the server and its workers."""
-        try:
-            root = psutil.Process(self.process.pid)
-            total = 0.0
-            for p in [root, *root.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    times = p.cpu_times()
-                    total += times.user + times.system
-            return total
-        except psutil.Error:
-            return 0.0
+        """CPU seconds used so far by the server and its workers (and, for a topology, every process of it)."""
+        return _tree_cpu_s([self.process.pid, *(p.pid for p in self.others)])
 
 
 def _server_env(settings: Settings | None, workers: int) -> dict[str, str]:
@@ -102,6 +110,8 @@ def _server_env(settings: Settings | None, workers: int) -> dict[str, str]:
     if settings is not None:
         env.update({f"POLYSOCIAL_{role.value.upper()}_URL": settings.store_url(role).url for role in Role})
         env.update({"POLYSOCIAL_PROFILE": settings.profile.value, "POLYSOCIAL_DATA_DIR": str(settings.data_dir)})
+        if settings.relational_replica_urls is not None:
+            env["POLYSOCIAL_RELATIONAL_REPLICA_URLS"] = settings.relational_replica_urls.get_secret_value()
     return env
 
 
@@ -134,6 +144,88 @@ def running(command: Sequence[str], env: dict[str, str], ready_path: str, log: P
 
 def polysocial_server(settings: Settings, workers: int, log: Path) -> contextlib.AbstractContextManager[RunningServer]:
     return running([sys.executable, "-m", "polysocial", "serve"], _server_env(settings, workers), "/health/live", log)
+
+
+NGINX_CONF = """
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream polysocial {{
+{servers}
+        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://polysocial;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def topology(settings: Settings, logs: Path, *, servers: int = 2, relays: int = 2) -> Iterator[RunningServer]:
+    """Several machines' worth of processes on this one: ``servers`` `polysocial serve` processes (one worker each,
+    the relay left to the workers) behind nginx, and ``relays`` `polysocial worker` processes. The stores are what
+    ``settings`` name (the cluster variant: a Redis Cluster, a PostgreSQL primary and replica). Its CPU is every
+    process's, nginx's included."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        raise RuntimeError("nginx is not installed (Debian: apt-get install nginx-light)")
+    env = _server_env(settings, 1) | {"POLYSOCIAL_RELAY_IN_PROCESS": "false"}
+    with contextlib.ExitStack() as stack:
+        apis = [
+            stack.enter_context(
+                running([sys.executable, "-m", "polysocial", "serve"], env, "/health/live", logs / f"serve-{i}.log")
+            )
+            for i in range(servers)
+        ]
+        others = [api.process for api in apis]
+        for i in range(relays):
+            out = stack.enter_context((logs / f"worker-{i}.log").open("ab"))
+            worker = subprocess.Popen([sys.executable, "-m", "polysocial", "worker"], env=env, stdout=out, stderr=out)
+            stack.callback(_stop, worker)
+            others.append(worker)
+        folder = logs / "nginx"
+        folder.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        upstreams = "\n".join(f"        server {api.base.removeprefix('http://')};" for api in apis)
+        conf = folder / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=folder, servers=upstreams, port=port))
+        out = stack.enter_context((logs / "nginx.log").open("ab"))
+        proxy = subprocess.Popen([nginx, "-c", str(conf), "-g", "daemon off;"], stdout=out, stderr=out)
+        stack.callback(_stop, proxy)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/health/live", timeout=2).status_code == 200:
+                    break
+            if proxy.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nginx did not start: {(folder / 'nginx-error.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield RunningServer(proxy, base, others)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def ceiling_server(workers: int, log: Path) -> contextlib.AbstractContextManager[RunningServer]:
@@ -254,10 +346,14 @@ end
 """
 
 
-def wrk_script(requests: Sequence[Request]) -> str:
+def wrk_script(requests: Sequence[Request], host: str) -> str:
+    """The requests, formatted once when the script loads. That is before wrk sets its default Host header, so each
+    names ``host`` itself: uvicorn alone takes a request without one, a proxy (nginx) answers it 400."""
     lines = ["local requests = {}"]
     for r in requests:
-        headers = ['["Content-Type"] = "application/json"'] if r.body is not None else []
+        headers = [f'["Host"] = {_lua_string(host)}']
+        if r.body is not None:
+            headers.append('["Content-Type"] = "application/json"')
         if (auth := r.auth_header()) is not None:
             headers.append(f"[{_lua_string(auth[0])}] = {_lua_string(auth[1])}")
         body = _lua_string(json.dumps(r.body)) if r.body is not None else "nil"
@@ -318,7 +414,7 @@ def _children_cpu_s() -> float:
 
 def wrk(server: RunningServer, requests: Sequence[Request], seconds: float, connections: int = CONNECTIONS) -> Closed:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(wrk_script(requests))
+        script.write(wrk_script(requests, server.base.removeprefix("http://")))
     try:
         server_before, own_before, started = server.cpu_s(), _children_cpu_s(), time.perf_counter()
         done = subprocess.run(

@@ -11,7 +11,13 @@ from typing import Any
 
 from polysocial.bench.suite import ENGINES, GAPS, VARIANTS, WORKLOADS, Cell, Run
 
-COLORS = {"embedded": "#2f6f9f", "seed": "#7a5195", "postgres-only": "#3f8f5f", "naive": "#c8553d"}
+COLORS = {
+    "embedded": "#2f6f9f",
+    "seed": "#7a5195",
+    "postgres-only": "#3f8f5f",
+    "cluster": "#d08c2e",
+    "naive": "#c8553d",
+}
 
 
 def write(run: Run, root: Path, command: str) -> list[Path]:

@@ -13,6 +13,7 @@ what ops/s counts, is in WORKLOADS. A cell with no figure has a reason (GAPS).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import platform
@@ -45,7 +46,8 @@ from polysocial.stores.relational.postgres import PostgresRelationalStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
 from polysocial.synthetic import Network, synthetic_network
 
-VARIANTS = ("embedded", "seed", "postgres-only", "naive")
+VARIANTS = ("embedded", "seed", "postgres-only", "cluster", "naive")
+CLUSTER_WORKLOADS = ("http", "capacity")  # the cluster variant is measured where users wait: over HTTP
 
 # Sampled workloads time up to Sizes.samples operations or BUDGET_S seconds, whichever comes first.
 WORKLOADS: dict[str, str] = {
@@ -81,6 +83,21 @@ GAPS: dict[tuple[str, str], str] = {
     ("mixed", "naive"): "the seed sketches no API to send requests to",
     ("http", "naive"): "the seed sketches no API to send requests to",
     ("capacity", "naive"): "the seed sketches no API to send requests to",
+    **{
+        (workload, "cluster"): "the cluster variant is measured over HTTP only (http, capacity): its service-level "
+        "code is the embedded variant's"
+        for workload in (
+            "feed",
+            "suggestions",
+            "fanout",
+            "signup_to_graph",
+            "orders",
+            "transfers",
+            "ingest",
+            "trending",
+            "mixed",
+        )
+    },
 }
 
 ENGINES = {
@@ -90,6 +107,9 @@ ENGINES = {
     "backend (posts and comments over the MongoDB protocol: not MongoDB's engine), Neo4j 5 (graph), InfluxDB 1.6 "
     "(time series)",
     "postgres-only": "PostgreSQL 18 for every role",
+    "cluster": "the embedded engines, with the key-value role (feeds, sessions, caches) on a Redis Cluster of 3 "
+    "masters and 3 replicas and a streaming PostgreSQL replica for stale-ok reads; over HTTP, 2 `serve` processes "
+    "behind nginx and 2 relay `worker`s, all on the same 2 cores",
     "naive": "the seed's own queries (polysocial.bench.naive) on the embedded variant's engines and data",
 }
 
@@ -273,6 +293,7 @@ class Context:
     # The HTTP workloads' signed-in readers: signed in (and their timelines warmed) once per variant. Sessions live
     # in the key-value store, so they outlast the server each workload starts.
     audience: http.Audience | None = None
+    variant: str = ""
 
     def sample(self, n: int) -> list[int]:
         return self.rng.sample(self.ids, min(n, len(self.ids)))
@@ -407,6 +428,13 @@ def workers(sizes: Sizes) -> int:
     return sizes.workers or os.cpu_count() or 1
 
 
+def serving(ctx: Context, n: int, log: Path) -> contextlib.AbstractContextManager[http.RunningServer]:
+    """`polysocial serve` with ``n`` workers; for the cluster variant, the multi-process topology behind nginx."""
+    if ctx.variant == "cluster":
+        return http.topology(ctx.settings, log.parent)
+    return http.polysocial_server(ctx.settings, n, log)
+
+
 def http_run(ctx: Context) -> tuple[Sizes, int, Path]:
     """What an HTTP workload needs: the generators (else it is not run, and says why), the server processes, and a
     folder for the servers' logs."""
@@ -423,7 +451,7 @@ async def http_closed_loop(ctx: Context) -> Cell:
 
     def run() -> Cell:
         found: dict[str, http.Closed] = {}
-        with http.polysocial_server(ctx.settings, n, logs / "serve-http.log") as server:
+        with serving(ctx, n, logs / "serve-http.log") as server:
             who = audience(ctx, server.base)
             for endpoint in HTTP_ENDPOINTS:
                 requests = http.requests_for(endpoint, who, 2_000, s.seed)
@@ -473,7 +501,7 @@ async def capacity(ctx: Context) -> Cell:
     s, n, logs = http_run(ctx)
 
     def run() -> Cell:
-        with http.polysocial_server(ctx.settings, n, logs / "serve-capacity.log") as server:
+        with serving(ctx, n, logs / "serve-capacity.log") as server:
             who = audience(ctx, server.base)
             requests = http.mixed_requests(who, 20_000, s.seed)
 
@@ -563,9 +591,11 @@ async def measure_variant(profile: str, settings: Settings, network: Network, ru
             )
         run.loads[profile] = time.perf_counter() - started
         console.print(f"{profile}: loaded in {run.loads[profile]:.1f} s")
-        ctx = Context(app, settings, network, loaded.user_ids, sizes, password, seeded(sizes.seed))
+        ctx = Context(app, settings, network, loaded.user_ids, sizes, password, seeded(sizes.seed), variant=profile)
         if profile in run.variants:
             for workload, measure in MEASURES.items():
+                if profile == "cluster" and workload not in CLUSTER_WORKLOADS:
+                    continue  # GAPS says why
                 ctx.rng = seeded(f"{sizes.seed}-{workload}")  # the same samples in every variant
                 with console.status(f"{profile}: {workload} ..."):
                     try:
@@ -622,7 +652,7 @@ def run_bench(sizes: Sizes, variants: Sequence[str]) -> Run:
         "comments": len(network.comments),
     }
     password = secrets.token_urlsafe(16)  # throwaway accounts on engines that are deleted after the run
-    profiles = [p for p in ("embedded", "seed", "postgres-only") if p in run.variants]
+    profiles = [p for p in ("embedded", "seed", "postgres-only", "cluster") if p in run.variants]
     if "naive" in run.variants and "embedded" not in profiles:
         profiles.insert(0, "embedded")
     for profile in profiles:
