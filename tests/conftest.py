@@ -128,6 +128,17 @@ def postgres_only_settings(embedded_engines: EmbeddedEngines, engines_dir: Path)
     return Settings(profile="postgres-only", data_dir=engines_dir)
 
 
+PROFILES = ["embedded", "postgres-only", pytest.param("seed", marks=pytest.mark.seed_stack)]
+
+
+@pytest.fixture(params=PROFILES)
+def profile_settings(request: pytest.FixtureRequest) -> Settings:
+    """The same test on every profile (a test asks for this fixture); the seed profile needs the seed stack."""
+    fixture = {"embedded": "embedded_settings", "postgres-only": "postgres_only_settings", "seed": "seed_settings"}
+    settings: Settings = request.getfixturevalue(fixture[request.param])
+    return settings
+
+
 @pytest.fixture
 def app_settings(embedded_settings: Settings) -> Settings:
     """The settings of the ``app`` fixture: the embedded engines. A module or folder overrides this fixture (the

@@ -9,16 +9,6 @@ from polysocial.api.app import create_app
 from polysocial.bootstrap import App
 from polysocial.config import Settings
 
-PROFILES = ["embedded", "postgres-only", pytest.param("seed", marks=pytest.mark.seed_stack)]
-
-
-@pytest.fixture(params=PROFILES)
-def profile_settings(request: pytest.FixtureRequest) -> Settings:
-    """The same tests on every profile; the seed profile needs the seed stack's servers."""
-    fixture = {"embedded": "embedded_settings", "postgres-only": "postgres_only_settings", "seed": "seed_settings"}
-    settings: Settings = request.getfixturevalue(fixture[request.param])
-    return settings
-
 
 @pytest.fixture
 def app_settings(profile_settings: Settings) -> Settings:

@@ -20,15 +20,6 @@ from tests.support.erasure import assert_no_trace, erased, populate
 
 pytestmark = pytest.mark.slow
 
-PROFILES = ["embedded", "postgres-only", pytest.param("seed", marks=pytest.mark.seed_stack)]
-
-
-@pytest.fixture(params=PROFILES)
-def profile_settings(request: pytest.FixtureRequest) -> Settings:
-    fixture = {"embedded": "embedded_settings", "postgres-only": "postgres_only_settings", "seed": "seed_settings"}
-    settings: Settings = request.getfixturevalue(fixture[request.param])
-    return settings
-
 
 async def test_an_erasure_killed_midway_is_finished_by_the_next_relay_and_leaves_no_trace(
     profile_settings: Settings,

@@ -34,20 +34,12 @@ SCENARIOS = {
     failpoints.DOCUMENT_AFTER_HANDLER: "documents",
     failpoints.DOCUMENT_AFTER_ACK: "documents",
 }
-PROFILES = ["embedded", "postgres-only", pytest.param("seed", marks=pytest.mark.seed_stack)]
 
 
 def test_every_named_failpoint_has_a_crash_test() -> None:
     # these have their own: tests/reliability/test_idempotency_crash.py, tests/reliability/test_erasure_crash.py
     own = {failpoints.IDEMPOTENCY_AFTER_CLAIM, failpoints.ERASURE_MIDWAY}
     assert set(SCENARIOS) | own == set(failpoints.ALL)
-
-
-@pytest.fixture(params=PROFILES)
-def profile_settings(request: pytest.FixtureRequest) -> Settings:
-    fixture = {"embedded": "embedded_settings", "postgres-only": "postgres_only_settings", "seed": "seed_settings"}
-    settings: Settings = request.getfixturevalue(fixture[request.param])
-    return settings
 
 
 @pytest.fixture

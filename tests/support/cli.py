@@ -20,3 +20,11 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def run_python_module(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m module args`` in a child process, without the caller's POLYSOCIAL_* settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("POLYSOCIAL_")}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], env=clean, capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -115,6 +115,15 @@ def _server_env(settings: Settings | None, workers: int) -> dict[str, str]:
     return env
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
 @contextlib.contextmanager
 def running(command: Sequence[str], env: dict[str, str], ready_path: str, log: Path) -> Iterator[RunningServer]:
     port = free_port()
@@ -134,12 +143,7 @@ def running(command: Sequence[str], env: dict[str, str], ready_path: str, log: P
             time.sleep(0.2)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        _stop(process)
 
 
 def polysocial_server(settings: Settings, workers: int, log: Path) -> contextlib.AbstractContextManager[RunningServer]:
@@ -217,15 +221,6 @@ def topology(settings: Settings, logs: Path, *, servers: int = 2, relays: int = 
                 raise RuntimeError(f"nginx did not start: {(folder / 'nginx-error.log').read_text()[-2000:]}")
             time.sleep(0.1)
         yield RunningServer(proxy, base, others)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
 
 
 def ceiling_server(workers: int, log: Path) -> contextlib.AbstractContextManager[RunningServer]:
