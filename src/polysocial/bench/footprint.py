@@ -69,7 +69,8 @@ async def measure(settings: Settings, users: int, avg_follows: int, posts: int) 
                 network, seed=1, password=secrets.token_urlsafe(12), step=lambda *_: None
             )
         graph_bytes = int((await redis.info("memory"))["used_memory"]) - before
-        await _rows(relational, "VACUUM ANALYZE")  # settled sizes, not the load's leftovers
+        async with relational.pool.connection() as conn:
+            await conn.execute("VACUUM ANALYZE")  # settled sizes, not the load's leftovers
 
         account_bytes = await _table_bytes(relational, "users", "user_profiles", "ledger_entries")
         follow_bytes = await _table_bytes(relational, "follow_record")
