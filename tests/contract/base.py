@@ -743,6 +743,16 @@ class KeyValueContract(StoreContract[KeyValueStore]):
         assert await kv.cart_get(5) is None
         assert await kv.cart_get(6) == {3: 1}
 
+    async def test_a_write_position_is_kept_for_its_lifetime(self, store: KeyValueStore) -> None:
+        kv = store
+        assert await kv.position_get(7) is None
+        await kv.position_put(7, "0/1A2B3C", ttl_s=60)
+        await kv.position_put(8, "0/FF", ttl_s=0.05)
+        await kv.position_put(7, "0/1A2B40", ttl_s=60)  # a later write moves it on
+        assert await kv.position_get(7) == "0/1A2B40"
+        await asyncio.sleep(0.2)
+        assert await kv.position_get(8) is None
+
     async def test_a_lock_has_one_holder_until_released_or_expired(self, store: KeyValueStore) -> None:
         keyvalue = store
         token = await keyvalue.lock_acquire("rebuild:1", ttl_s=0.5)

@@ -118,6 +118,26 @@ async def test_a_user_sees_their_own_writes_while_others_read_the_lagging_replic
     assert 0 <= lag < APPLY_DELAY_MS / 1000 + 2
 
 
+async def test_a_write_taken_by_one_process_is_read_your_writes_in_another(
+    app: App, servers: tuple[EmbeddedPostgres, EmbeddedPostgres]
+) -> None:
+    """Two processes behind a proxy: the write reaches one, the writer's next read the other."""
+    async with fresh_app(app.settings, argon2_time_cost=1, argon2_memory_kib=64) as other:
+        first = httpx.ASGITransport(app=create_app(app_state=app))
+        second = httpx.ASGITransport(app=create_app(app_state=other))
+        async with (
+            httpx.AsyncClient(transport=first, base_url="http://one") as one,
+            httpx.AsyncClient(transport=second, base_url="http://two") as two,
+        ):
+            ada = await sign_up(one, name="Ada")
+            await replayed()
+            post = (await one.post("/posts", json={"text": "fresh"}, headers=ada.auth)).json()["id"]
+            assert other.stores.replicas is not None
+            before = dict(other.stores.replicas.reads)
+            assert await posts_of(two, ada, ada) == [post]  # the other process knows where her write is
+            assert other.stores.replicas.reads["primary"] == before["primary"] + 1
+
+
 async def test_with_the_replica_down_reads_fall_back_to_the_primary_without_errors(
     app: App, client: httpx.AsyncClient, servers: tuple[EmbeddedPostgres, EmbeddedPostgres]
 ) -> None:

@@ -186,6 +186,7 @@ def make_stores(
         sessions=sessions or make_sessions(url(Role.SESSIONS), pools, options),
     )
     if replicas is not None:
+        replicas.shared = stores.keyvalue
         primary = url(Role.RELATIONAL).url
         for store in stores.all():  # every role held in the relational role's database reads from its replicas
             if isinstance(store, PostgresBackedStore) and store.location.url == primary:

@@ -9,9 +9,10 @@ for a connection: a streaming replica's, unless
 - the replica cannot be reached (it is skipped for a few seconds, and its breaker opens like any store's): the
   primary answers, with no error.
 
-The user is the request's (``CURRENT_USER``, set by the API once the session is known). The remembered positions
-live in this process: behind a proxy that spreads one user's requests over several processes, a write seen by one
-process is not known to the others, and those fall back on the bounded time only through the replica's own lag.
+The user is the request's (``CURRENT_USER``, set by the API once the session is known). A position is noted in this
+process and in the key-value role (``position_put``, with the same lifetime), so that a user's next request, on
+whichever process a proxy sends it to, finds it (one more key-value read per stale-ok read of a user who is not known
+here); with the key-value role down, such a user reads the primary.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from polysocial.domain.errors import StoreUnavailable
 from polysocial.logging import get_logger
 from polysocial.stores.base import describe
 from polysocial.stores.breaker import BreakerPolicy, BreakerState
+from polysocial.stores.keyvalue.protocol import KeyValueStore
 from polysocial.stores.postgres_pool import GuardedPool, PostgresPools
 
 log = get_logger(__name__)
@@ -40,6 +42,7 @@ log = get_logger(__name__)
 CURRENT_USER: ContextVar[int | None] = ContextVar("polysocial_current_user", default=None)
 RETRY_AFTER_S = 5.0  # a replica that could not be reached is not tried again before this
 REMEMBERED_USERS = 100_000  # the most recent writers whose position is kept (oldest forgotten first)
+PRIMARY_ONLY = "primary"  # the user's position is unknown (the shared store is down): read the primary
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,10 @@ class Replicas:
         self._turn = itertools.count()
         self.read_your_writes_s = read_your_writes_s
         self._written: OrderedDict[int, tuple[str, float]] = OrderedDict()
-        self.reads = {"replica": 0, "primary": 0}  # where stale-ok reads went (the metrics and the tests read it)
+        self.reads = {"replica": 0, "primary": 0}
+        # Where every process notes its users' positions (the key-value role, set by the factory): a user's next
+        # request may reach another process behind the proxy.
+        self.shared: KeyValueStore | None = None  # where stale-ok reads went (the metrics and the tests read it)
 
     # -- read-your-writes -------------------------------------------------------------------------------------------
 
@@ -78,19 +84,33 @@ class Replicas:
             row = await (await conn.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
         if row is None:
             return
-        self._written[user_id] = (str(row[0]), time.monotonic() + self.read_your_writes_s)
+        position = str(row[0])
+        self._written[user_id] = (position, time.monotonic() + self.read_your_writes_s)
         self._written.move_to_end(user_id)
         while len(self._written) > REMEMBERED_USERS:
             self._written.popitem(last=False)
+        if self.shared is not None:  # for the other processes this user's next requests may reach
+            try:
+                await self.shared.position_put(user_id, position, ttl_s=self.read_your_writes_s)
+            except StoreUnavailable as exc:
+                log.warning("read-your-writes position kept in this process only", error=str(exc))
 
-    def _position(self, user_id: int | None) -> str | None:
-        if user_id is None or user_id not in self._written:
+    async def _position(self, user_id: int | None) -> str | None:
+        """The user's last write's position: this process's note, else the shared one (another process took the
+        write). With the shared store down, the primary answers this user (a replica might not have their write)."""
+        if user_id is None:
             return None
-        lsn, until = self._written[user_id]
-        if time.monotonic() > until:
+        if user_id in self._written:
+            lsn, until = self._written[user_id]
+            if time.monotonic() <= until:
+                return lsn
             del self._written[user_id]
+        if self.shared is None:
             return None
-        return lsn
+        try:
+            return await self.shared.position_get(user_id)
+        except StoreUnavailable:
+            return PRIMARY_ONLY
 
     # -- choosing a server ------------------------------------------------------------------------------------------
 
@@ -115,11 +135,11 @@ class Replicas:
     async def reading(self, primary: GuardedPool) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A connection for a read that may be a little stale: a replica's when one is reachable and has replayed
         the current user's last write; else the primary's."""
-        position = self._position(CURRENT_USER.get())
+        position = await self._position(CURRENT_USER.get())
         start = next(self._turn)
         async with contextlib.AsyncExitStack() as stack:
             conn: psycopg.AsyncConnection[Any] | None = None
-            for i in range(len(self.locations)):
+            for i in range(len(self.locations) if position != PRIMARY_ONLY else 0):
                 location = self.locations[(start + i) % len(self.locations)]
                 pool = await self._pool(location)
                 if pool is None:

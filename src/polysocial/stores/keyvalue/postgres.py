@@ -275,3 +275,21 @@ class PostgresKeyValueStore(PostgresBackedStore):
     async def lock_release(self, key: str, token: str) -> None:
         async with self.pool.connection() as conn:
             await conn.execute("DELETE FROM kv_locks WHERE key = %s AND token = %s", (key, token))
+
+    # -- read-your-writes positions (in the cache table, under a key of their own) ----------------------------------
+
+    async def position_put(self, user_id: int, position: str, *, ttl_s: float) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO kv_cache (key, value, expires_at) VALUES (%s, %s, now() + make_interval(secs => %s)) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                (f"ryw:{user_id}", position.encode(), ttl_s),
+            )
+
+    async def position_get(self, user_id: int) -> str | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT value FROM kv_cache WHERE key = %s AND expires_at > now()", (f"ryw:{user_id}",)
+            )
+            row = await cur.fetchone()
+        return bytes(row[0]).decode() if row else None

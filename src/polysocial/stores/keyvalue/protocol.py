@@ -80,6 +80,13 @@ class KeyValueStore(Store, Protocol):
     async def lock_release(self, key: str, token: str) -> None:
         """Release the lock if ``token`` still holds it."""
 
+    # -- read-your-writes across processes (stores/replicas.py) ------------------------------------------------------
+    async def position_put(self, user_id: int, position: str, *, ttl_s: float) -> None:
+        """Where the primary's WAL was after ``user_id``'s last write, for ``ttl_s`` seconds."""
+
+    async def position_get(self, user_id: int) -> str | None:
+        """That position, while it lasts, whichever process noted it."""
+
 
 class TimelineKind(StrEnum):
     HOME = "home"  # what a user's followees posted, and their own posts (fan-out on write)

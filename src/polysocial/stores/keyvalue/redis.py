@@ -106,6 +106,10 @@ def lock_key(key: str) -> str:
     return f"lock:{{{key}}}"
 
 
+def position_key(user_id: int) -> str:
+    return f"ryw:{{{user_id}}}"
+
+
 class RedisKeyValueStore(RedisBacked):
     def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(location, options)
@@ -273,3 +277,14 @@ class RedisKeyValueStore(RedisBacked):
     @guard
     async def lock_release(self, key: str, token: str) -> None:
         await self._scripts["lock_release"](keys=[lock_key(key)], args=[token])
+
+    # -- read-your-writes positions -------------------------------------------------------------------------------
+
+    @guard
+    async def position_put(self, user_id: int, position: str, *, ttl_s: float) -> None:
+        await self.client.set(position_key(user_id), position, px=max(1, int(ttl_s * 1000)))
+
+    @guard
+    async def position_get(self, user_id: int) -> str | None:
+        found = await self.client.get(position_key(user_id))
+        return None if found is None else _text(found)
