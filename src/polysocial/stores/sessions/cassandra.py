@@ -56,6 +56,8 @@ SCHEMA_TIMEOUT_S = 60.0
 # The default (the table's 99th percentile) has no figures to go on for a table read this little.
 SPECULATIVE = "speculative_retry = '20ms'"
 DEFAULT_PORT = 9042
+# The least time a statement of a session check is given, however little of the check's deadline is left.
+MIN_STATEMENT_S = 0.05
 
 LEVELS: dict[SessionOp, int] = {op: ConsistencyLevel.name_to_value[name] for op, name in SESSION_CONSISTENCY.items()}
 
@@ -195,10 +197,17 @@ class CassandraSessionStore(Adapter):
             raise self.not_open()
         return self._session
 
-    async def _run(self, name: str, params: Sequence[Any], op: SessionOp) -> list[Any]:
+    async def _run(
+        self, name: str, params: Sequence[Any], op: SessionOp, *, deadline: float | None = None
+    ) -> list[Any]:
+        """One prepared statement; with ``deadline`` (a ``time.monotonic()`` instant), the driver gives up at it
+        rather than after a whole command timeout of its own."""
         bound = self._statements[name].bind(params)
         bound.consistency_level = LEVELS[op]
-        return await _resolve(asyncio.get_running_loop(), self.session.execute_async(bound))
+        if deadline is None:
+            return await _resolve(asyncio.get_running_loop(), self.session.execute_async(bound))
+        timeout = max(MIN_STATEMENT_S, deadline - time.monotonic())
+        return await _resolve(asyncio.get_running_loop(), self.session.execute_async(bound, timeout=timeout))
 
     async def execute(self, cql: str, params: Sequence[Any] = (), *, level: str = "ONE") -> list[Any]:
         """One statement at the named consistency level (tests, `doctor` and the demo ask for ALL this way)."""
@@ -241,10 +250,13 @@ class CassandraSessionStore(Adapter):
         await self._run("insert", params, SessionOp.CREATE)
 
     async def read(self, token_hash: str, *, idle_s: int, absolute_s: int) -> UserSession | None:
-        rows = await self._run("select", (token_hash,), SessionOp.READ)
+        # Up to four statements, one after the other, within one command timeout between them: a request that
+        # cannot be checked is refused within that time, not after four of them.
+        deadline = time.monotonic() + self.options.command_s
+        rows = await self._run("select", (token_hash,), SessionOp.READ, deadline=deadline)
         if not rows or rows[0][0] is None:
             try:
-                rows = await self._run("select", (token_hash,), SessionOp.CONFIRM_MISS)
+                rows = await self._run("select", (token_hash,), SessionOp.CONFIRM_MISS, deadline=deadline)
             except _QUORUM_REFUSALS:
                 return None  # too few replicas to ask: the answer at ONE stands
             if not rows or rows[0][0] is None:  # no row, or only a touch that raced a logout
@@ -254,11 +266,16 @@ class CassandraSessionStore(Adapter):
         touched_at = touched_at or created_at
         if now >= created_at + absolute_s or now >= touched_at + idle_s:
             return None
-        for key, before in await self._run("revoked", (f"t:{token_hash}", f"u:{user_id}"), SessionOp.CHECK_REVOKED):
+        revoked = await self._run(
+            "revoked", (f"t:{token_hash}", f"u:{user_id}"), SessionOp.CHECK_REVOKED, deadline=deadline
+        )
+        for key, before in revoked:
             if key.startswith("t:") or created_at <= before:
                 return None
         if now - touched_at >= min(TOUCH_EVERY_S, idle_s / 10):
-            await self._run("touch", (_ttl(created_at + absolute_s), now, token_hash), SessionOp.TOUCH)
+            await self._run(
+                "touch", (_ttl(created_at + absolute_s), now, token_hash), SessionOp.TOUCH, deadline=deadline
+            )
         return UserSession(int(user_id), UserRole(role), float(created_at))
 
     async def revoke(self, token_hash: str, *, absolute_s: int) -> None:
