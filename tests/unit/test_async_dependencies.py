@@ -40,7 +40,7 @@ def test_every_endpoint_and_dependency_is_async() -> None:
     routes = list(api_routes(create_app().routes))
     assert len(routes) > 50  # the walk reaches the included routers' routes
     offenders = {
-        f"{' '.join(sorted(route.methods))} {route.path}": sorted(
+        f"{' '.join(sorted(route.methods or ()))} {route.path}": sorted(
             {
                 *sync_dependencies(route.dependant),
                 *([route.endpoint.__qualname__] if runs_in_a_thread(route.endpoint) else []),
