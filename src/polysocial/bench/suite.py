@@ -134,7 +134,7 @@ class Sizes:
     http_seconds: float = 10
     http_readers: int = 300
     workers: int = 0  # server processes for http and capacity; 0: one per core
-    capacity_rates: tuple[float, ...] = (100, 200, 400, 700, 1_000, 1_500, 2_000, 3_000)
+    capacity_rates: tuple[float, ...] = (100, 200, 300, 400, 500, 600, 700, 850, 1_000, 1_500, 2_000, 3_000)
     capacity_seconds: float = 20
     capacity_warmup_s: float = 10
 
