@@ -19,7 +19,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 # Cells whose figures are in another unit than their workload's others (charts draw them apart).
 OTHER_UNITS = {("ingest", "naive"): "per view"}
 EXTRA = {
-    "http": ("workers", "ratio_to_ceiling", "home_page_p50_to_feed", "endpoints"),
+    "http": ("workers", "ratio_to_ceiling", "home_page_p50_to_feed", "endpoints", "rounds_per_s"),
     "mixed": ("workers", "errors"),
 }
 
@@ -61,6 +61,10 @@ def test_bench_measures_every_workload_per_variant_and_writes_the_report(tmp_pat
                 endpoints = figures["endpoints"]
                 assert set(endpoints) == {*HTTP_ENDPOINTS, "ceiling"}, variant
                 assert all(e["errors"] == 0 and e["ops_per_s"] > 0 for e in endpoints.values()), (variant, endpoints)
+                # --quick runs one round: each endpoint's figure is that round's
+                rounds = figures["rounds_per_s"]
+                assert set(rounds) == set(endpoints), variant
+                assert all(rounds[e] == [endpoints[e]["ops_per_s"]] for e in endpoints), (variant, rounds)
                 # The framework answering a fixed page outruns the feed that reads three stores.
                 assert endpoints["ceiling"]["ops_per_s"] > endpoints["feed"]["ops_per_s"], (variant, endpoints)
                 assert figures["ratio_to_ceiling"] == pytest.approx(

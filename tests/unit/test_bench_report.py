@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from polysocial.bench import report
-from polysocial.bench.suite import GAPS, WORKLOADS, Cell, Run, Sizes
+from polysocial.bench.http import Closed
+from polysocial.bench.suite import GAPS, WORKLOADS, Cell, Run, Sizes, median_run
 
 
 def a_run() -> Run:
@@ -95,3 +96,10 @@ def test_per_item_figures_get_a_panel_of_their_own() -> None:
     assert "per view" in apart.get_ylabel()
     assert apart.get_title() == "per view: not comparable"
     assert "log scale" not in main.get_ylabel()
+
+
+def test_the_http_figure_is_the_round_with_the_median_rate() -> None:
+    runs = [Closed(1.0, 2.0, 3.0, 100, 0, 0.1, 1.0, per_s=rate) for rate in (900.0, 2_000.0, 1_500.0)]
+    assert median_run(runs).per_s == 1_500.0
+    assert median_run(runs[:2]).per_s == 900.0  # an even count: the lower middle one
+    assert median_run(runs[:1]) is runs[0]

@@ -1,6 +1,6 @@
 """The HTTP workloads of `polysocial bench`, driven by established load generators in their own processes:
 
-- ``http``: closed loop, as many requests as the server answers, one endpoint at a time, with **wrk** (32
+- ``http``: closed loop, as many requests as the server answers, one endpoint at a time (in rounds), with **wrk** (32
   connections, one thread; a Lua script rotates the users' tokens and the ids). Next to it, in the same run and with
   the same server settings, a FastAPI app that answers a fixed page and touches no store (bench/ceiling.py): the
   framework's ceiling, which the feed's figure is divided by.
