@@ -40,6 +40,7 @@ from polysocial.bench.signup_to_graph import measure as measure_signups
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Settings
 from polysocial.domain.analytics import last_hours
+from polysocial.domain.errors import StoreUnavailable
 from polysocial.domain.ids import new_id
 from polysocial.services.seeding import account_email
 from polysocial.stores.graph.falkordb import FalkorGraphStore
@@ -458,15 +459,18 @@ def median_run(runs: Sequence[http.Closed]) -> http.Closed:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def relay_caught_up(ctx: Context, loop: asyncio.AbstractEventLoop, timeout_s: float = 120.0) -> None:
+def relay_caught_up(ctx: Context, loop: asyncio.AbstractEventLoop, timeout_s: float = 60.0) -> None:
     """Wait (from a worker thread) until no event is pending in any outbox: the server's relay has delivered what
     the last writes left it."""
 
-    async def pending() -> int:
-        return sum([await source.pending() for source in ctx.app.relay.sources])
+    async def pending() -> int | None:
+        try:
+            return sum([await source.pending() for source in ctx.app.relay.sources])
+        except StoreUnavailable:  # FerretDB counts slowly under load: unknown, asked again
+            return None
 
     deadline = time.monotonic() + timeout_s
-    while asyncio.run_coroutine_threadsafe(pending(), loop).result() > 0 and time.monotonic() < deadline:
+    while time.monotonic() < deadline and asyncio.run_coroutine_threadsafe(pending(), loop).result() != 0:
         time.sleep(0.25)
 
 
