@@ -34,6 +34,8 @@ CASSANDRA_VERSION = "5.0.6"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CASSANDRA_BUILD_SOURCES = REPO_ROOT / "tests" / "seed_stack" / "cassandra"
 START_TIMEOUT_S = 120.0
+GOSSIP_FAILURE = "Unable to gossip with any peers"  # a node that found no seed to ask, at start
+GOSSIP_ATTEMPTS = 3
 HEAP = "256m"
 
 # Cassandra's conf/jvm17-server.options (JPMS exports and opens, Netty's allocator), without its GC tuning for
@@ -265,13 +267,9 @@ class CassandraCluster:
                 node.start()
             errors: list[BaseException] = []
 
-            def wait(node: CassandraNode) -> None:
-                try:
-                    node.wait_ready()
-                except BaseException as exc:
-                    errors.append(exc)
+            seed_ready = threading.Event()
 
-            threads = [threading.Thread(target=wait, args=(node,)) for node in self.nodes]
+            threads = [threading.Thread(target=self._wait_node, args=(node, errors, seed_ready)) for node in self.nodes]
             for t in threads:
                 t.start()
             for t in threads:
@@ -284,6 +282,30 @@ class CassandraCluster:
             self.stop()
             raise
         return self
+
+    def _wait_node(self, node: CassandraNode, errors: list[BaseException], seed_ready: threading.Event) -> None:
+        """Wait until ``node`` serves; failures go to ``errors``. All nodes start at once, and a node that asks the
+        seed before the seed listens gives up after the (short) ring delay: once the seed is up, it is started
+        again."""
+        for attempt in range(1, GOSSIP_ATTEMPTS + 1):
+            try:
+                node.wait_ready()
+            except EngineError as exc:
+                if node is self.nodes[0] or GOSSIP_FAILURE not in str(exc) or attempt == GOSSIP_ATTEMPTS:
+                    errors.append(exc)
+                    seed_ready.set()  # nobody waits on a seed that failed
+                    return
+                log.warning("cassandra node found no peer to gossip with; starting it again", node=node.name)
+                seed_ready.wait(START_TIMEOUT_S)
+                node.start()
+            except BaseException as exc:
+                errors.append(exc)
+                seed_ready.set()
+                return
+            else:
+                if node is self.nodes[0]:
+                    seed_ready.set()
+                return
 
     def _await_ring(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Wait until every node knows every other (its ``system.peers``): a node whose native port is open may not
