@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from polysocial.api.app import create_app
 from polysocial.bench.sessions import wait_marked_down
 from polysocial.bootstrap import App
-from polysocial.config import Role, Settings
+from polysocial.config import Role, Settings, StoreURL
 from polysocial.domain.errors import StoreUnavailable
 from polysocial.engines import seed_stack
 from polysocial.engines.cassandra import CassandraCluster, running_cassandra
@@ -32,6 +32,22 @@ from tests.support.apps import fresh_app
 pytestmark = [pytest.mark.seed_stack, pytest.mark.timeout(180)]
 
 PASSWORD = "correct horse battery staple"
+# Cassandra recomputes each table's speculative-retry threshold every read_request_timeout (5 s); until its first
+# recomputation after the table is created, a coordinator asks another replica only after half that timeout (2.5 s,
+# seen in a query trace: "speculating read retry" at 2,500 ms with a node just killed). The test kills a node within a
+# second of signing in, so the tables are created here, and given one recomputation, before it starts.
+SPECULATION_RECOMPUTED_S = 5.5
+
+
+def sessions_url(cluster: CassandraCluster) -> str:
+    """Sessions on the three nodes, replication factor 3."""
+    return cluster.url.rsplit("/", 1)[0] + "/three?replication_factor=3"
+
+
+async def create_tables(url: str) -> None:
+    store = CassandraSessionStore(StoreURL(Role.SESSIONS, url), StoreOptions(connect_s=5, command_s=3))
+    await store.open()
+    await store.close()
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +58,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CassandraClust
             pytest.fail(f"Cassandra cannot run here: {missing} (POLYSOCIAL_REQUIRE_SEED_STACK=1)")
         pytest.skip(f"Cassandra cannot run here: {missing}")
     with running_cassandra(3, tmp_path_factory.mktemp("cassandra3")) as started:
+        asyncio.run(create_tables(sessions_url(started)))
+        time.sleep(SPECULATION_RECOMPUTED_S)
         yield started
 
 
 @pytest.fixture
 def app_settings(embedded_settings: Settings, cluster: CassandraCluster) -> Settings:
-    # The embedded engines for everything else; sessions on the three nodes, replication factor 3.
-    url = cluster.url.rsplit("/", 1)[0] + "/three?replication_factor=3"
-    return embedded_settings.model_copy(update={"sessions_url": SecretStr(url), "command_timeout_s": 3.0})
+    # The embedded engines for everything else; sessions on the three nodes.
+    return embedded_settings.model_copy(
+        update={"sessions_url": SecretStr(sessions_url(cluster)), "command_timeout_s": 3.0}
+    )
 
 
 @pytest.fixture

@@ -164,7 +164,6 @@ class CassandraNode:
                 seeds=self.seeds,
             )
         )
-        jmx_port = free_port(self.address)
         cmd = [
             java,
             f"-Xms{HEAP}",
@@ -175,7 +174,8 @@ class CassandraNode:
             f"-Dcassandra.storagedir={self.home}",
             f"-Dcassandra.logdir={self.home / 'logs'}",
             f"-Dlogback.configurationFile={CASSANDRA_BUILD_SOURCES / 'logback.xml'}",
-            f"-Dcassandra.jmx.local.port={jmx_port}",
+            # No JMX (nothing here uses nodetool): its port, picked at each start, could be taken by another
+            # process before the JVM bound it, and a restarted node then failed to start.
             # A lone seed or an empty cluster has nothing to wait for: without these, 30 s of ring delay.
             "-Dcassandra.ring_delay_ms=1000",
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
