@@ -7,7 +7,8 @@ import gc
 import pytest
 
 from polysocial.engines.seed_stack import SeedStack
-from polysocial.stores.documents.mongo import MongoDocumentStore
+from polysocial.stores.documents.mongo import EPOCH, LEGACY_OUTBOX_INDEX, OUTBOX_INDEX, MongoDocumentStore
+from polysocial.stores.documents.protocol import DUE_FIELD, LEASE_FIELD, OUTBOX_FIELD, PENDING_FIELD
 from polysocial.stores.graph.neo4j import Neo4jGraphStore
 from polysocial.stores.sessions.cassandra import CassandraSessionStore
 from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
@@ -18,6 +19,7 @@ from tests.contract.base import (
     FollowGraphContract,
     SessionContract,
     TimeSeriesContract,
+    event,
 )
 
 pytestmark = [pytest.mark.contract, pytest.mark.seed_stack]
@@ -40,6 +42,62 @@ class TestMongoDocuments(DocumentOperationsContract):
         # leak is certain here and nowhere else; collect it now so that the filter above covers it alone.
         await super().test_unreachable_engine_gives_one_clear_line_without_the_password()
         gc.collect()
+
+    async def test_the_due_mark_is_set_with_each_event_and_cleared_with_the_last(
+        self, store: MongoDocumentStore
+    ) -> None:
+        raw = store.db["contract_docs"]
+
+        async def due(doc_id: str) -> bool | None:
+            found = await raw.find_one({"_id": doc_id})
+            assert found is not None
+            return found.get(DUE_FIELD)
+
+        first, second = event("doc", "d1"), event("doc", "d1")
+        await store.insert("contract_docs", "d1", {"text": "v1"}, [first])
+        await store.insert("contract_docs", "quiet", {"text": "no events"})
+        await store.bulk_insert("contract_docs", [{"id": "loaded", "text": "bulk"}])
+        assert [await due(d) for d in ("d1", "quiet", "loaded")] == [True, None, None]
+        assert await store.update("contract_docs", "quiet", {"text": "still none"})
+        assert await due("quiet") is None
+
+        await store.claim_pending(self.collections, limit=10, lease_s=30)
+        assert await store.update("contract_docs", "d1", {"text": "v2"}, [second])  # while the first is out
+        assert await store.ack("contract_docs", "d1", first.event_id)
+        assert await due("d1") is True  # one event left
+        assert await store.ack("contract_docs", "d1", second.event_id)
+        assert await due("d1") is None
+        assert await store.pending_count(self.collections) == 0
+
+        # The mark is cleared only where the count is 0 in the same update: an event appended in between keeps it.
+        await raw.update_one({"_id": "quiet"}, {"$set": {DUE_FIELD: True, PENDING_FIELD: 1}})
+        await store._settle_due("contract_docs", "quiet")
+        assert await due("quiet") is True
+        # Due with an empty outbox (an ack whose clearing failed): claimed once, cleared, never handed out.
+        await raw.update_one({"_id": "loaded"}, {"$set": {DUE_FIELD: True}})
+        await raw.update_one({"_id": "quiet"}, {"$set": {DUE_FIELD: True, PENDING_FIELD: 0}})
+        assert await store.claim_pending(self.collections, limit=10, lease_s=30) == []
+        assert [await due(d) for d in ("loaded", "quiet")] == [None, None]
+
+    async def test_a_collection_indexed_before_the_due_mark_has_its_waiting_events_found(
+        self, store: MongoDocumentStore
+    ) -> None:
+        raw = store.db["legacy_docs"]
+        waiting = event("doc", "old")
+        # As an earlier version left it: the count indexed, no mark.
+        await raw.create_index([(PENDING_FIELD, 1)], name=LEGACY_OUTBOX_INDEX)
+        stored = [{**waiting.to_json(), "attempts": 0}]
+        await raw.insert_many(
+            [
+                {"_id": "old", "text": "x", OUTBOX_FIELD: stored, PENDING_FIELD: 1, LEASE_FIELD: EPOCH},
+                {"_id": "done", "text": "y", OUTBOX_FIELD: [], PENDING_FIELD: 0, LEASE_FIELD: EPOCH},
+            ]
+        )
+        (claimed,) = await store.claim_pending(["legacy_docs"], limit=10, lease_s=30)
+        assert (claimed.doc_id, [e.event_id for e in claimed.events]) == ("old", [waiting.event_id])
+        indexes = await raw.index_information()
+        assert OUTBOX_INDEX in indexes
+        assert LEGACY_OUTBOX_INDEX not in indexes
 
 
 class TestNeo4jGraph(FollowGraphContract):

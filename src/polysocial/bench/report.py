@@ -393,8 +393,9 @@ def render(
         "Equality filters on plain fields, a sort on one field and a limit run in PostgreSQL, and `createIndexes` "
         "builds PostgreSQL indexes, so the author timeline (`author_id` plus newest first) is an index read as in "
         "MongoDB. `$in` is evaluated in FerretDB over the whole collection: the adapter reads a page of posts by id "
-        "as concurrent one-id lookups there (MongoDB answers `$in` from the `_id` index), and the relay's scan for "
-        "documents with pending events (`pending > 0`) still reads every document. Neo4j and InfluxDB are the real "
+        "as concurrent one-id lookups there (MongoDB answers `$in` from the `_id` index). The relay finds documents "
+        "with events waiting by equality on a mark (`_outbox_due: true`), since a range filter (`pending > 0`) made "
+        "FerretDB decode the whole collection at every poll. Neo4j and InfluxDB are the real "
         "servers, run as test servers (small heaps, one node).",
         "",
         "## The seed's claims, measured",

@@ -35,6 +35,7 @@ from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.documents.protocol import (
     ARTICLES,
     COMMENTS,
+    DUE_FIELD,
     INTERNAL_FIELDS,
     LEASE_FIELD,
     OUTBOX_FIELD,
@@ -47,6 +48,8 @@ log = get_logger(__name__)
 
 DEFAULT_DATABASE = "polysocial"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+OUTBOX_INDEX = "outbox_due"
+LEGACY_OUTBOX_INDEX = "outbox_pending"  # on the count, before DUE_FIELD
 MAJORITY_WRITES = WriteConcern(w="majority", j=True)
 MAJORITY_READS = ReadConcern("majority")
 
@@ -142,9 +145,21 @@ class MongoDocumentStore(Adapter):
             yield
 
     async def _ensure_outbox_index(self, collection: str) -> None:
-        if collection not in self._indexed:
-            await self.db[collection].create_index([(PENDING_FIELD, ASCENDING)], name="outbox_pending")
-            self._indexed.add(collection)
+        """The index the relay finds work by. A collection indexed by an earlier version (on the count, which
+        FerretDB cannot send to PostgreSQL as ``> 0``) has its documents with events waiting marked due first,
+        once: the new index then records that it was done."""
+        if collection in self._indexed:
+            return
+        source = self.db[collection]
+        indexes = await source.index_information()
+        if OUTBOX_INDEX not in indexes:
+            if LEGACY_OUTBOX_INDEX in indexes:
+                async with self._write():
+                    await source.update_many({PENDING_FIELD: {"$gt": 0}}, {"$set": {DUE_FIELD: True}})
+            await source.create_index([(DUE_FIELD, ASCENDING)], name=OUTBOX_INDEX)
+            if LEGACY_OUTBOX_INDEX in indexes:
+                await source.drop_index(LEGACY_OUTBOX_INDEX)
+        self._indexed.add(collection)
 
     @staticmethod
     def _stored_events(events: Sequence[Event]) -> list[dict[str, Any]]:
@@ -156,6 +171,8 @@ class MongoDocumentStore(Adapter):
         body.update(
             {"_id": doc_id, OUTBOX_FIELD: self._stored_events(events), PENDING_FIELD: len(events), LEASE_FIELD: EPOCH}
         )
+        if events:
+            body[DUE_FIELD] = True
         try:
             async with self._write():
                 await self.db[collection].insert_one(body)
@@ -174,9 +191,7 @@ class MongoDocumentStore(Adapter):
         own = {k: v for k, v in fields.items() if k not in INTERNAL_FIELDS and k != "id"}
         if own:
             change["$set"] = own
-        if events:
-            change["$push"] = {OUTBOX_FIELD: {"$each": self._stored_events(events)}}
-            change["$inc"] = {PENDING_FIELD: len(events)}
+        self._with_events(change, events)
         if not change:
             return await self.db[collection].count_documents({"_id": doc_id}, limit=1) == 1
         try:
@@ -277,6 +292,7 @@ class MongoDocumentStore(Adapter):
         if events:
             change.setdefault("$push", {})[OUTBOX_FIELD] = {"$each": MongoDocumentStore._stored_events(events)}
             change.setdefault("$inc", {})[PENDING_FIELD] = len(events)
+            change.setdefault("$set", {})[DUE_FIELD] = True
         return change
 
     async def push_capped(
@@ -331,14 +347,16 @@ class MongoDocumentStore(Adapter):
                 now = datetime.now(UTC)
                 async with self._write():
                     doc = await self.db[collection].find_one_and_update(
-                        {PENDING_FIELD: {"$gt": 0}, LEASE_FIELD: {"$lte": now}},
+                        {DUE_FIELD: True, LEASE_FIELD: {"$lte": now}},
                         {"$set": {LEASE_FIELD: now + timedelta(seconds=lease_s)}},
                         return_document=ReturnDocument.AFTER,
                     )
                 if doc is None:
                     break
                 stored = doc.get(OUTBOX_FIELD) or []
-                if not stored:
+                if not stored:  # due, but emptied meanwhile: not due any more, unless an event came since
+                    await self._settle_due(collection, doc["_id"])
+                    await self.release(collection, doc["_id"])
                     continue
                 claimed.append(
                     PendingDocument(
@@ -356,7 +374,18 @@ class MongoDocumentStore(Adapter):
                 {"_id": doc_id, f"{OUTBOX_FIELD}.0.event_id": str(event_id)},
                 {"$pop": {OUTBOX_FIELD: -1}, "$inc": {PENDING_FIELD: -1}},
             )
-        return result.modified_count == 1
+        if result.modified_count != 1:
+            return False
+        # A no-op while events are left. (The count cannot come back with the pop: FerretDB's findAndModify takes
+        # no projection, and the whole document, likes and all, is not worth fetching for it.)
+        await self._settle_due(collection, doc_id)
+        return True
+
+    async def _settle_due(self, collection: str, doc_id: str) -> None:
+        """Clears the due mark of a document whose outbox is empty. The count is checked in the same update, so an
+        event appended since (which sets the mark again with its count) keeps it."""
+        async with self._write():
+            await self.db[collection].update_one({"_id": doc_id, PENDING_FIELD: 0}, {"$unset": {DUE_FIELD: ""}})
 
     async def release(self, collection: str, doc_id: str) -> None:
         async with self._write():
@@ -427,7 +456,7 @@ class MongoDocumentStore(Adapter):
 
     async def pending_before(self, collections: Sequence[str], created_before: datetime) -> int:
         # the head event is the oldest: the documents whose head was made before the barrier
-        query = {PENDING_FIELD: {"$gt": 0}, f"{OUTBOX_FIELD}.0.created_at": {"$lt": created_before.isoformat()}}
+        query = {DUE_FIELD: True, f"{OUTBOX_FIELD}.0.created_at": {"$lt": created_before.isoformat()}}
         return sum([await self.db[c].count_documents(query) for c in collections])
 
     async def count_all_by(self, collection: str, *, field: str) -> dict[str, int]:
@@ -444,7 +473,7 @@ class MongoDocumentStore(Adapter):
         total = 0
         for collection in collections:
             cursor = await self.db[collection].aggregate(
-                [{"$match": {PENDING_FIELD: {"$gt": 0}}}, {"$group": {"_id": None, "n": {"$sum": f"${PENDING_FIELD}"}}}]
+                [{"$match": {DUE_FIELD: True}}, {"$group": {"_id": None, "n": {"$sum": f"${PENDING_FIELD}"}}}]
             )
             async for row in cursor:
                 total += int(row["n"])

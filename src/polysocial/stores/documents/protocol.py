@@ -20,8 +20,12 @@ from polysocial.stores.base import Store
 
 OUTBOX_FIELD = "_outbox"
 PENDING_FIELD = "_outbox_pending"
+# ``true`` on every document whose outbox may hold events (set with each event appended, cleared once the count is
+# back to 0): the relay finds work by equality on it, which FerretDB sends to PostgreSQL and an index answers,
+# where ``_outbox_pending > 0`` made FerretDB read and decode the whole collection at every poll.
+DUE_FIELD = "_outbox_due"
 LEASE_FIELD = "_outbox_lease"
-INTERNAL_FIELDS = frozenset({OUTBOX_FIELD, PENDING_FIELD, LEASE_FIELD})
+INTERNAL_FIELDS = frozenset({OUTBOX_FIELD, PENDING_FIELD, DUE_FIELD, LEASE_FIELD})
 
 POSTS = "posts"
 ARTICLES = "articles"
