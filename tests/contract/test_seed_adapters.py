@@ -6,9 +6,16 @@ import gc
 
 import pytest
 
+from polysocial.domain.ids import new_id
 from polysocial.engines.seed_stack import SeedStack
-from polysocial.stores.documents.mongo import EPOCH, LEGACY_OUTBOX_INDEX, OUTBOX_INDEX, MongoDocumentStore
-from polysocial.stores.documents.protocol import DUE_FIELD, LEASE_FIELD, OUTBOX_FIELD, PENDING_FIELD
+from polysocial.stores.documents.mongo import (
+    EPOCH,
+    IN_QUERIES_AT_ONCE,
+    LEGACY_OUTBOX_INDEX,
+    OUTBOX_INDEX,
+    MongoDocumentStore,
+)
+from polysocial.stores.documents.protocol import DUE_FIELD, LEASE_FIELD, OUTBOX_FIELD, PENDING_FIELD, POSTS
 from polysocial.stores.graph.neo4j import Neo4jGraphStore
 from polysocial.stores.sessions.cassandra import CassandraSessionStore
 from polysocial.stores.timeseries.influx import InfluxTimeSeriesStore
@@ -78,6 +85,26 @@ class TestMongoDocuments(DocumentOperationsContract):
         await raw.update_one({"_id": "quiet"}, {"$set": {DUE_FIELD: True, PENDING_FIELD: 0}})
         assert await store.claim_pending(self.collections, limit=10, lease_s=30) == []
         assert [await due(d) for d in ("loaded", "quiet")] == [None, None]
+
+    async def test_any_of_more_authors_than_are_asked_at_once_come_merged_newest_first(
+        self, store: MongoDocumentStore
+    ) -> None:
+        # On FerretDB the filter on many values is one query per value, IN_QUERIES_AT_ONCE at a time.
+        authors = list(range(IN_QUERIES_AT_ONCE * 2 + 3))
+        ids = [new_id() for _ in range(3 * len(authors))]
+        await store.bulk_insert(
+            POSTS, [{"id": i, "author_id": authors[n % len(authors)], "deleted": False} for n, i in enumerate(ids)]
+        )
+        newest_first = sorted(ids, reverse=True)
+        asked = [*authors, *authors[:5]]  # a value named twice counts once
+        page = await store.find_any(
+            POSTS, field="author_id", values=asked, equals={"deleted": False}, before_id=None, limit=40
+        )
+        assert [d["id"] for d in page] == newest_first[:40]
+        rest = await store.find_any(
+            POSTS, field="author_id", values=asked, equals={"deleted": False}, before_id=page[-1]["id"], limit=500
+        )
+        assert [d["id"] for d in page + rest] == newest_first
 
     async def test_a_collection_indexed_before_the_due_mark_has_its_waiting_events_found(
         self, store: MongoDocumentStore

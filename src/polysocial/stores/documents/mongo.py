@@ -50,6 +50,8 @@ DEFAULT_DATABASE = "polysocial"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OUTBOX_INDEX = "outbox_due"
 LEGACY_OUTBOX_INDEX = "outbox_pending"  # on the count, before DUE_FIELD
+# On FerretDB, a filter on one of many values is that many queries: this many at a time (within the driver's pool).
+IN_QUERIES_AT_ONCE = 16
 MAJORITY_WRITES = WriteConcern(w="majority", j=True)
 MAJORITY_READS = ReadConcern("majority")
 
@@ -241,11 +243,34 @@ class MongoDocumentStore(Adapter):
         before_id: str | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {**equals, field: {"$in": list(values)}}
+        if not self._ids_one_by_one:
+            query: dict[str, Any] = {**equals, field: {"$in": list(values)}}
+            if before_id is not None:
+                query["_id"] = {"$lt": before_id}
+            cursor = self.db[collection].find(query).sort("_id", -1).limit(limit)
+            return [self._public(doc) async for doc in cursor]
+        # FerretDB evaluates ``$in`` itself over every document (a home timeline's rebuild at 200,000 posts took
+        # over 30 s): one equality query per value instead, which it sends to PostgreSQL, a few at a time, merged.
+        found: list[dict[str, Any]] = []
+        distinct = list(dict.fromkeys(values))
+        for start in range(0, len(distinct), IN_QUERIES_AT_ONCE):
+            pages = await asyncio.gather(
+                *(
+                    self._newest(collection, {**equals, field: value}, before_id, limit)
+                    for value in distinct[start : start + IN_QUERIES_AT_ONCE]
+                )
+            )
+            found.extend(doc for page in pages for doc in page)
+        found.sort(key=lambda doc: str(doc["_id"]), reverse=True)
+        return [self._public(doc) for doc in found[:limit]]
+
+    async def _newest(
+        self, collection: str, equals: dict[str, Any], before_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = dict(equals)
         if before_id is not None:
             query["_id"] = {"$lt": before_id}
-        cursor = self.db[collection].find(query).sort("_id", -1).limit(limit)
-        return [self._public(doc) async for doc in cursor]
+        return [doc async for doc in self.db[collection].find(query).sort("_id", -1).limit(limit)]
 
     async def bulk_insert(self, collection: str, docs: Sequence[dict[str, Any]]) -> None:
         rows = [
