@@ -10,7 +10,7 @@ from polysocial.domain.ids import new_id
 from polysocial.engines.seed_stack import SeedStack
 from polysocial.stores.documents.mongo import (
     EPOCH,
-    IN_QUERIES_AT_ONCE,
+    FERRETDB_QUERIES_AT_ONCE,
     LEGACY_OUTBOX_INDEX,
     OUTBOX_INDEX,
     MongoDocumentStore,
@@ -89,8 +89,8 @@ class TestMongoDocuments(DocumentOperationsContract):
     async def test_any_of_more_authors_than_are_asked_at_once_come_merged_newest_first(
         self, store: MongoDocumentStore
     ) -> None:
-        # On FerretDB the filter on many values is one query per value, IN_QUERIES_AT_ONCE at a time.
-        authors = list(range(IN_QUERIES_AT_ONCE * 2 + 3))
+        # On FerretDB the filter on many values is one query per value, FERRETDB_QUERIES_AT_ONCE at a time.
+        authors = list(range(FERRETDB_QUERIES_AT_ONCE * 2 + 3))
         ids = [new_id() for _ in range(3 * len(authors))]
         await store.bulk_insert(
             POSTS, [{"id": i, "author_id": authors[n % len(authors)], "deleted": False} for n, i in enumerate(ids)]

@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient, ReadPreference, ReturnDocument, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
@@ -45,13 +46,17 @@ from polysocial.stores.documents.protocol import (
 )
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 DEFAULT_DATABASE = "polysocial"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OUTBOX_INDEX = "outbox_due"
 LEGACY_OUTBOX_INDEX = "outbox_pending"  # on the count, before DUE_FIELD
-# On FerretDB, a filter on one of many values is that many queries: this many at a time (within the driver's pool).
-IN_QUERIES_AT_ONCE = 16
+# On FerretDB, a read of many ids, or of any of many values, is that many queries: this many at a time per process.
+# Each is a scan in PostgreSQL, so more at once would not finish sooner on a few cores; and the driver opens two
+# connections at a time, so a burst wider than the warm pool waited past the 1 s checkout timeout (the bench's
+# seed feed failed so at 16).
+FERRETDB_QUERIES_AT_ONCE = 8
 MAJORITY_WRITES = WriteConcern(w="majority", j=True)
 MAJORITY_READS = ReadConcern("majority")
 
@@ -66,6 +71,7 @@ class MongoDocumentStore(Adapter):
         # its backend. On FerretDB a read of a few ids is a few concurrent lookups (20 ids at 200,000 posts:
         # milliseconds instead of seconds); MongoDB answers ``$in`` from the _id index.
         self._ids_one_by_one = False
+        self._fanout: asyncio.Semaphore | None = None  # see FERRETDB_QUERIES_AT_ONCE
 
     @property
     def db(self) -> AsyncDatabase[dict[str, Any]]:
@@ -250,19 +256,23 @@ class MongoDocumentStore(Adapter):
             cursor = self.db[collection].find(query).sort("_id", -1).limit(limit)
             return [self._public(doc) async for doc in cursor]
         # FerretDB evaluates ``$in`` itself over every document (a home timeline's rebuild at 200,000 posts took
-        # over 30 s): one equality query per value instead, which it sends to PostgreSQL, a few at a time, merged.
-        found: list[dict[str, Any]] = []
-        distinct = list(dict.fromkeys(values))
-        for start in range(0, len(distinct), IN_QUERIES_AT_ONCE):
-            pages = await asyncio.gather(
-                *(
-                    self._newest(collection, {**equals, field: value}, before_id, limit)
-                    for value in distinct[start : start + IN_QUERIES_AT_ONCE]
-                )
+        # over 30 s): one equality query per value instead, which it sends to PostgreSQL, merged newest first.
+        pages = await asyncio.gather(
+            *(
+                self._few_at_once(partial(self._newest, collection, {**equals, field: value}, before_id, limit))
+                for value in dict.fromkeys(values)
             )
-            found.extend(doc for page in pages for doc in page)
-        found.sort(key=lambda doc: str(doc["_id"]), reverse=True)
+        )
+        found = sorted((doc for page in pages for doc in page), key=lambda doc: str(doc["_id"]), reverse=True)
         return [self._public(doc) for doc in found[:limit]]
+
+    async def _few_at_once(self, query: Callable[[], Awaitable[T]]) -> T:
+        """One of many queries FerretDB is sent for one read, FERRETDB_QUERIES_AT_ONCE at a time (made only once
+        its turn comes: one cancelled while it waits leaves no coroutine behind)."""
+        if self._fanout is None:
+            self._fanout = asyncio.Semaphore(FERRETDB_QUERIES_AT_ONCE)
+        async with self._fanout:
+            return await query()
 
     async def _newest(
         self, collection: str, equals: dict[str, Any], before_id: str | None, limit: int
@@ -297,7 +307,10 @@ class MongoDocumentStore(Adapter):
         if not self._ids_one_by_one:
             return [d async for d in self.db[collection].find({"_id": {"$in": list(doc_ids)}, **also}, fields)]
         found = await asyncio.gather(
-            *(self.db[collection].find_one({"_id": doc_id, **also}, fields) for doc_id in dict.fromkeys(doc_ids))
+            *(
+                self._few_at_once(partial(self.db[collection].find_one, {"_id": doc_id, **also}, fields))
+                for doc_id in dict.fromkeys(doc_ids)
+            )
         )
         return [d for d in found if d is not None]
 
