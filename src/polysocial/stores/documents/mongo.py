@@ -250,11 +250,8 @@ class MongoDocumentStore(Adapter):
         limit: int,
     ) -> list[dict[str, Any]]:
         if not self._ids_one_by_one:
-            query: dict[str, Any] = {**equals, field: {"$in": list(values)}}
-            if before_id is not None:
-                query["_id"] = {"$lt": before_id}
-            cursor = self.db[collection].find(query).sort("_id", -1).limit(limit)
-            return [self._public(doc) async for doc in cursor]
+            found = await self._newest(collection, {**equals, field: {"$in": list(values)}}, before_id, limit)
+            return [self._public(doc) for doc in found]
         # FerretDB evaluates ``$in`` itself over every document (a home timeline's rebuild at 200,000 posts took
         # over 30 s): one equality query per value instead, which it sends to PostgreSQL, merged newest first.
         pages = await asyncio.gather(
@@ -263,8 +260,8 @@ class MongoDocumentStore(Adapter):
                 for value in dict.fromkeys(values)
             )
         )
-        found = sorted((doc for page in pages for doc in page), key=lambda doc: str(doc["_id"]), reverse=True)
-        return [self._public(doc) for doc in found[:limit]]
+        merged = sorted((doc for page in pages for doc in page), key=lambda doc: str(doc["_id"]), reverse=True)
+        return [self._public(doc) for doc in merged[:limit]]
 
     async def _few_at_once(self, query: Callable[[], Awaitable[T]]) -> T:
         """One of many queries FerretDB is sent for one read, FERRETDB_QUERIES_AT_ONCE at a time (made only once
@@ -277,6 +274,7 @@ class MongoDocumentStore(Adapter):
     async def _newest(
         self, collection: str, equals: dict[str, Any], before_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
+        """The newest ``limit`` documents matching ``equals``, older than ``before_id`` if given."""
         query: dict[str, Any] = dict(equals)
         if before_id is not None:
             query["_id"] = {"$lt": before_id}
