@@ -62,7 +62,7 @@ SPECULATIVE = "speculative_retry = '20ms'"
 # the same statement goes to the next node of the query plan too, and the first answer wins. A coordinator that is
 # paused, or started less than 5 s ago and waits 2.5 s on a replica that has just died (above), would otherwise
 # hold a session check that long: with a node SIGKILLed 3 s after another was restarted, the slowest check took
-# 2.6 s without this and 0.2-0.4 s with it. Every statement here is idempotent (no counters, no conditions, every
+# 2.6 s without this and 0.2 to 1.1 s with it. Every statement here is idempotent (no counters, no conditions, every
 # value bound once), so one sent twice writes the same cells.
 SPECULATE_AFTER_S = 0.25
 DEFAULT_PORT = 9042
