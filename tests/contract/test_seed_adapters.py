@@ -50,7 +50,7 @@ class TestMongoDocuments(DocumentOperationsContract):
         await super().test_unreachable_engine_gives_one_clear_line_without_the_password()
         gc.collect()
 
-    async def test_the_due_mark_is_set_with_each_event_and_cleared_with_the_last(
+    async def test_the_due_mark_is_set_with_each_event_and_cleared_by_a_release_after_the_last(
         self, store: MongoDocumentStore
     ) -> None:
         raw = store.db["contract_docs"]
@@ -71,16 +71,21 @@ class TestMongoDocuments(DocumentOperationsContract):
         await store.claim_pending(self.collections, limit=10, lease_s=30)
         assert await store.update("contract_docs", "d1", {"text": "v2"}, [second])  # while the first is out
         assert await store.ack("contract_docs", "d1", first.event_id)
+        await store.release("contract_docs", "d1")
         assert await due("d1") is True  # one event left
+        (again,) = await store.claim_pending(self.collections, limit=10, lease_s=30)
+        assert [e.event_id for e in again.events] == [second.event_id]
         assert await store.ack("contract_docs", "d1", second.event_id)
+        await store.release("contract_docs", "d1")
         assert await due("d1") is None
         assert await store.pending_count(self.collections) == 0
 
         # The mark is cleared only where the count is 0 in the same update: an event appended in between keeps it.
         await raw.update_one({"_id": "quiet"}, {"$set": {DUE_FIELD: True, PENDING_FIELD: 1}})
-        await store._settle_due("contract_docs", "quiet")
+        await store.release("contract_docs", "quiet")
         assert await due("quiet") is True
-        # Due with an empty outbox (an ack whose clearing failed): claimed once, cleared, never handed out.
+        # Due with an empty outbox (a relay that acked and died before it released): claimed once, cleared, never
+        # handed out.
         await raw.update_one({"_id": "loaded"}, {"$set": {DUE_FIELD: True}})
         await raw.update_one({"_id": "quiet"}, {"$set": {DUE_FIELD: True, PENDING_FIELD: 0}})
         assert await store.claim_pending(self.collections, limit=10, lease_s=30) == []

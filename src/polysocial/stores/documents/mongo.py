@@ -390,8 +390,7 @@ class MongoDocumentStore(Adapter):
                 if doc is None:
                     break
                 stored = doc.get(OUTBOX_FIELD) or []
-                if not stored:  # due, but emptied meanwhile: not due any more, unless an event came since
-                    await self._settle_due(collection, doc["_id"])
+                if not stored:  # due, but emptied (a relay that acked and died before it released)
                     await self.release(collection, doc["_id"])
                     continue
                 claimed.append(
@@ -410,22 +409,18 @@ class MongoDocumentStore(Adapter):
                 {"_id": doc_id, f"{OUTBOX_FIELD}.0.event_id": str(event_id)},
                 {"$pop": {OUTBOX_FIELD: -1}, "$inc": {PENDING_FIELD: -1}},
             )
-        if result.modified_count != 1:
-            return False
-        # A no-op while events are left. (The count cannot come back with the pop: FerretDB's findAndModify takes
-        # no projection, and the whole document, likes and all, is not worth fetching for it.)
-        await self._settle_due(collection, doc_id)
-        return True
-
-    async def _settle_due(self, collection: str, doc_id: str) -> None:
-        """Clears the due mark of a document whose outbox is empty. The count is checked in the same update, so an
-        event appended since (which sets the mark again with its count) keeps it."""
-        async with self._write():
-            await self.db[collection].update_one({"_id": doc_id, PENDING_FIELD: 0}, {"$unset": {DUE_FIELD: ""}})
+        return result.modified_count == 1
 
     async def release(self, collection: str, doc_id: str) -> None:
+        """Ends the lease, and with an empty outbox the due mark too: the count is checked in the same update, so
+        an event appended meanwhile (which sets the mark with its count) keeps it. One update when it is empty, as
+        it is after a relay acked what it claimed."""
         async with self._write():
-            await self.db[collection].update_one({"_id": doc_id}, {"$set": {LEASE_FIELD: EPOCH}})
+            emptied = await self.db[collection].update_one(
+                {"_id": doc_id, PENDING_FIELD: 0}, {"$set": {LEASE_FIELD: EPOCH}, "$unset": {DUE_FIELD: ""}}
+            )
+            if emptied.matched_count == 0:
+                await self.db[collection].update_one({"_id": doc_id}, {"$set": {LEASE_FIELD: EPOCH}})
 
     async def retry_later(self, collection: str, doc_id: str, event_id: uuid.UUID, *, delay_s: float) -> None:
         async with self._write():

@@ -20,9 +20,9 @@ from polysocial.stores.base import Store
 
 OUTBOX_FIELD = "_outbox"
 PENDING_FIELD = "_outbox_pending"
-# ``true`` on every document whose outbox may hold events (set with each event appended, cleared once the count is
-# back to 0): the relay finds work by equality on it, which FerretDB sends to PostgreSQL and an index answers,
-# where ``_outbox_pending > 0`` made FerretDB read and decode the whole collection at every poll.
+# ``true`` on every document whose outbox may hold events (set with each event appended, cleared when a lease ends
+# with the count back at 0): the relay finds work by equality on it, which FerretDB filters in PostgreSQL, where
+# ``_outbox_pending > 0`` made FerretDB read and decode the whole collection at every poll.
 DUE_FIELD = "_outbox_due"
 LEASE_FIELD = "_outbox_lease"
 INTERNAL_FIELDS = frozenset({OUTBOX_FIELD, PENDING_FIELD, DUE_FIELD, LEASE_FIELD})

@@ -219,9 +219,7 @@ class CassandraSessionStore(Adapter):
         rather than after a whole command timeout of its own."""
         bound = self._statements[name].bind(params)
         bound.consistency_level = LEVELS[op]
-        if deadline is None:
-            return await _resolve(asyncio.get_running_loop(), self.session.execute_async(bound))
-        timeout = max(MIN_STATEMENT_S, deadline - time.monotonic())
+        timeout = self.options.command_s if deadline is None else max(MIN_STATEMENT_S, deadline - time.monotonic())
         return await _resolve(asyncio.get_running_loop(), self.session.execute_async(bound, timeout=timeout))
 
     async def execute(self, cql: str, params: Sequence[Any] = (), *, level: str = "ONE") -> list[Any]:
