@@ -111,6 +111,21 @@ class TestMongoDocuments(DocumentOperationsContract):
         )
         assert [d["id"] for d in page + rest] == newest_first
 
+    async def test_an_id_lookup_an_author_filter_and_the_relay_poll_are_answered_from_indexes(
+        self, store: MongoDocumentStore
+    ) -> None:
+        """FerretDB's equality filters (``_jsonb->key @> value``) cannot use the B-trees it builds; the seed stack
+        gives each a GIN twin (engines/seed_stack.GIN_TWINS_SQL). FerretDB's explain shows PostgreSQL's plan."""
+        # Enough documents that a sequential scan costs more than an index scan to PostgreSQL's planner.
+        ids = [new_id() for _ in range(5_000)]
+        docs = [{"id": i, "author_id": n % 500, "deleted": False} for n, i in enumerate(ids)]
+        await store.bulk_insert(POSTS, docs)
+        for where in ({"_id": ids[7]}, {"author_id": 3}, {DUE_FIELD: True}):
+            plan = await store.db.command("explain", {"find": POSTS, "filter": where})
+            text = str(plan["queryPlanner"])
+            assert "Seq Scan" not in text, (where, text)
+            assert "'Index Name': 'gin_" in text, (where, text)
+
     async def test_a_collection_indexed_before_the_due_mark_has_its_waiting_events_found(
         self, store: MongoDocumentStore
     ) -> None:

@@ -1,7 +1,7 @@
 """The document store's feed query, side by side: posts by any of a user's followees, newest first, 20 of them
 (the seed's ``find({'user_id': {'$in': following}}).sort(...)``, with a cursor instead of skip), on PostgreSQL JSONB
-(embedded) and on the MongoDB wire protocol (seed; served here by FerretDB 1.24 on SQLite, which is NOT MongoDB's
-engine: its figures say nothing about MongoDB's speed).
+(embedded) and on the MongoDB wire protocol (seed; served here by FerretDB 1.24 on its PostgreSQL backend, which is
+NOT MongoDB's engine: its figures say nothing about MongoDB's speed).
 
     python -m polysocial.bench.document_feed [--users 100000] [--follows-each 20] [--posts-per-user 2] [--samples 400]
 """
@@ -79,9 +79,7 @@ def main() -> None:
     parser.add_argument("--posts-per-user", type=int, default=2)
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--profiles", default="embedded,seed")
-    parser.add_argument(
-        "--slow-samples", type=int, default=20, help="samples on FerretDB, which scans every post per query"
-    )
+    parser.add_argument("--slow-samples", type=int, default=20, help="samples on FerretDB, which evaluates $in itself")
     args = parser.parse_args()
 
     edges = skewed_follow_graph(args.users, args.follows_each, seed=2026)
@@ -92,7 +90,7 @@ def main() -> None:
     samples = [rng.randrange(1, args.users + 1) for _ in range(args.samples)]
     posts = synthetic_posts(args.users, args.posts_per_user, seed=2026)
     console.print(f"{args.users:,} users, {len(edges):,} follows, {len(posts):,} posts")
-    names = {"embedded": "PostgreSQL JSONB", "seed": "FerretDB 1.24 on SQLite (MongoDB wire protocol, not MongoDB)"}
+    names = {"embedded": "PostgreSQL JSONB", "seed": "FerretDB 1.24 on PostgreSQL (MongoDB wire protocol, not MongoDB)"}
     results = {}
     for profile in args.profiles.split(","):
         console.print(f"[bold]{profile}[/]: loading {len(posts):,} posts ...")
