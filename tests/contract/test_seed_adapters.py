@@ -7,10 +7,8 @@ import gc
 import psycopg
 import pytest
 
-from polysocial.config import EMBEDDED_DATABASE
 from polysocial.domain.ids import new_id
-from polysocial.engines.layout import EngineLayout
-from polysocial.engines.seed_stack import SeedStack
+from polysocial.engines.seed_stack import SeedStack, ferretdb_backing
 from polysocial.stores.documents.mongo import (
     EPOCH,
     FERRETDB_QUERIES_AT_ONCE,
@@ -133,7 +131,7 @@ class TestMongoDocuments(DocumentOperationsContract):
         """fastupdate off: a query would otherwise read the twin's unsorted pending list, which every update of a
         FerretDB row grows (a lookup 4.5x slower after 20,000 updates, measured in seed_stack.py)."""
         await store.bulk_insert(POSTS, [{"id": new_id(), "author_id": 1, "deleted": False}])
-        backing = EngineLayout(seed_servers.workdir / "ferretdb-postgres").postgres_url(EMBEDDED_DATABASE)
+        backing = ferretdb_backing(seed_servers.workdir).url
         async with await psycopg.AsyncConnection.connect(backing, autocommit=True) as conn:
             cur = await conn.execute(
                 "SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_am a ON a.oid = c.relam "

@@ -311,9 +311,6 @@ BEGIN
         EXECUTE format(
             'CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops) WITH (fastupdate = off)',
             twin, target, field);
-        EXECUTE format('ALTER INDEX %I.%I SET (fastupdate = off)',
-            (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target),
-            twin);
     END IF;
 END $fn$;
 
@@ -331,7 +328,7 @@ CREATE EVENT TRIGGER polysocial_gin_twin ON ddl_command_end WHEN TAG IN ('CREATE
     EXECUTE FUNCTION polysocial_gin_twin_trigger();
 
 SELECT polysocial_gin_twin(i.indexrelid)
-FROM pg_index i JOIN pg_am a ON a.oid = (SELECT relam FROM pg_class WHERE oid = i.indexrelid)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
 WHERE a.amname = 'btree' AND i.indrelid::regclass::text NOT LIKE 'pg\_%';
 """
 
@@ -342,6 +339,11 @@ def install_gin_twins(backing_url: str) -> None:
         conn.execute(GIN_TWINS_SQL)
 
 
+def ferretdb_backing(workdir: Path) -> EmbeddedPostgres:
+    """The PostgreSQL that FerretDB stores its documents in, under the seed stack's working folder."""
+    return EmbeddedPostgres(EngineLayout(workdir / "ferretdb-postgres"))
+
+
 def start_ferretdb(workdir: Path) -> Server:
     """FerretDB on its PostgreSQL backend, over a PostgreSQL of its own (the embedded engine's binaries, in this
     working folder). Its SQLite backend pushed only ``{_id: x}`` down and decoded the whole collection for any other
@@ -349,7 +351,7 @@ def start_ferretdb(workdir: Path) -> Server:
     and ``createIndexes`` builds real indexes, each with a GIN twin that its equality filters can use
     (GIN_TWINS_SQL). ``$in`` is still evaluated in FerretDB (stores/documents/mongo.py works around it)."""
     binary = build_ferretdb()
-    backing = EmbeddedPostgres(EngineLayout(workdir / "ferretdb-postgres"))
+    backing = ferretdb_backing(workdir)
     backing.up()
     try:
         install_gin_twins(backing.url)
