@@ -114,6 +114,10 @@ def create_app(
                 # Every process flushes its own buffer (the events it recorded are in its memory, nowhere else).
                 await stack.enter_async_context(in_background(state.analytics_buffer.run_forever, "analytics-flush"))
                 await stack.enter_async_context(in_background(metrics.run_forever, "worker-metrics"))
+                # Sessions kept in memory while this process hears every revocation (services/sessions.py).
+                await stack.enter_async_context(
+                    in_background(state.services.sessions.run_forever, "session-revocations")
+                )
                 if run_relay:
                     await stack.enter_async_context(in_background(relay_job(state, led=app_state is None), "relay"))
                 yield

@@ -7,6 +7,8 @@ AP store: sign-in and reads at ONE, revocation at QUORUM; stores/sessions/cassan
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from polysocial.domain.accounts import Session
@@ -34,3 +36,20 @@ class SessionStore(Store, Protocol):
     async def revoke_user(self, user_id: int, *, absolute_s: int) -> None:
         """End every session of ``user_id`` that exists now (sign out everywhere); sessions created afterwards
         live. ``absolute_s`` bounds how long a record of it must be kept."""
+
+
+@runtime_checkable
+class RevocationChannel(Protocol):
+    """A broadcast of revocations to every process that shares the sessions store, so that each may keep the sessions
+    it resolved lately in memory (services/sessions.py) and drop them as soon as they end. A store without one
+    (PostgreSQL, Cassandra) is read on every request."""
+
+    async def announce_revoked(self, subject: str) -> None:
+        """Tell every listening process that ``subject`` ended (``token:<hash>`` or ``user:<id>``)."""
+
+    async def watch_revocations(
+        self, stop: asyncio.Event, *, on_live: Callable[[bool], None], on_revoked: Callable[[str], None]
+    ) -> None:
+        """Until ``stop``: call ``on_revoked`` with every subject announced anywhere, ``on_live(True)`` once
+        subscribed and ``on_live(False)`` as soon as the subscription is lost (announcements may then be missed);
+        reconnect after a loss."""

@@ -5,14 +5,18 @@ services/sessions.py keeps a copy in PostgreSQL for its outages."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from polysocial.config import StoreURL
 from polysocial.domain.accounts import Session, UserRole
-from polysocial.stores.base import EngineInfo
+from polysocial.logging import get_logger
+from polysocial.stores.base import Adapter, EngineInfo, describe
 from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.redis_pool import RedisBacked
 
@@ -33,6 +37,11 @@ return raw
 """
 
 PATTERNS = ("session:*", "user-sessions:*")
+# Revocations, broadcast to every process (classic pub/sub: on a Redis Cluster, every node relays it to all)
+REVOKED_CHANNEL = "sessions:revoked"
+RESUBSCRIBE_S = 1.0  # after a lost subscription, the wait before the next try
+
+log = get_logger(__name__)
 
 
 def session_key(token_hash: str) -> str:
@@ -45,6 +54,7 @@ def user_sessions_key(user_id: int) -> str:
 
 class RedisSessionStore(RedisBacked):
     durable = False  # a restart may lose them: services/sessions.py keeps a PostgreSQL copy
+    _unguarded = Adapter._unguarded | {"watch_revocations"}  # a loop for the process's life, not one call
 
     def __init__(self, location: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(location, options)
@@ -96,3 +106,40 @@ class RedisSessionStore(RedisBacked):
             if hashes:
                 pipe.srem(index, *hashes)  # only those read: a session opened meanwhile stays listed
             await pipe.execute()
+
+    # -- revocations (RevocationChannel) --------------------------------------------------------------------------
+
+    async def announce_revoked(self, subject: str) -> None:
+        await self.client.publish(REVOKED_CHANNEL, subject)
+
+    async def watch_revocations(
+        self, stop: asyncio.Event, *, on_live: Callable[[bool], None], on_revoked: Callable[[str], None]
+    ) -> None:
+        while not stop.is_set():
+            try:
+                await self._listen(stop, on_live, on_revoked)
+            except Exception as exc:  # the server went away: announcements may be missed until resubscribed
+                on_live(False)
+                log.warning("session revocations unheard: sessions read from the store", error=describe(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=RESUBSCRIBE_S)
+        on_live(False)
+
+    async def _listen(
+        self, stop: asyncio.Event, on_live: Callable[[bool], None], on_revoked: Callable[[str], None]
+    ) -> None:
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.subscribe(REVOKED_CHANNEL)
+            while not stop.is_set():
+                message = await pubsub.get_message(timeout=1.0)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    on_live(True)
+                elif message["type"] == "message":
+                    data = message["data"]
+                    on_revoked(data.decode() if isinstance(data, bytes) else str(data))
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
