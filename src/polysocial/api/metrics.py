@@ -189,6 +189,13 @@ class ProcessMetrics:
             "feed pages read from the sources of truth because the timelines were unavailable",
             registry=self.registry,
         )
+        self.session_lookups = Counter(
+            "polysocial_session_lookups",
+            "sessions resolved, by where the answer came from (memory: this process kept it while it heard every "
+            "revocation; store: the sessions role)",
+            ["source"],
+            registry=self.registry,
+        )
         self._counted: dict[tuple[Any, tuple[str, ...]], float] = {}
         self._process = psutil.Process()
         if not self.shared:  # read from the buffer when scraped, not written on every request
@@ -225,6 +232,9 @@ class ProcessMetrics:
         for kind, count in stats.rebuilds.items():
             self._advance(self.timeline_rebuilds, (kind,), count)
         self._advance(self.degraded_reads, (), stats.degraded_reads)
+        sessions = state.services.sessions.tally
+        self._advance(self.session_lookups, ("memory",), sessions.hits)
+        self._advance(self.session_lookups, ("store",), sessions.misses)
 
     def refresh_worker(self) -> None:
         """This worker's breakers, pools, feed counters and process figures."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.errors import StoreUnavailable
 from polysocial.logging import get_logger
+from polysocial.services.cache import CacheTally
 from polysocial.stores.relational.protocol import RelationalStore
 from polysocial.stores.sessions.protocol import RevocationChannel, SessionStore
 
@@ -61,6 +62,7 @@ class Sessions:
         self._cache: dict[str, tuple[Session, float]] = {}
         self._live = False
         self._generation = 0  # moves at every revocation heard and every change of ``_live``
+        self.tally = CacheTally()  # answered from memory (hits) or by the store (misses), for the metrics
 
     @property
     def caching(self) -> bool:
@@ -118,8 +120,10 @@ class Sessions:
         key = token_hash(token)
         if self._live and (hit := self._cache.get(key)) is not None:
             if hit[1] > time.monotonic():
+                self.tally.hits += 1
                 return hit[0]
             del self._cache[key]
+        self.tally.misses += 1
         generation = self._generation
         try:
             session = await self.store.read(key, idle_s=self.policy.idle_s, absolute_s=self.policy.absolute_s)
