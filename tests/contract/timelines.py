@@ -106,3 +106,26 @@ class TimelineContract:
         assert await tl.cache_get_many(["a", "b"]) == [b"1", None]
         await tl.cache_invalidate_many(["a"])
         assert await tl.cache_get_many(["a"]) == [None]
+
+    async def test_a_cached_read_gives_the_page_and_each_id_s_cached_value_in_one_call(
+        self, store: KeyValueStore
+    ) -> None:
+        tl = timelines_of(store)
+        # Ids across the whole range: the script writes each 16-byte member out as its 26 characters itself.
+        posts = sorted([*ids(5), "0" * 26, "7" + "Z" * 25, "7ZZZZZZZZZZZZZZZZZZZZZZZZY", "01ARZ3NDEKTSV4RRFFQ69G5FAV"])
+        assert await tl.timeline_read_cached(HOME, 21, before=None, limit=10, cache_prefix="p:") is None
+        assert await tl.timeline_begin_rebuild(HOME, 21)
+        await tl.timeline_finish_rebuild(HOME, 21, posts, [77])
+        generations = await tl.cache_generations([f"p:{posts[-1]}", f"p:{posts[0]}"])
+        await tl.cache_set_many(
+            [(f"p:{posts[-1]}", b'{"n":1}', generations[0]), (f"p:{posts[0]}", b"null", 0)], ttl_s=60
+        )
+        newest = posts[::-1]
+        page = await tl.timeline_read_cached(HOME, 21, before=None, limit=20, cache_prefix="p:")
+        assert page == (newest, {77}, [b'{"n":1}', *([None] * (len(posts) - 2)), b"null"])
+        assert await tl.timeline_read(HOME, 21, before=None, limit=20) == (newest, {77})
+        below = await tl.timeline_read_cached(HOME, 21, before=newest[0], limit=2, cache_prefix="p:")
+        assert below == (newest[1:3], {77}, [None, None])
+        assert await tl.timeline_begin_rebuild(USER, 21)
+        await tl.timeline_finish_rebuild(USER, 21, [])
+        assert await tl.timeline_read_cached(USER, 21, before=None, limit=5, cache_prefix="p:") == ([], set(), [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -74,13 +74,19 @@ async def cache_aside_many(
     ttl_s: int,
     load: Callable[[list[K]], Awaitable[dict[K, Any]]],
     tally: CacheTally | None = None,
+    known: Mapping[K, bytes | None] | None = None,
 ) -> dict[K, Any]:
     """JSON values of ``items``: one MGET, the misses loaded in one batch and stored (unless invalidated meanwhile:
     generations are read before the load). An item ``load`` does not return is cached as gone and left out.
-    ``tally`` counts the hits and misses."""
+    ``tally`` counts the hits and misses; ``known``: the cache's raw values already read for some items (no MGET
+    for those)."""
+    known = known or {}
+    unknown = [i for i in items if i not in known]
+    read = dict(zip(unknown, await cache.cache_get_many([key(i) for i in unknown]), strict=True)) if unknown else {}
     found: dict[K, Any] = {}
     missing: list[K] = []
-    for item, raw in zip(items, await cache.cache_get_many([key(i) for i in items]), strict=True):
+    for item in items:
+        raw = known[item] if item in known else read[item]
         if raw is None:
             missing.append(item)
         elif (value := orjson.loads(raw)) is not None:  # null: cached as gone

@@ -54,8 +54,11 @@ REDIS_DOWN = "redis unavailable: feed read from the sources of truth"
 CACHED_CARD = "_author"  # a post's fields start with a letter (domain/posts.FIELD_NAME)
 
 
+POST_CACHE_PREFIX = "feedpost:"
+
+
 def post_cache_key(post_id: str) -> str:
-    return f"feedpost:{post_id}"
+    return POST_CACHE_PREFIX + post_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +151,17 @@ class Feeds:
         cursor = before
         try:
             while len(posts) < limit:
-                candidates = await self._candidates(tl, reader, cursor, limit)
-                if candidates is None:  # the rebuild did not finish in time: answer from the sources
+                found = await self._candidates(tl, reader, cursor, limit)
+                if found is None:  # the rebuild did not finish in time: answer from the sources
                     return await self._from_sources(reader, before, limit, degraded=None)
+                candidates, cached = found
                 likes.append(
                     asyncio.ensure_future(
                         self.documents.having_member(POSTS, candidates, field="likers", member=reader)
                     )
                 )
-                found = await self._posts(tl, candidates)
-                posts.extend(found[pid] for pid in candidates if pid in found)
+                shown = await self._posts(tl, candidates, cached)
+                posts.extend(shown[pid] for pid in candidates if pid in shown)
                 if len(candidates) < limit:
                     break
                 cursor = candidates[-1]
@@ -174,14 +178,24 @@ class Feeds:
         items = [_item(p, cards, liked=p["id"] in liked) for p in posts]
         return FeedPage(items, items[-1]["id"] if len(items) == limit else None)
 
-    async def _candidates(self, tl: TimelineStore, reader: int, before: str | None, limit: int) -> list[str] | None:
-        """The next ``limit`` ids, newest first: the home timeline merged with the followed celebrities' posts."""
-        found = await self._ready(tl, TimelineKind.HOME, reader, before, limit)
+    async def _candidates(
+        self, tl: TimelineStore, reader: int, before: str | None, limit: int
+    ) -> tuple[list[str], dict[str, bytes | None]] | None:
+        """The next ``limit`` ids, newest first: the home timeline merged with the followed celebrities' posts; and
+        the post cache's values of the home timeline's ids, read with them (one round trip for both)."""
+        kind = TimelineKind.HOME
+        found = await tl.timeline_read_cached(kind, reader, before=before, limit=limit, cache_prefix=POST_CACHE_PREFIX)
+        if found is None:
+            await self.rebuild(kind, reader)
+            found = await tl.timeline_read_cached(
+                kind, reader, before=before, limit=limit, cache_prefix=POST_CACHE_PREFIX
+            )
         if found is None:
             return None
-        ids, celebrities = found
+        ids, celebrities, values = found
+        cached = dict(zip(ids, values, strict=True))
         if not celebrities:
-            return ids
+            return ids, cached
         merged = set(ids)
         owners = sorted(celebrities)
         theirs = await tl.timeline_read_many(TimelineKind.USER, owners, before=before, limit=limit)
@@ -191,7 +205,7 @@ class Feeds:
                 again = await self._ready(tl, TimelineKind.USER, owner, before, limit)
                 page = again[0] if again is not None else []
             merged.update(page)
-        return sorted(merged, reverse=True)[:limit]
+        return sorted(merged, reverse=True)[:limit], cached
 
     async def _ready(
         self, tl: TimelineStore, kind: TimelineKind, owner: int, before: str | None, limit: int
@@ -202,8 +216,11 @@ class Feeds:
             found = await tl.timeline_read(kind, owner, before=before, limit=limit)
         return found
 
-    async def _posts(self, tl: TimelineStore, ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Post id -> what the feed shows of it, for the posts that exist and are not deleted."""
+    async def _posts(
+        self, tl: TimelineStore, ids: list[str], cached: dict[str, bytes | None]
+    ) -> dict[str, dict[str, Any]]:
+        """Post id -> what the feed shows of it, for the posts that exist and are not deleted; ``cached``: the
+        cache's values already read for some of the ids."""
 
         async def load(missing: list[str]) -> dict[str, Any]:
             """The posts as the feed shows them, each with its author's card: a cached post then costs no second
@@ -217,7 +234,7 @@ class Feeds:
             return shown
 
         return await cache_aside_many(
-            tl, ids, post_cache_key, ttl_s=POST_CACHE_TTL_S, load=load, tally=self.stats.posts
+            tl, ids, post_cache_key, ttl_s=POST_CACHE_TTL_S, load=load, tally=self.stats.posts, known=cached
         )
 
     async def _cards(self, tl: TimelineStore, user_ids: list[int]) -> dict[int, UserCard]:

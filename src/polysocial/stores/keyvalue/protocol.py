@@ -110,6 +110,12 @@ class TimelineStore(Protocol):
         """(ids newest first below ``before``, followed celebrities for a home timeline); None if not ready. A read
         keeps the timeline alive."""
 
+    async def timeline_read_cached(
+        self, kind: TimelineKind, owner: int, *, before: str | None, limit: int, cache_prefix: str
+    ) -> tuple[list[str], set[int], list[bytes | None]] | None:
+        """``timeline_read``, with the cached value of each id (under the cache key ``cache_prefix + id``, as
+        ``cache_get_many`` reads it; None for a miss): one round trip on a single server."""
+
     async def timeline_read_many(
         self, kind: TimelineKind, owners: Sequence[int], *, before: str | None, limit: int
     ) -> dict[int, list[str] | None]:

@@ -70,6 +70,46 @@ end
 return {ids, celebrities}
 """
 
+# READ_SCRIPT, and the cached values of the ids it returns, in one round trip (single server only: the cache keys are
+# not among KEYS, and on a cluster they live in other slots). ARGV[4] and ARGV[5]: what goes before and after an id's
+# text in its cache key. The ids come back as text (ULID, Crockford base 32: 2 zero bits, then the 128), so the
+# script turns each 16-byte member into its 26 characters, 5 bits at a time.
+READ_CACHED_SCRIPT = """
+if not redis.call('ZSCORE', KEYS[1], '\0') then return false end
+if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then return false end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local raw = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '(\0\0', 'LIMIT', 0, tonumber(ARGV[2]))
+local celebrities = {}
+if #KEYS > 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  celebrities = redis.call('SMEMBERS', KEYS[2])
+end
+local alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+local ids, keys = {}, {}
+for n = 1, #raw do
+  local member, out, acc, bits = raw[n], {}, 0, 2
+  for i = 1, 16 do
+    acc = acc * 256 + string.byte(member, i)
+    bits = bits + 8
+    while bits >= 5 do
+      bits = bits - 5
+      local scale = 2 ^ bits
+      local digit = math.floor(acc / scale)
+      out[#out + 1] = string.sub(alphabet, digit + 1, digit + 1)
+      acc = acc - digit * scale
+    end
+  end
+  ids[n] = table.concat(out)
+  keys[n] = ARGV[4] .. ids[n] .. ARGV[5]
+end
+local values = {}
+if #keys > 0 then
+  local found = redis.call('MGET', unpack(keys))
+  for n = 1, #keys do values[n] = found[n] or '' end
+end
+return {ids, celebrities, values}
+"""
+
 # KEYS as READ_SCRIPT; ARGV[1] ttl.
 BEGIN_SCRIPT = """
 if redis.call('ZSCORE', KEYS[1], '\0') and (#KEYS == 1 or redis.call('EXISTS', KEYS[2]) == 1) then return 0 end
@@ -204,6 +244,7 @@ class RedisTimelines:
         for name, text in (
             ("tl_push", PUSH_SCRIPT),
             ("tl_read", READ_SCRIPT),
+            ("tl_read_cached", READ_CACHED_SCRIPT),
             ("tl_begin", BEGIN_SCRIPT),
             ("tl_finish", FINISH_SCRIPT),
             ("tl_follow_celebrity", FOLLOW_CELEBRITY_SCRIPT),
@@ -221,6 +262,28 @@ class RedisTimelines:
             return None
         ids, celebrities = found
         return [from_bytes(i) for i in ids], {int(c) for c in celebrities if _text(c) != NO_CELEBRITY}
+
+    @guard
+    async def timeline_read_cached(
+        self, kind: TimelineKind, owner: int, *, before: str | None, limit: int, cache_prefix: str
+    ) -> tuple[list[str], set[int], list[bytes | None]] | None:
+        if self.cluster:  # the cache keys are in other slots: two round trips
+            found = await self.timeline_read(kind, owner, before=before, limit=limit)
+            if found is None:
+                return None
+            ids, celebrities = found
+            return ids, celebrities, await self.cache_get_many([cache_prefix + i for i in ids])
+        head, tail = cache_keys(cache_prefix + "\n")[0].split("\n")
+        args: list[bytes | str | int] = [_upper(before), limit, TIMELINE_TTL_S, head, tail]
+        answer = await self._scripts["tl_read_cached"](keys=_keys(kind, owner), args=args)
+        if not answer:
+            return None
+        ids, celebrities, values = answer
+        return (
+            [_text(i) for i in ids],
+            {int(c) for c in celebrities if _text(c) != NO_CELEBRITY},
+            [v or None for v in values],  # '' stands for a miss: a Lua table cannot hold nil
+        )
 
     @guard
     async def timeline_read_many(
