@@ -6,7 +6,8 @@ merged in at read time from their own user timeline). A follow backfills the fol
 takes them out, a deleted post leaves every timeline.
 
 Read side: ids from the home timeline plus the followed celebrities' user timelines, merged newest first, hydrated
-from the post cache (one MGET) with the misses read from the document store in one batch; authors' names and
+from the post cache (read in the same Redis call as the home timeline's ids; a celebrity's ids by one MGET) with the
+misses read from the document store in one batch; authors' names and
 avatars from a card cache the same way; ``user_has_liked`` from the document store (the source of truth, one
 query). A timeline that is not ready is rebuilt from the graph and the documents, one rebuild per timeline at a
 time. Without timelines (the postgres-only profile), or when Redis is down, the feed is answered from the sources of
