@@ -115,12 +115,22 @@ class RedisSessionStore(RedisBacked):
     async def watch_revocations(
         self, stop: asyncio.Event, *, on_live: Callable[[bool], None], on_revoked: Callable[[str], None]
     ) -> None:
+        quiet = False  # one warning per outage, not one per second of it
+
+        def live(now: bool) -> None:
+            nonlocal quiet
+            quiet = quiet and not now
+            on_live(now)
+
         while not stop.is_set():
             try:
-                await self._listen(stop, on_live, on_revoked)
+                await self._listen(stop, live, on_revoked)
             except Exception as exc:  # the server went away: announcements may be missed until resubscribed
                 on_live(False)
-                log.warning("session revocations unheard: sessions read from the store", error=describe(exc))
+                if not quiet:
+                    reason = describe(exc, self.location.url)
+                    log.warning("session revocations unheard: sessions read from the store", error=reason)
+                quiet = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=RESUBSCRIBE_S)
         on_live(False)
