@@ -24,7 +24,7 @@ from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.events.leader import RELAY_LEASE, Leadership, LeaseConfig, lock_key
 from tests.conftest import isolated_settings
 from tests.support.accounts import registration
-from tests.support.server import Server
+from tests.support.server import Server, serving
 
 FAST = LeaseConfig(retry_s=0.1, check_s=0.1, connect_timeout_s=2, check_timeout_s=1)
 
@@ -94,12 +94,8 @@ async def test_one_leads_and_the_other_takes_over_when_its_connection_dies(embed
 @pytest.fixture
 def two_workers(embedded_engines: EmbeddedEngines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     settings = isolated_settings(embedded_engines, "workers")
-    env = {f"POLYSOCIAL_{role.value.upper()}_URL": settings.store_url(role).url for role in Role}
-    folder = tmp_path_factory.mktemp("workers")
-    server = Server(folder / "data", folder / "serve.log", env, workers=2)
-    server.start()
-    yield server
-    server.stop()
+    with serving(settings, tmp_path_factory.mktemp("workers"), workers=2) as server:
+        yield server
 
 
 def leading_worker(server: Server, url: str) -> psutil.Process:

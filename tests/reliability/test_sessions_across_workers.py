@@ -12,11 +12,10 @@ import httpx
 import pytest
 
 from polysocial.api.metrics import PER_WORKER_EVERY_S
-from polysocial.config import Role
 from polysocial.engines.embedded import EmbeddedEngines
 from tests.conftest import isolated_settings
 from tests.support.accounts import PASSWORD, sign_up
-from tests.support.server import Server
+from tests.support.server import Server, serving
 
 ROUNDS = 60  # requests per check, each on a new connection: the kernel spreads them over both workers
 
@@ -24,12 +23,8 @@ ROUNDS = 60  # requests per check, each on a new connection: the kernel spreads 
 @pytest.fixture
 def two_workers(embedded_engines: EmbeddedEngines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     settings = isolated_settings(embedded_engines, "sessions-workers")
-    env = {f"POLYSOCIAL_{role.value.upper()}_URL": settings.store_url(role).url for role in Role}
-    folder = tmp_path_factory.mktemp("sessions-workers")
-    server = Server(folder / "data", folder / "serve.log", env, workers=2)
-    server.start()
-    yield server
-    server.stop()
+    with serving(settings, tmp_path_factory.mktemp("sessions-workers"), workers=2) as server:
+        yield server
 
 
 async def statuses(base: str, token: str) -> list[int]:

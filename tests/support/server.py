@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
+from polysocial.config import Role, Settings
 from polysocial.engines.seed_stack import free_port
 
 
@@ -58,3 +61,16 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextlib.contextmanager
+def serving(settings: Settings, folder: Path, *, workers: int) -> Iterator[Server]:
+    """`polysocial serve` with ``workers`` workers on the stores ``settings`` name (a test's own database), its data
+    folder and log in ``folder``; stopped at the end of the block."""
+    env = {f"POLYSOCIAL_{role.value.upper()}_URL": settings.store_url(role).url for role in Role}
+    server = Server(folder / "data", folder / "serve.log", env, workers=workers)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -25,7 +25,7 @@ from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
 from polysocial.config import StoreURL
-from polysocial.domain.ids import IdOutOfRange, from_bytes, to_bytes
+from polysocial.domain.ids import ALPHABET, IdOutOfRange, from_bytes, to_bytes
 from polysocial.stores.base import guard
 from polysocial.stores.keyvalue.protocol import TimelineKind
 
@@ -56,8 +56,9 @@ end
 return taken
 """
 
-# KEYS[1] timeline, KEYS[2] its celebrity set (home only); ARGV[1] upper bound, ARGV[2] limit, ARGV[3] ttl.
-READ_SCRIPT = """
+# KEYS[1] timeline, KEYS[2] its celebrity set (home only); ARGV[1] upper bound, ARGV[2] limit, ARGV[3] ttl. The page's
+# members (16-byte ids) in ``ids``, the followed celebrities in ``celebrities``; false when the timeline is not ready.
+READ_PAGE = """
 if not redis.call('ZSCORE', KEYS[1], '\0') then return false end
 if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then return false end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -67,27 +68,21 @@ if #KEYS > 1 then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
   celebrities = redis.call('SMEMBERS', KEYS[2])
 end
-return {ids, celebrities}
 """
+
+READ_SCRIPT = READ_PAGE + "return {ids, celebrities}\n"
 
 # READ_SCRIPT, and the cached values of the ids it returns, in one round trip (single server only: the cache keys are
 # not among KEYS, and on a cluster they live in other slots). ARGV[4] and ARGV[5]: what goes before and after an id's
 # text in its cache key. The ids come back as text (ULID, Crockford base 32: 2 zero bits, then the 128), so the
 # script turns each 16-byte member into its 26 characters, 5 bits at a time.
-READ_CACHED_SCRIPT = """
-if not redis.call('ZSCORE', KEYS[1], '\0') then return false end
-if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then return false end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local raw = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '(\0\0', 'LIMIT', 0, tonumber(ARGV[2]))
-local celebrities = {}
-if #KEYS > 1 then
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-  celebrities = redis.call('SMEMBERS', KEYS[2])
-end
-local alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
-local ids, keys = {}, {}
-for n = 1, #raw do
-  local member, out, acc, bits = raw[n], {}, 0, 2
+READ_CACHED_SCRIPT = (
+    READ_PAGE
+    + f"local alphabet = '{ALPHABET}'"
+    + """
+local texts, keys = {}, {}
+for n = 1, #ids do
+  local member, out, acc, bits = ids[n], {}, 0, 2
   for i = 1, 16 do
     acc = acc * 256 + string.byte(member, i)
     bits = bits + 8
@@ -99,16 +94,17 @@ for n = 1, #raw do
       acc = acc - digit * scale
     end
   end
-  ids[n] = table.concat(out)
-  keys[n] = ARGV[4] .. ids[n] .. ARGV[5]
+  texts[n] = table.concat(out)
+  keys[n] = ARGV[4] .. texts[n] .. ARGV[5]
 end
 local values = {}
 if #keys > 0 then
   local found = redis.call('MGET', unpack(keys))
   for n = 1, #keys do values[n] = found[n] or '' end
 end
-return {ids, celebrities, values}
+return {texts, celebrities, values}
 """
+)
 
 # KEYS as READ_SCRIPT; ARGV[1] ttl.
 BEGIN_SCRIPT = """
