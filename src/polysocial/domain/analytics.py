@@ -44,7 +44,11 @@ class ApiRequest:
 
     @property
     def status_class(self) -> str:
-        return f"{self.status // 100}xx"
+        return self.class_of(self.status)
+
+    @staticmethod
+    def class_of(status: int) -> str:
+        return f"{status // 100}xx"
 
 
 @dataclass(frozen=True, slots=True)
