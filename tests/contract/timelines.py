@@ -3,7 +3,9 @@ Cluster client, Valkey, DragonflyDB) would subclass this and have to give the sa
 
 from __future__ import annotations
 
-from polysocial.domain.ids import new_id
+import os
+
+from polysocial.domain.ids import from_bytes, new_id
 from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineKind, TimelineStore
 from polysocial.stores.keyvalue.timelines import MAX_TIMELINE_ITEMS
 
@@ -54,8 +56,12 @@ class TimelineContract:
         posts = ids(MAX_TIMELINE_ITEMS + 50)
         assert await tl.timeline_begin_rebuild(USER, 9)
         await tl.timeline_finish_rebuild(USER, 9, posts[:10])
-        for post in posts[10:]:
+        for n, post in enumerate(posts[10:], start=11):
             await tl.timeline_push(USER, [9], [post])
+            if n >= MAX_TIMELINE_ITEMS - 1:  # every push at and past the cap keeps exactly the cap
+                page = await tl.timeline_read(USER, 9, before=None, limit=MAX_TIMELINE_ITEMS + 10)
+                assert page is not None
+                assert len(page[0]) == min(n, MAX_TIMELINE_ITEMS)
         newest = posts[-MAX_TIMELINE_ITEMS:][::-1]
         page = await tl.timeline_read(USER, 9, before=None, limit=MAX_TIMELINE_ITEMS + 10)
         assert page == (newest, set())
@@ -64,6 +70,11 @@ class TimelineContract:
         assert await tl.timeline_read(USER, 9, before="7" + "Z" * 25, limit=2) == (newest[:2], set())
         assert await tl.timeline_read(USER, 9, before="Z" * 26, limit=2) == (newest[:2], set())  # beyond any id
         assert await tl.timeline_read(USER, 9, before="0" * 26, limit=2) == ([], set())
+        # Several ids at once, one of them already there (ZADD adds it again as nothing): still the newest 800.
+        more = ids(5, start_ms=1_800_000_000_000)
+        assert await tl.timeline_push(USER, [9], [*more, newest[0]]) == 1
+        page = await tl.timeline_read(USER, 9, before=None, limit=MAX_TIMELINE_ITEMS + 10)
+        assert page == ([*more[::-1], *newest[: MAX_TIMELINE_ITEMS - 5]], set())
 
     async def test_removal_and_many_timelines_at_once(self, store: KeyValueStore) -> None:
         tl = timelines_of(store)
@@ -111,8 +122,10 @@ class TimelineContract:
         self, store: KeyValueStore
     ) -> None:
         tl = timelines_of(store)
-        # Ids across the whole range: the script writes each 16-byte member out as its 26 characters itself.
-        posts = sorted([*ids(5), "0" * 26, "7" + "Z" * 25, "7ZZZZZZZZZZZZZZZZZZZZZZZZY", "01ARZ3NDEKTSV4RRFFQ69G5FAV"])
+        # Ids across the whole range: the script writes each 16-byte member out as its 26 characters itself, each
+        # character from bits of one or two bytes. Random members put every bit pattern into every position.
+        edges = ["0" * 26, "7" + "Z" * 25, "7ZZZZZZZZZZZZZZZZZZZZZZZZY", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]
+        posts = sorted([*ids(5), *edges, *(from_bytes(os.urandom(16)) for _ in range(40))])
         assert await tl.timeline_read_cached(HOME, 21, before=None, limit=10, cache_prefix="p:") is None
         assert await tl.timeline_begin_rebuild(HOME, 21)
         await tl.timeline_finish_rebuild(HOME, 21, posts, [77])
@@ -121,9 +134,9 @@ class TimelineContract:
             [(f"p:{posts[-1]}", b'{"n":1}', generations[0]), (f"p:{posts[0]}", b"null", 0)], ttl_s=60
         )
         newest = posts[::-1]
-        page = await tl.timeline_read_cached(HOME, 21, before=None, limit=20, cache_prefix="p:")
+        page = await tl.timeline_read_cached(HOME, 21, before=None, limit=60, cache_prefix="p:")
         assert page == (newest, {77}, [b'{"n":1}', *([None] * (len(posts) - 2)), b"null"])
-        assert await tl.timeline_read(HOME, 21, before=None, limit=20) == (newest, {77})
+        assert await tl.timeline_read(HOME, 21, before=None, limit=60) == (newest, {77})
         below = await tl.timeline_read_cached(HOME, 21, before=newest[0], limit=2, cache_prefix="p:")
         assert below == (newest[1:3], {77}, [None, None])
         assert await tl.timeline_begin_rebuild(USER, 21)
