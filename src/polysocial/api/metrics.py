@@ -76,6 +76,7 @@ class ProcessMetrics:
 
     def __init__(self, state_of: Callable[[], Any]) -> None:
         self.shared = multiprocess_mode()
+        self._written: tuple[float, float] | None = None  # the buffer gauges as last written (multiprocess mode)
         self._state_of = state_of
         self.registry = CollectorRegistry()
         self.requests = Histogram(
@@ -210,10 +211,14 @@ class ProcessMetrics:
         return float(buffer.stats.dropped if name == "dropped" else buffer.pending)
 
     def refresh(self) -> None:
-        """Write the gauges (multiprocess mode only: otherwise they are read when scraped)."""
+        """Write the gauges (multiprocess mode only: otherwise they are read when scraped), when they changed: this
+        runs after every request, and a write to the shared file checks the process id and takes a lock."""
         if self.shared:
-            self.dropped.set(self._buffer_figure("dropped"))
-            self.pending.set(self._buffer_figure("pending"))
+            figures = (self._buffer_figure("dropped"), self._buffer_figure("pending"))
+            if figures != self._written:
+                self.dropped.set(figures[0])
+                self.pending.set(figures[1])
+                self._written = figures
 
     def _advance(self, counter: Any, labels: tuple[str, ...], total: float) -> None:
         """Bring ``counter`` (with ``labels``) up to ``total``, a figure this process keeps counting itself."""
