@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from polysocial.bootstrap import App, Services
+from polysocial.bootstrap import Services
 from polysocial.config import Settings
 from polysocial.domain.accounts import Session, UserRole
 from polysocial.domain.errors import Forbidden, Unauthorized
@@ -37,22 +37,11 @@ bearer = HTTPBearer(auto_error=False, description="a session token from POST /au
 # request's CPU in the profile.
 
 
-async def get_app(request: Request) -> App:
-    app: App = request.app.state.polysocial
-    return app
-
-
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.polysocial.services
-    return services
-
-
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.polysocial.settings
     return settings
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 

@@ -299,6 +299,12 @@ REQUEST_ID_HEADER = b"x-request-id"
 SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")  # a client's id is logged: nothing that could forge a line
 
 
+def _labels(scope: Scope) -> tuple[str, str]:
+    """A request's endpoint (its route's template, never the raw path) and method, as metrics and logs name them."""
+    endpoint = getattr(scope.get("route"), "path", None) or _mounted(scope) or UNMATCHED
+    return endpoint, str(scope.get("method", "GET"))
+
+
 def request_id_of(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == REQUEST_ID_HEADER:
@@ -341,8 +347,7 @@ class RequestMetrics:
             nonlocal counted
             if not counted:
                 counted = True
-                endpoint = getattr(scope.get("route"), "path", None) or _mounted(scope) or UNMATCHED
-                method = str(scope.get("method", "GET"))
+                endpoint, method = _labels(scope)
                 status_class = ApiRequest.class_of(status)
                 self.metrics.requests.labels(endpoint, method, status_class).observe(time.perf_counter() - started)
 
@@ -365,9 +370,7 @@ class RequestMetrics:
             CURRENT_USER.reset(user)
             structlog.contextvars.reset_contextvars(**context)
             seconds = time.perf_counter() - started
-            route = scope.get("route")
-            endpoint = getattr(route, "path", None) or _mounted(scope) or UNMATCHED
-            method = str(scope.get("method", "GET"))
+            endpoint, method = _labels(scope)
             request = ApiRequest(endpoint, method, status, seconds * 1000, datetime.now(UTC))
             count()  # a request that ended without its last body message (an error, a dropped client)
             state = self.state_of()

@@ -79,10 +79,10 @@ READ_SCRIPT = READ_PAGE + "return {ids, celebrities}\n"
 def _lua_ulid_text(member: str, into: str) -> str:
     """Lua statements that set ``into`` to the 26 characters of the 16-byte id ``member``, straight-line. Character k
     is ``A[d]`` (``A``: the alphabet, indexed from 0) for d the bits 5k-2 .. 5k+2 of the 128 (the first character
-    has the two zero bits of padding before them), taken from one byte or the
-    end of one and the start of the next. ``floor(b / d)`` is spelled ``(b - b % d) / d``: arithmetic, no call. A
-    loop over the bits with ``math.floor`` and ``string.sub`` per character cost Redis 180 µs per page of 20; this
-    costs 75 µs with the page read and the MGET (measured with EVALSHA on Redis 8.2, commandstats)."""
+    has the two zero bits of padding before them), taken from one byte or from the end of one and the start of the
+    next. ``floor(b / d)`` is spelled ``(b - b % d) / d``: arithmetic, no call. A loop over the bits with
+    ``math.floor`` and ``string.sub`` per character cost Redis 180 µs per page of 20; this costs 75 µs with the page
+    read and the MGET (measured with EVALSHA on Redis 8.2, commandstats)."""
 
     def shifted(byte: int, drop: int) -> str:  # floor(b / 2^drop)
         name = f"b{byte + 1}"
