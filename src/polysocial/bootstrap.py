@@ -147,7 +147,7 @@ def make_services(
     return Services(
         sessions=sessions,
         accounts=Accounts(stores.relational, stores.keyvalue, passwords, sessions),
-        posts=Posts(stores.documents, stores.relational, buffer),
+        posts=Posts(stores.documents, stores.relational, buffer, likes_changed=feeds.likes_changed),
         social=Social(stores.relational, stores.graph),
         feeds=feeds,
         wallet=Wallet(stores.relational, idempotency),

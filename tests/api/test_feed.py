@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import httpx
+import pytest
 
 from polysocial.bootstrap import App
+from polysocial.domain.errors import StoreUnavailable
+from polysocial.services import feed
 from polysocial.services.feed import REBUILD_WAIT_S
 from polysocial.stores.keyvalue.protocol import TimelineKind
 from tests.support.accounts import SignedUser, sign_up
@@ -132,3 +136,75 @@ async def test_a_rebuild_lock_left_by_a_dead_holder_costs_a_reader_at_most_the_s
     # 1.5 s), not after the lock's 60 s.
     assert REBUILD_WAIT_S <= waited < ANSWER_WITHIN_S, waited
     assert feeds.stats.rebuilds[TimelineKind.HOME.value] == 0  # nobody rebuilt behind the holder's back
+
+
+async def liked_flags(client: httpx.AsyncClient, user: SignedUser) -> dict[str, bool]:
+    response = await client.get("/feed", params={"limit": 50}, headers=user.auth)
+    assert response.status_code == 200, response.text
+    return {item["id"]: item["user_has_liked"] for item in response.json()["items"]}
+
+
+async def test_what_the_feed_says_i_liked_follows_each_like_and_unlike_at_once(
+    client: httpx.AsyncClient, app: App
+) -> None:
+    """On Redis profiles the flags come from a copy of the reader's likes next to their timeline: filled by the first
+    page, invalidated by each like and unlike. No relay drain between a like and the next page."""
+    ada, bob = await sign_up(client, name="Ada"), await sign_up(client, name="Bob")
+    await follow(client, ada, bob)
+    posts = [await post(client, bob, f"b{i}") for i in range(10)]
+    await app.relay.drain()
+    assert await liked_flags(client, ada) == dict.fromkeys(posts, False)  # fills the copy
+    assert (await client.put(f"/posts/{posts[3]}/like", headers=ada.auth)).status_code == 200
+    assert await liked_flags(client, ada) == {p: p == posts[3] for p in posts}
+    assert (await client.delete(f"/posts/{posts[3]}/like", headers=ada.auth)).status_code == 200
+    assert await liked_flags(client, ada) == dict.fromkeys(posts, False)
+
+    # Likes and pages at once: whatever the interleaving, once the likes are in, every page says so.
+    async def like(post_id: str, on: bool) -> None:
+        path = f"/posts/{post_id}/like"
+        response = await (client.put(path, headers=ada.auth) if on else client.delete(path, headers=ada.auth))
+        assert response.status_code == 200, response.text
+
+    await asyncio.gather(*(like(p, True) for p in posts), *(liked_flags(client, ada) for _ in range(10)))
+    assert await liked_flags(client, ada) == dict.fromkeys(posts, True)
+    await asyncio.gather(*(like(p, False) for p in posts[::2]), *(liked_flags(client, ada) for _ in range(10)))
+    assert await liked_flags(client, ada) == {p: p not in posts[::2] for p in posts}
+    # Bob's likes are his: Ada's copy says nothing of them.
+    assert (await client.put(f"/posts/{posts[0]}/like", headers=bob.auth)).status_code == 200
+    assert (await liked_flags(client, ada))[posts[0]] is False
+
+
+async def test_a_like_the_cache_did_not_hear_of_reaches_the_feed_through_the_outbox(
+    client: httpx.AsyncClient, app: App
+) -> None:
+    ada, bob = await sign_up(client, name="Ada"), await sign_up(client, name="Bob")
+    await follow(client, ada, bob)
+    posts = [await post(client, bob, f"b{i}") for i in range(3)]
+    await app.relay.drain()
+    assert await liked_flags(client, ada) == dict.fromkeys(posts, False)
+    told = app.services.posts.likes_changed
+
+    async def redis_missed_it(readers: Sequence[int]) -> None:
+        raise StoreUnavailable("keyvalue", "redis://127.0.0.1:1", "no answer (the test's)")
+
+    app.services.posts.likes_changed = redis_missed_it
+    try:
+        assert (await client.put(f"/posts/{posts[1]}/like", headers=ada.auth)).status_code == 200
+    finally:
+        app.services.posts.likes_changed = told
+    await app.relay.drain()  # LikesChanged: the copy goes
+    assert await liked_flags(client, ada) == {p: p == posts[1] for p in posts}
+
+
+async def test_a_reader_with_more_likes_than_the_copy_holds_is_answered_from_the_documents(
+    client: httpx.AsyncClient, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed, "MAX_READER_LIKES", 2)
+    ada, bob = await sign_up(client, name="Ada"), await sign_up(client, name="Bob")
+    await follow(client, ada, bob)
+    posts = [await post(client, bob, f"b{i}") for i in range(5)]
+    await app.relay.drain()
+    for p in posts[:4]:
+        assert (await client.put(f"/posts/{p}/like", headers=ada.auth)).status_code == 200
+    for _ in range(2):  # the first fills the copy as "too many", the second reads it so
+        assert await liked_flags(client, ada) == {p: p in posts[:4] for p in posts}

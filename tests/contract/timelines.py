@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from polysocial.domain.ids import from_bytes, new_id
-from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineKind, TimelineStore
+from polysocial.stores.keyvalue.protocol import CachedPage, KeyValueStore, ReaderLikes, TimelineKind, TimelineStore
 from polysocial.stores.keyvalue.timelines import MAX_TIMELINE_ITEMS
 
 HOME = TimelineKind.HOME
@@ -135,10 +135,68 @@ class TimelineContract:
         )
         newest = posts[::-1]
         page = await tl.timeline_read_cached(HOME, 21, before=None, limit=60, cache_prefix="p:")
-        assert page == (newest, {77}, [b'{"n":1}', *([None] * (len(posts) - 2)), b"null"])
+        assert page == CachedPage(
+            newest, {77}, [b'{"n":1}', *([None] * (len(posts) - 2)), b"null"], ReaderLikes.MISSING
+        )
         assert await tl.timeline_read(HOME, 21, before=None, limit=60) == (newest, {77})
         below = await tl.timeline_read_cached(HOME, 21, before=newest[0], limit=2, cache_prefix="p:")
-        assert below == (newest[1:3], {77}, [None, None])
+        assert below == CachedPage(newest[1:3], {77}, [None, None], ReaderLikes.MISSING)
         assert await tl.timeline_begin_rebuild(USER, 21)
         await tl.timeline_finish_rebuild(USER, 21, [])
-        assert await tl.timeline_read_cached(USER, 21, before=None, limit=5, cache_prefix="p:") == ([], set(), [])
+        assert await tl.timeline_read_cached(USER, 21, before=None, limit=5, cache_prefix="p:") == CachedPage(
+            [], set(), [], ReaderLikes.SOURCE
+        )
+
+    async def test_a_reader_s_likes_come_with_the_page_and_a_fill_from_before_an_invalidation_is_refused(
+        self, store: KeyValueStore
+    ) -> None:
+        tl = timelines_of(store)
+        posts = ids(6, start_ms=1_710_000_000_000)
+        newest = posts[::-1]
+        assert await tl.timeline_begin_rebuild(HOME, 31)
+        await tl.timeline_finish_rebuild(HOME, 31, posts)
+
+        async def page(before: str | None = None, limit: int = 10) -> CachedPage:
+            found = await tl.timeline_read_cached(HOME, 31, before=before, limit=limit, cache_prefix="p:")
+            assert found is not None
+            return found
+
+        assert (await page()).likes is ReaderLikes.MISSING
+        generation = await tl.reader_likes_generation(31)
+        assert await tl.reader_likes_fill(31, [posts[1], posts[4]], generation=generation)
+        first = await page()
+        assert (first.likes, first.liked) == (ReaderLikes.KNOWN, [p in (posts[1], posts[4]) for p in newest])
+        below = await page(before=newest[1], limit=3)  # the flags follow the page, not the timeline's top
+        assert (below.ids, below.liked) == (newest[2:5], [False, False, True])
+
+        # A like lands while a fill reads the source: the fill's copy, read before it, is refused.
+        generation = await tl.reader_likes_generation(31)
+        await tl.reader_likes_invalidate([31])
+        assert (await page()).likes is ReaderLikes.MISSING
+        assert not await tl.reader_likes_fill(31, [posts[1]], generation=generation)
+        assert (await page()).likes is ReaderLikes.MISSING
+        generation = await tl.reader_likes_generation(31)
+        assert await tl.reader_likes_fill(31, [], generation=generation)  # likes nothing: known, all False
+        assert (await page()).liked == [False] * 6
+
+        # More likes than the copy may hold (None): the store says so, and the caller asks the source.
+        await tl.reader_likes_invalidate([31])
+        assert await tl.reader_likes_fill(31, None, generation=await tl.reader_likes_generation(31))
+        assert ((await page()).likes, (await page()).liked) == (ReaderLikes.SOURCE, None)
+
+        # Thousands of likes go in (in chunks), and only the reader's own flags come back.
+        many = [*ids(2_500, start_ms=1_600_000_000_000), posts[2]]
+        await tl.reader_likes_invalidate([31])
+        assert await tl.reader_likes_fill(31, many, generation=await tl.reader_likes_generation(31))
+        assert (await page()).liked == [p == posts[2] for p in newest]
+        assert await tl.timeline_begin_rebuild(HOME, 32)
+        await tl.timeline_finish_rebuild(HOME, 32, posts)
+        other = await tl.timeline_read_cached(HOME, 32, before=None, limit=10, cache_prefix="p:")
+        assert other is not None
+        assert other.likes is ReaderLikes.MISSING  # one reader's likes are not another's
+
+        # The copy goes with the home timeline (an erasure, reconcile).
+        await tl.timeline_drop(HOME, 31)
+        assert await tl.timeline_begin_rebuild(HOME, 31)
+        await tl.timeline_finish_rebuild(HOME, 31, posts)
+        assert (await page()).likes is ReaderLikes.MISSING

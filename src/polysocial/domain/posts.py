@@ -15,6 +15,7 @@ POST_CREATED = "PostCreated"
 POST_EDITED = "PostEdited"
 POST_DELETED = "PostDeleted"
 COMMENT_ADDED = "CommentAdded"
+LIKES_CHANGED = "LikesChanged"  # a user liked or unliked the post: their likes' copy in the feed's cache goes
 
 MAX_TEXT = 5_000
 MAX_COMMENT = 2_000

@@ -18,7 +18,7 @@ from polysocial.domain.events import (
     Event,
 )
 from polysocial.domain.graph import GraphUser
-from polysocial.domain.posts import COMMENT_ADDED, POST_CREATED, POST_DELETED, POST_EDITED
+from polysocial.domain.posts import COMMENT_ADDED, LIKES_CHANGED, POST_CREATED, POST_DELETED, POST_EDITED
 from polysocial.services import carts, posts
 from polysocial.services.erasure import Erasure
 from polysocial.services.feed import Feeds
@@ -133,12 +133,20 @@ def feed_handlers(feeds: Feeds) -> list[Handler]:
     async def unfollowed(event: Event) -> None:
         await feeds.unfollowed(int(event.payload["follower"]), int(event.payload["followee"]))
 
+    async def likes_changed_many(events: Sequence[Event]) -> None:
+        await feeds.likes_changed([int(e.payload["user_id"]) for e in events])
+
+    async def likes_changed(event: Event) -> None:
+        await likes_changed_many([event])
+
     return [
         Handler("feed.fan_out", frozenset({POST_CREATED}), fan_out),
         Handler("feed.take_out", frozenset({POST_DELETED}), take_out),
         Handler("feed.post_changed", frozenset({POST_EDITED}), post_changed),
         Handler("feed.follow", frozenset({FOLLOWED}), followed),
         Handler("feed.unfollow", frozenset({UNFOLLOWED}), unfollowed),
+        # An invalidation: idempotent, and harmless in any order.
+        Handler("feed.reader_likes", frozenset({LIKES_CHANGED}), likes_changed, likes_changed_many, tracked=False),
     ]
 
 

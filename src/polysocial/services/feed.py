@@ -7,11 +7,14 @@ takes them out, a deleted post leaves every timeline.
 
 Read side: ids from the home timeline plus the followed celebrities' user timelines, merged newest first, hydrated
 from the post cache (read in the same Redis call as the home timeline's ids; a celebrity's ids by one MGET) with the
-misses read from the document store in one batch; authors' names and
-avatars from a card cache the same way; ``user_has_liked`` from the document store (the source of truth, one
-query). A timeline that is not ready is rebuilt from the graph and the documents, one rebuild per timeline at a
-time. Without timelines (the postgres-only profile), or when Redis is down, the feed is answered from the sources of
-truth: the followees from the graph, their newest posts by one LATERAL query per followee.
+misses read from the document store in one batch; authors' names and avatars from a card cache the same way.
+``user_has_liked`` comes from the reader's likes, a copy of the document store's likers kept next to the home
+timeline and read in the same call; where there is no copy yet, one query to the document store reads every post
+the reader likes and fills it. A like or unlike invalidates the copy at once, and again when the outbox delivers its
+``LikesChanged`` (should Redis have missed the first). A timeline that is not ready is rebuilt from the graph and the
+documents, one rebuild per timeline at a time. Without timelines (the postgres-only profile), or when Redis is down,
+the feed is answered from the sources of truth: the followees from the graph, their newest posts by one LATERAL
+query per followee.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ from polysocial.services.profiles import card_key
 from polysocial.stores.base import describe
 from polysocial.stores.documents.protocol import POSTS, DocumentStore
 from polysocial.stores.graph.protocol import GraphStore
-from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineKind, TimelineStore
+from polysocial.stores.keyvalue.protocol import (
+    MAX_READER_LIKES,
+    CachedPage,
+    KeyValueStore,
+    ReaderLikes,
+    TimelineKind,
+    TimelineStore,
+)
 from polysocial.stores.keyvalue.timelines import MAX_TIMELINE_ITEMS
 from polysocial.stores.relational.protocol import RelationalStore
 
@@ -147,20 +157,22 @@ class Feeds:
 
     async def _from_timelines(self, tl: TimelineStore, reader: int, before: str | None, limit: int) -> FeedPage:
         posts: list[dict[str, Any]] = []
-        # The reader's likes come from the document store while the posts and cards come from the caches.
-        likes: list[asyncio.Future[set[str]]] = []
+        liked: set[str] = set()
+        # What the reader's likes (read with the timeline) could not answer: from the document store, while the
+        # posts and cards come from the caches.
+        asked: list[asyncio.Future[set[str]]] = []
         cursor = before
         try:
             while len(posts) < limit:
                 found = await self._candidates(tl, reader, cursor, limit)
                 if found is None:  # the rebuild did not finish in time: answer from the sources
                     return await self._from_sources(reader, before, limit, degraded=None)
-                candidates, cached = found
-                likes.append(
-                    asyncio.ensure_future(
-                        self.documents.having_member(POSTS, candidates, field="likers", member=reader)
-                    )
-                )
+                candidates, cached, page = found
+                known = dict(zip(page.ids, page.liked or (), strict=False))
+                liked.update(pid for pid, yes in known.items() if yes)
+                if unknown := [pid for pid in candidates if pid not in known]:
+                    fill = page.likes is ReaderLikes.MISSING and not asked  # one copy per request is plenty
+                    asked.append(asyncio.ensure_future(self._liked(tl, reader, unknown, fill=fill)))
                 shown = await self._posts(tl, candidates, cached)
                 posts.extend(shown[pid] for pid in candidates if pid in shown)
                 if len(candidates) < limit:
@@ -170,8 +182,7 @@ class Feeds:
             # Cached posts carry their author's card; only posts cached without one need the cards' cache.
             cards = await self._cards(tl, sorted({int(p["author_id"]) for p in posts if CACHED_CARD not in p}))
         finally:
-            answers = await asyncio.gather(*likes, return_exceptions=True)
-        liked: set[str] = set()
+            answers = await asyncio.gather(*asked, return_exceptions=True)
         for answer in answers:
             if isinstance(answer, BaseException):
                 raise answer
@@ -179,11 +190,28 @@ class Feeds:
         items = [_item(p, cards, liked=p["id"] in liked) for p in posts]
         return FeedPage(items, items[-1]["id"] if len(items) == limit else None)
 
+    async def _liked(self, tl: TimelineStore, reader: int, ids: list[str], *, fill: bool) -> set[str]:
+        """Which of ``ids`` the reader liked, from the document store (the source of truth). With ``fill``, by
+        reading every post the reader likes and keeping that copy next to their timeline: one query either way, and
+        the next pages need none. The generation is read first, so a like or unlike that lands during the read
+        keeps its stale answer out of the copy."""
+        if fill:
+            generation = await tl.reader_likes_generation(reader)
+            every = await self.documents.ids_having_member(
+                POSTS, field="likers", member=reader, after_id=None, limit=MAX_READER_LIKES + 1
+            )
+            complete = len(every) <= MAX_READER_LIKES
+            await tl.reader_likes_fill(reader, every if complete else None, generation=generation)
+            if complete:
+                return set(ids).intersection(every)
+        return await self.documents.having_member(POSTS, ids, field="likers", member=reader)
+
     async def _candidates(
         self, tl: TimelineStore, reader: int, before: str | None, limit: int
-    ) -> tuple[list[str], dict[str, bytes | None]] | None:
-        """The next ``limit`` ids, newest first: the home timeline merged with the followed celebrities' posts; and
-        the post cache's values of the home timeline's ids, read with them (one round trip for both)."""
+    ) -> tuple[list[str], dict[str, bytes | None], CachedPage] | None:
+        """The next ``limit`` ids, newest first: the home timeline merged with the followed celebrities' posts; the
+        post cache's values of the home timeline's ids, and which of them the reader liked, read with them (one
+        round trip for all three: the page)."""
         kind = TimelineKind.HOME
         found = await tl.timeline_read_cached(kind, reader, before=before, limit=limit, cache_prefix=POST_CACHE_PREFIX)
         if found is None:
@@ -193,10 +221,10 @@ class Feeds:
             )
         if found is None:
             return None
-        ids, celebrities, values = found
-        cached = dict(zip(ids, values, strict=True))
+        ids, celebrities = found.ids, found.celebrities
+        cached = dict(zip(ids, found.values, strict=True))
         if not celebrities:
-            return ids, cached
+            return ids, cached, found
         merged = set(ids)
         owners = sorted(celebrities)
         theirs = await tl.timeline_read_many(TimelineKind.USER, owners, before=before, limit=limit)
@@ -206,7 +234,7 @@ class Feeds:
                 again = await self._ready(tl, TimelineKind.USER, owner, before, limit)
                 page = again[0] if again is not None else []
             merged.update(page)
-        return sorted(merged, reverse=True)[:limit], cached
+        return sorted(merged, reverse=True)[:limit], cached, found
 
     async def _ready(
         self, tl: TimelineStore, kind: TimelineKind, owner: int, before: str | None, limit: int
@@ -329,6 +357,11 @@ class Feeds:
 
     async def post_changed(self, post_id: str) -> None:
         await self._require_timelines().cache_invalidate_many([post_cache_key(post_id)])
+
+    async def likes_changed(self, readers: Sequence[int]) -> None:
+        """These readers liked or unliked a post: their copies of their likes go (their next page fills them)."""
+        if self.timelines is not None and readers:
+            await self.timelines.reader_likes_invalidate(sorted(set(readers)))
 
     async def followed(self, follower: int, followee: int) -> None:
         tl = self._require_timelines()

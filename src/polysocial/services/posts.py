@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from polysocial.domain.analytics import PostView
-from polysocial.domain.errors import Conflict, Forbidden, NotFound
+from polysocial.domain.errors import Conflict, Forbidden, NotFound, StoreUnavailable
 from polysocial.domain.ids import new_id
 from polysocial.domain.posts import (
     COMMENT_ADDED,
     LATEST_COMMENTS,
+    LIKES_CHANGED,
     MAX_EXTRA_BYTES,
     POST_CREATED,
     POST_DELETED,
@@ -27,10 +29,14 @@ from polysocial.domain.posts import (
     check_extra_fields,
     post_event,
 )
+from polysocial.logging import get_logger
 from polysocial.services.analytics import AnalyticsBuffer
 from polysocial.services.social import require_users
+from polysocial.stores.base import describe
 from polysocial.stores.documents.protocol import ARTICLES, COMMENTS, POSTS, DocumentStore
 from polysocial.stores.relational.protocol import RelationalStore
+
+log = get_logger(__name__)
 
 HIDDEN = ("likers", "deleted", "deleted_at")
 
@@ -65,10 +71,19 @@ async def live(documents: DocumentStore, collection: str, doc_id: str) -> Doc:
 class Posts:
     """Posts, comments, likes and articles. Every change is one atomic single-document write with its events."""
 
-    def __init__(self, documents: DocumentStore, relational: RelationalStore, analytics: AnalyticsBuffer) -> None:
+    def __init__(
+        self,
+        documents: DocumentStore,
+        relational: RelationalStore,
+        analytics: AnalyticsBuffer,
+        *,
+        likes_changed: Callable[[Sequence[int]], Awaitable[None]] | None = None,
+    ) -> None:
         self.documents = documents
         self.relational = relational
         self.analytics = analytics
+        # Tells the feed that a user's likes changed (its copy of them goes); the LikesChanged event tells it again.
+        self.likes_changed = likes_changed
 
     async def _create(self, collection: str, author_id: int, fields: dict[str, Any], extra: dict[str, Any]) -> Doc:
         _check_extra(extra)
@@ -158,13 +173,30 @@ class Posts:
     async def like(self, post_id: str, user_id: int) -> int:
         """Like once (a second like is the same like); the post's like count after it."""
         await live(self.documents, POSTS, post_id)
-        await self.documents.add_member(POSTS, post_id, field="likers", member=user_id, counter="stats.likes")
+        events = [post_event(LIKES_CHANGED, post_id, {"user_id": user_id})]
+        if await self.documents.add_member(
+            POSTS, post_id, field="likers", member=user_id, counter="stats.likes", events=events
+        ):
+            await self._likes_changed(user_id)
         return int((await live(self.documents, POSTS, post_id))["stats"]["likes"])
 
     async def unlike(self, post_id: str, user_id: int) -> int:
         await live(self.documents, POSTS, post_id)
-        await self.documents.remove_member(POSTS, post_id, field="likers", member=user_id, counter="stats.likes")
+        events = [post_event(LIKES_CHANGED, post_id, {"user_id": user_id})]
+        if await self.documents.remove_member(
+            POSTS, post_id, field="likers", member=user_id, counter="stats.likes", events=events
+        ):
+            await self._likes_changed(user_id)
         return int((await live(self.documents, POSTS, post_id))["stats"]["likes"])
+
+    async def _likes_changed(self, user_id: int) -> None:
+        """The like is stored, with its event: a cache that cannot hear of it now hears of it from the outbox."""
+        if self.likes_changed is None:
+            return
+        try:
+            await self.likes_changed([user_id])
+        except StoreUnavailable as exc:
+            log.warning("likes changed: the feed hears of it from the outbox", user_id=user_id, error=describe(exc))
 
     # -- articles -------------------------------------------------------------------------------------------------
 

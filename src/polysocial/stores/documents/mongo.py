@@ -138,6 +138,8 @@ class MongoDocumentStore(Adapter):
 
     async def _create_indexes(self) -> None:
         await self.db[POSTS].create_index([("author_id", ASCENDING), ("_id", -1)], name="author_newest")
+        # the posts a user liked (the feed's copy of a reader's likes; an erasure withdraws them)
+        await self.db[POSTS].create_index([("likers", ASCENDING), ("_id", ASCENDING)], name="likers")
         await self.db[ARTICLES].create_index([("slug", ASCENDING)], name="slug_unique", unique=True)
         # a post's comments, newest first (the comments page), and their count (reconcile)
         await self.db[COMMENTS].create_index([("post_id", ASCENDING), ("_id", -1)], name="post_newest")

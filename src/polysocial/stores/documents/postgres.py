@@ -41,6 +41,9 @@ CREATE INDEX IF NOT EXISTS documents_posts_author ON documents ((body ->> 'autho
     WHERE collection = 'posts';
 CREATE UNIQUE INDEX IF NOT EXISTS documents_articles_slug ON documents ((body ->> 'slug'))
     WHERE collection = 'articles';
+-- The posts a user liked (the feed's copy of a reader's likes is filled from it; an erasure withdraws them).
+CREATE INDEX IF NOT EXISTS documents_posts_likers ON documents USING gin ((body -> 'likers') jsonb_path_ops)
+    WHERE collection = 'posts';
 """
 
 
@@ -406,12 +409,14 @@ class PostgresDocumentStore(PostgresBackedStore):
     async def ids_having_member(
         self, collection: str, *, field: str, member: int, after_id: str | None, limit: int
     ) -> list[str]:
+        # The collection and field as literals: a partial expression index (documents_posts_likers) serves only a
+        # query whose plan can see both.
+        query = sql.SQL(
+            "SELECT id FROM documents WHERE collection = {} AND body -> {} @> to_jsonb(ARRAY[%s::bigint]) "
+            "AND id > %s ORDER BY id LIMIT %s"
+        ).format(sql.Literal(collection), sql.Literal(field))
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT id FROM documents WHERE collection = %s AND body -> %s @> to_jsonb(ARRAY[%s::bigint]) "
-                "AND id > %s ORDER BY id LIMIT %s",
-                (collection, field, member, after_id or "", limit),
-            )
+            cur = await conn.execute(query, (member, after_id or "", limit))
             return [str(row[0]) for row in await cur.fetchall()]
 
     async def pull_items(

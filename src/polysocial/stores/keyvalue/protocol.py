@@ -8,6 +8,7 @@ everything that must survive lives in PostgreSQL. Sessions are a role of their o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -93,6 +94,29 @@ class TimelineKind(StrEnum):
     USER = "user"  # one author's own posts (read for the celebrity merge)
 
 
+# More likes than this and a reader's likes are not copied: the document store answers for each page instead.
+MAX_READER_LIKES = 5_000
+
+
+class ReaderLikes(StrEnum):
+    """What a home timeline's read knows of its owner's likes."""
+
+    KNOWN = "k"  # every post the reader likes is in the copy: ``liked`` answers for the page
+    MISSING = "m"  # no copy (never filled, expired, invalidated): fill it
+    SOURCE = "s"  # the reader likes more than MAX_READER_LIKES posts: ask the document store
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPage:
+    """One page of a timeline, as ``timeline_read_cached`` reads it."""
+
+    ids: list[str]  # newest first
+    celebrities: set[int]  # followed celebrities (a home timeline)
+    values: list[bytes | None]  # each id's cached value, None for a miss
+    likes: ReaderLikes = ReaderLikes.SOURCE  # a user timeline has no reader: SOURCE
+    liked: list[bool] | None = None  # per id, when ``likes`` is KNOWN
+
+
 @runtime_checkable
 class TimelineStore(Protocol):
     """Home and user timelines: ids of posts in sorted sets, newest id first, capped, with a TTL so that idle users'
@@ -112,9 +136,10 @@ class TimelineStore(Protocol):
 
     async def timeline_read_cached(
         self, kind: TimelineKind, owner: int, *, before: str | None, limit: int, cache_prefix: str
-    ) -> tuple[list[str], set[int], list[bytes | None]] | None:
+    ) -> CachedPage | None:
         """``timeline_read``, with the cached value of each id (under the cache key ``cache_prefix + id``, as
-        ``cache_get_many`` reads it; None for a miss): one round trip on a single server."""
+        ``cache_get_many`` reads it; None for a miss) and, for a home timeline, which of the ids its owner liked
+        (from the reader's likes, below): one round trip on a single server."""
 
     async def timeline_read_many(
         self, kind: TimelineKind, owners: Sequence[int], *, before: str | None, limit: int
@@ -139,6 +164,20 @@ class TimelineStore(Protocol):
         self, kind: TimelineKind, owner: int, post_ids: Sequence[str], celebrities: Sequence[int] = ()
     ) -> None:
         """Add the rebuilt ids (and, for a home timeline, the followed celebrities) and mark the timeline ready."""
+
+    # -- the reader's likes: which posts a reader liked, next to their home timeline -------------------------------
+    # A copy of the document store's ``likers`` for one reader, so that the feed's page learns ``user_has_liked``
+    # in the timeline's own round trip. Filled on demand with a generation read before the source (as the caches
+    # are): a like or unlike invalidates it, and a copy read before that is never stored after it.
+
+    async def reader_likes_generation(self, reader: int) -> int: ...
+
+    async def reader_likes_fill(self, reader: int, post_ids: Sequence[str] | None, *, generation: int) -> bool:
+        """Store every post ``reader`` likes (``None``: more than MAX_READER_LIKES, so the document store keeps
+        answering for them), unless invalidated since ``generation``; True when stored."""
+
+    async def reader_likes_invalidate(self, readers: Sequence[int]) -> None:
+        """Forget the readers' likes (a like or unlike changed them), so the next page loads them again."""
 
     # -- celebrities: authors whose posts are merged in at read time instead of fanned out ---------------------------
 

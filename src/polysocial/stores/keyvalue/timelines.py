@@ -10,9 +10,13 @@ sentinel also keeps an empty timeline in existence, so a user who follows nobody
 Exactly one sentinel is present at a time, always at rank 0, which is what the trim keeps.
 
 A home timeline has a companion set, the celebrities its owner follows (members are user ids, plus ``0`` so that an
-empty set exists). Both keys carry the owner in a hash tag, so they share a Redis Cluster slot and a script may
-touch both. Fan-out hands one script many owners' timelines at once (the Python side, not Redis, is the limit of a
-per-owner pipeline: about 35,000 inserts/s); on Redis Cluster those batches would be split by hash slot first.
+empty set exists), and a second one, the owner's likes: the ids of the posts they liked, so that a page of the feed
+learns which of its posts its reader liked in the same round trip (a copy of the document store's ``likers``, filled
+on demand and invalidated by every like and unlike; services/feed.py). All three keys carry the owner in a hash tag,
+so they share a Redis Cluster slot and a script may touch them all.
+
+Fan-out hands one script many owners' timelines at once (the Python side, not Redis, is the limit of a per-owner
+pipeline: about 35,000 inserts/s); on Redis Cluster those batches would be split by hash slot first.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from redis.crc import key_slot
 from polysocial.config import StoreURL
 from polysocial.domain.ids import ALPHABET, IdOutOfRange, from_bytes, to_bytes
 from polysocial.stores.base import guard
-from polysocial.stores.keyvalue.protocol import TimelineKind
+from polysocial.stores.keyvalue.protocol import CachedPage, ReaderLikes, TimelineKind
 
 MAX_TIMELINE_ITEMS = 800
 TIMELINE_TTL_S = 7 * 86_400  # an idle user's timeline goes; reading restarts the clock, fan-out does not
 READY = b"\x00"  # the Lua scripts below spell these '\0' and '\0\0'
 BUILDING = b"\x00\x00"
+LIKES_COMPLETE = b"\x00"  # the reader's likes: sentinels, as the fill script spells them
+LIKES_TOO_MANY = b"\x00\x00"
 NO_CELEBRITY = "0"
 PIPELINE_CHUNK = 2_000
 PUSH_CHUNK = 500  # timelines per script call: long enough to amortise the call, short enough not to stall Redis
@@ -59,21 +65,31 @@ end
 return taken
 """
 
-# KEYS[1] timeline, KEYS[2] its celebrity set (home only); ARGV[1] upper bound, ARGV[2] limit, ARGV[3] ttl. The page's
-# members (16-byte ids) in ``ids``, the followed celebrities in ``celebrities``; false when the timeline is not ready.
+# KEYS[1] timeline, KEYS[2] its celebrity set and KEYS[3] its owner's likes (home only); ARGV[1] upper bound, ARGV[2]
+# limit, ARGV[3] ttl. The page's members (16-byte ids) in ``ids``, the followed celebrities in ``celebrities``, and in
+# ``likes`` what the owner's likes say of the page: 'k' and a '0' or '1' per id, 'm' (missing) or 's' (ask the
+# source); false when the timeline is not ready.
 READ_PAGE = """
 if not redis.call('ZSCORE', KEYS[1], '\0') then return false end
 if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then return false end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '(\0\0', 'LIMIT', 0, tonumber(ARGV[2]))
 local celebrities = {}
+local likes = 's'
 if #KEYS > 1 then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
   celebrities = redis.call('SMEMBERS', KEYS[2])
+  if redis.call('SISMEMBER', KEYS[3], '\0') == 1 then
+    redis.call('EXPIRE', KEYS[3], ARGV[3])
+    likes = 'k'
+    if #ids > 0 then likes = 'k' .. table.concat(redis.call('SMISMEMBER', KEYS[3], unpack(ids))) end
+  elseif redis.call('EXPIRE', KEYS[3], ARGV[3]) == 0 then
+    likes = 'm'
+  end
 end
 """
 
-READ_SCRIPT = READ_PAGE + "return {ids, celebrities}\n"
+READ_SCRIPT = READ_PAGE + "return {ids, celebrities, likes}\n"
 
 
 def _lua_ulid_text(member: str, into: str) -> str:
@@ -126,7 +142,7 @@ if #keys > 0 then
   local found = redis.call('MGET', unpack(keys))
   for n = 1, #keys do values[n] = found[n] or '' end
 end
-return {texts, celebrities, values}
+return {texts, celebrities, values, likes}
 """
 )
 
@@ -168,6 +184,17 @@ return redis.call('SADD', KEYS[1], ARGV[1])
 
 CELEBRITIES_KEY = "celebrities"
 
+# KEYS[1] a reader's likes, KEYS[2] their generation; ARGV[1] the generation read before the source, ARGV[2] ttl,
+# ARGV[3] the sentinel ('\0': complete; '\0\0': too many, ask the source), ARGV[4..] the liked ids (16 bytes).
+LIKES_FILL_SCRIPT = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[3])
+for i = 4, #ARGV, 1000 do redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 CACHE_SET_SCRIPT = """
 local current = redis.call('GET', KEYS[2]) or '0'
 if current ~= ARGV[2] then return 0 end
@@ -198,10 +225,25 @@ def celebrities_key(owner: int) -> str:
     return f"timeline:celebrities:{{{owner}}}"
 
 
+def likes_keys(reader: int) -> list[str]:
+    """The reader's likes (a set of 16-byte ids and a sentinel) and their generation: the owner's hash tag."""
+    return [f"timeline:likes:{{{reader}}}", f"timeline:likesgen:{{{reader}}}"]
+
+
 def _keys(kind: TimelineKind, owner: int) -> list[str]:
     if kind is TimelineKind.HOME:
-        return [timeline_key(kind, owner), celebrities_key(owner)]
+        return [timeline_key(kind, owner), celebrities_key(owner), likes_keys(owner)[0]]
     return [timeline_key(kind, owner)]
+
+
+def _likes(raw: bytes | str, n: int) -> tuple[ReaderLikes, list[bool] | None]:
+    text = _text(raw)
+    state = ReaderLikes(text[:1])
+    if state is not ReaderLikes.KNOWN:
+        return state, None
+    if len(text) != n + 1:
+        raise ValueError(f"the read script gave {len(text) - 1} like flags for {n} ids")
+    return state, [c == "1" for c in text[1:]]
 
 
 def _upper(before: str | None) -> bytes:
@@ -268,6 +310,7 @@ class RedisTimelines:
             ("tl_begin", BEGIN_SCRIPT),
             ("tl_finish", FINISH_SCRIPT),
             ("tl_follow_celebrity", FOLLOW_CELEBRITY_SCRIPT),
+            ("likes_fill", LIKES_FILL_SCRIPT),
             ("cache_set", CACHE_SET_SCRIPT),
             ("cache_invalidate", CACHE_INVALIDATE_SCRIPT),
         ):
@@ -280,30 +323,32 @@ class RedisTimelines:
         found = await self._scripts["tl_read"](keys=_keys(kind, owner), args=[_upper(before), limit, TIMELINE_TTL_S])
         if not found:
             return None
-        ids, celebrities = found
+        ids, celebrities, _ = found
         return [from_bytes(i) for i in ids], {int(c) for c in celebrities if _text(c) != NO_CELEBRITY}
 
     @guard
     async def timeline_read_cached(
         self, kind: TimelineKind, owner: int, *, before: str | None, limit: int, cache_prefix: str
-    ) -> tuple[list[str], set[int], list[bytes | None]] | None:
+    ) -> CachedPage | None:
+        keys = _keys(kind, owner)
+        args: list[bytes | str | int] = [_upper(before), limit, TIMELINE_TTL_S]
         if self.cluster:  # the cache keys are in other slots: two round trips
-            found = await self.timeline_read(kind, owner, before=before, limit=limit)
-            if found is None:
+            found = await self._scripts["tl_read"](keys=keys, args=args)
+            if not found:
                 return None
-            ids, celebrities = found
-            return ids, celebrities, await self.cache_get_many([cache_prefix + i for i in ids])
-        head, tail = cache_keys(cache_prefix + "\n")[0].split("\n")
-        args: list[bytes | str | int] = [_upper(before), limit, TIMELINE_TTL_S, head, tail]
-        answer = await self._scripts["tl_read_cached"](keys=_keys(kind, owner), args=args)
-        if not answer:
-            return None
-        ids, celebrities, values = answer
-        return (
-            [_text(i) for i in ids],
-            {int(c) for c in celebrities if _text(c) != NO_CELEBRITY},
-            [v or None for v in values],  # '' stands for a miss: a Lua table cannot hold nil
-        )
+            raw, celebrities, likes = found
+            ids = [from_bytes(i) for i in raw]
+            values = await self.cache_get_many([cache_prefix + i for i in ids])
+        else:
+            head, tail = cache_keys(cache_prefix + "\n")[0].split("\n")
+            answer = await self._scripts["tl_read_cached"](keys=keys, args=[*args, head, tail])
+            if not answer:
+                return None
+            texts, celebrities, raw_values, likes = answer
+            ids = [_text(i) for i in texts]
+            values = [v or None for v in raw_values]  # '' stands for a miss: a Lua table cannot hold nil
+        state, liked = _likes(likes, len(ids))
+        return CachedPage(ids, {int(c) for c in celebrities if _text(c) != NO_CELEBRITY}, values, state, liked)
 
     @guard
     async def timeline_read_many(
@@ -356,7 +401,31 @@ class RedisTimelines:
 
     @guard
     async def timeline_drop(self, kind: TimelineKind, owner: int) -> None:
-        await self.client.delete(*_keys(kind, owner))
+        extra = likes_keys(owner)[1:] if kind is TimelineKind.HOME else []
+        await self.client.delete(*_keys(kind, owner), *extra)
+
+    # -- the reader's likes ---------------------------------------------------------------------------------------
+
+    @guard
+    async def reader_likes_generation(self, reader: int) -> int:
+        value = await self.client.get(likes_keys(reader)[1])
+        return int(value) if value is not None else 0
+
+    @guard
+    async def reader_likes_fill(self, reader: int, post_ids: Sequence[str] | None, *, generation: int) -> bool:
+        args: list[bytes | str | int] = [str(generation), TIMELINE_TTL_S]
+        if post_ids is None:
+            args.append(LIKES_TOO_MANY)
+        else:
+            args += [LIKES_COMPLETE, *(to_bytes(p) for p in post_ids)]
+        return bool(await self._scripts["likes_fill"](keys=likes_keys(reader), args=args))
+
+    @guard
+    async def reader_likes_invalidate(self, readers: Sequence[int]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for reader in readers:
+            await self.queue_script(pipe, self._scripts["cache_invalidate"], likes_keys(reader), [GENERATION_TTL_S])
+        await pipe.execute()
 
     @guard
     async def timeline_begin_rebuild(self, kind: TimelineKind, owner: int) -> bool:
