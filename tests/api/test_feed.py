@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 import pytest
 
+from polysocial.api.schemas.feed import FeedPage
+from polysocial.api.schemas.posts import PostPage
 from polysocial.bootstrap import App
 from polysocial.domain.errors import StoreUnavailable
 from polysocial.services import feed
@@ -208,3 +211,35 @@ async def test_a_reader_with_more_likes_than_the_copy_holds_is_answered_from_the
         assert (await client.put(f"/posts/{p}/like", headers=ada.auth)).status_code == 200
     for _ in range(2):  # the first fills the copy as "too many", the second reads it so
         assert await liked_flags(client, ada) == {p: p in posts[:4] for p in posts}
+
+
+async def test_pages_rendered_without_pydantic_say_what_the_schema_would(client: httpx.AsyncClient, app: App) -> None:
+    """The feed and a user's posts are rendered by orjson from what the services built, not by their response
+    models: each page must be exactly what its model would give (nothing left out, nothing extra)."""
+    ada, bob = await sign_up(client, name="Ada"), await sign_up(client, name="Bob")
+    await follow(client, ada, bob)
+    first = await post(client, bob, "older")
+    body = {"text": "newer", "media": [{"url": "https://cdn.example.com/a.png", "kind": "image"}], "mood": {"n": 1}}
+    created = await client.post("/posts", json=body, headers=bob.auth)
+    assert created.status_code == 201, created.text
+    newer = created.json()["id"]
+    assert (await client.post(f"/posts/{newer}/comments", json={"text": "hi"}, headers=ada.auth)).status_code == 201
+    assert (await client.put(f"/posts/{newer}/like", headers=ada.auth)).status_code == 200
+    assert (await client.patch(f"/posts/{first}", json={"text": "edited"}, headers=bob.auth)).status_code == 200
+    await app.relay.drain()
+    for path, model in (("/feed", FeedPage), (f"/users/{bob.user_id}/posts", PostPage)):
+        pages: list[dict[str, Any]] = []
+        for n in range(3):  # a full page has a next one (and a Link to it); the third is empty, the last
+            params = {"limit": 1} | ({"cursor": pages[-1]["next_cursor"]} if pages else {})
+            answer = await client.get(path, params=params, headers=ada.auth)
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["content-type"] == "application/json"
+            assert ("link" in answer.headers) is (n < 2), path
+            pages.append(answer.json())
+        assert pages[2] == {"items": [], "next_before": None, "next_cursor": None}
+        pages.pop()
+        assert [p["items"][0]["id"] for p in pages] == [newer, first], path
+        for page in pages:
+            assert page == model.model_validate(page).model_dump(mode="json"), path
+        assert pages[0]["items"][0]["mood"] == {"n": 1}
+        assert pages[0]["items"][0]["media"] == body["media"]

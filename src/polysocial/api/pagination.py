@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
@@ -107,6 +108,16 @@ class Paging(Generic[T]):
     def next_cursor(self, last: object | None) -> str | None:
         """``last``: the key of the page's last item when the page is full, else None (the last page)."""
         return next_page(self.request, self.response, last, self.limit)
+
+    def rendered(self, items: list[dict[str, Any]], last: object | None) -> Response:
+        """A page of items a service built from stored documents, as JSON rendered once by orjson, with the Link
+        header. The documents were validated when written, so pydantic's validation of the page and its rendering
+        after it (a tenth of a feed request's CPU) are skipped; the route's ``response_model`` stays the schema,
+        and the schemathesis test holds every answer to it."""
+        body = orjson.dumps({"items": items, "next_before": last, "next_cursor": self.next_cursor(last)})
+        answer = Response(body, media_type="application/json")
+        answer.headers.raw.extend(self.response.headers.raw)  # FastAPI adds a dependency's headers only to its own
+        return answer
 
 
 async def _before_ids(

@@ -27,10 +27,9 @@ DEGRADED = {
     responses=listing(401, 422, 503, headers=DEGRADED),
     summary="My home feed: my followees' posts and mine, newest first",
 )
-async def home_feed(feeds: FeedsDep, caller: CallerDep, response: Response, paging: NewestById) -> FeedPage:
+async def home_feed(feeds: FeedsDep, caller: CallerDep, paging: NewestById) -> Response:
     page = await feeds.home(caller.user_id, before=paging.start, limit=paging.limit)
+    answer = paging.rendered(page.items, page.next_before)  # FeedPage, rendered once
     if page.degraded is not None:
-        response.headers[DEGRADED_HEADER] = page.degraded
-    following = paging.next_cursor(page.next_before)
-    # One validation for the page: the items are checked inside pydantic-core, not by one Python call each.
-    return FeedPage.model_validate({"items": page.items, "next_before": page.next_before, "next_cursor": following})
+        answer.headers[DEGRADED_HEADER] = page.degraded
+    return answer

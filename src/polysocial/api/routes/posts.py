@@ -80,11 +80,9 @@ async def delete_post(post_id: PostId, posts: PostsDep, caller: CallerDep) -> Re
     responses=listing(401, 404, 422),
     summary="A user's posts, newest first",
 )
-async def user_posts(user_id: UserId, posts: PostsDep, caller: CallerDep, paging: NewestById) -> PostPage:
+async def user_posts(user_id: UserId, posts: PostsDep, caller: CallerDep, paging: NewestById) -> Response:
     found = await posts.by_author(user_id, caller.user_id, before=paging.start, limit=paging.limit)
-    last = found[-1]["id"] if len(found) == paging.limit else None
-    # One validation for the page (the items are checked inside pydantic-core, not one Python call each).
-    return PostPage.model_validate({"items": found, "next_before": last, "next_cursor": paging.next_cursor(last)})
+    return paging.rendered(found, found[-1]["id"] if len(found) == paging.limit else None)  # PostPage, rendered once
 
 
 @router.post(
