@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pytest
@@ -157,6 +158,21 @@ class RelationalContract(StoreContract[RelationalStore]):
         assert (me.email, me.role) == ("ada@example.com", UserRole.USER)
         assert credentials is not None
         assert credentials.user_id == user_id
+
+    async def test_balances_read_together_are_each_user_s_own_and_current(self, store: RelationalStore) -> None:
+        rel = store
+        users = []
+        for n in range(6):
+            async with rel.transaction() as tx:
+                user_id = await tx.accounts.insert_account(account(f"u{n}@example.com"))
+                await tx.wallet.deposit(user_id, Decimal(n * 10 + 1))
+            users.append(user_id)
+        # Concurrent calls leave together (one batch) and each gets its own answer; an unknown user gets None.
+        found = await asyncio.gather(*(rel.balance(u) for u in [*users, 10**9, users[0]]))
+        assert found == [*(Decimal(n * 10 + 1) for n in range(6)), None, Decimal(1)]
+        async with rel.transaction() as tx:
+            await tx.wallet.deposit(users[2], Decimal("0.50"))
+        assert await rel.balance(users[2]) == Decimal("21.50")  # a committed deposit is in the next read
 
     async def test_a_second_account_for_one_email_is_refused_whatever_its_case(self, store: RelationalStore) -> None:
         rel = store

@@ -22,8 +22,7 @@ class Wallet:
         self.idempotency = idempotency
 
     async def balance(self, user_id: int) -> Decimal:
-        async with self.relational.reading() as tx:
-            found = await tx.wallet.balance(user_id)
+        found = await self.relational.balance(user_id)
         if found is None:
             raise NotFound("your account no longer exists")
         return found

@@ -16,6 +16,7 @@ from psycopg import AsyncConnection, errors, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from polysocial.config import StoreURL
 from polysocial.domain.accounts import (
     EmailTaken,
     Session,
@@ -26,7 +27,10 @@ from polysocial.domain.consistency import BASE_BACKOFF_S, MAX_BACKOFF_S
 from polysocial.domain.errors import TooMuchContention
 from polysocial.domain.events import CART, FOLLOW, USER, Event
 from polysocial.logging import get_logger
+from polysocial.stores.batching import Batcher
+from polysocial.stores.breaker import StoreOptions
 from polysocial.stores.postgres_common import PostgresBackedStore
+from polysocial.stores.postgres_pool import PostgresPools
 from polysocial.stores.relational.accounts_tx import PostgresAccounts
 from polysocial.stores.relational.carts_tx import PostgresCarts
 from polysocial.stores.relational.follows_tx import PostgresFollows
@@ -136,6 +140,21 @@ FOR UPDATE SKIP LOCKED
 
 class PostgresRelationalStore(PostgresBackedStore):
     note = ""
+
+    def __init__(self, location: StoreURL, pools: PostgresPools, options: StoreOptions | None = None) -> None:
+        super().__init__(location, pools, options)
+        self._balances = Batcher(self._balances_batch)
+
+    async def balance(self, user_id: int) -> Decimal | None:
+        return await self._balances(user_id)
+
+    async def _balances_batch(self, user_ids: list[int]) -> list[Decimal | None]:
+        """One query for the balances that concurrent requests asked for (the primary's, committed as the query
+        starts: after each caller asked, so a caller's own earlier deposit is in it)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT user_id, balance FROM users WHERE user_id = ANY(%s)", (user_ids,))
+            found = {int(row[0]): Decimal(row[1]) for row in await cur.fetchall()}
+        return [found.get(u) for u in user_ids]
 
     async def own_tables(self) -> list[str]:
         """Every table of the database that no other role names (accounts, money, the outbox, ...)."""

@@ -291,5 +291,9 @@ class RelationalStore(Store, Protocol):
     async def bulk_load_products(self, products: Sequence[tuple[str, Decimal, int]]) -> list[int]:
         """Seeding: (name, price, stock) products; their ids in order."""
 
+    async def balance(self, user_id: int) -> Decimal | None:
+        """The user's wallet balance as committed now (None: no such user), read with the balances that concurrent
+        callers ask for in one query. The same answer as ``reading()``'s ``wallet.balance``, in fewer round trips."""
+
     async def user_cards(self, user_ids: Sequence[int]) -> dict[int, UserCard]:
         """Name and avatar of each existing user, for showing authors next to their posts."""
