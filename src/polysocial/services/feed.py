@@ -343,11 +343,15 @@ class Feeds:
     async def post_created(self, post_id: str, author: int) -> None:
         tl = self._require_timelines()
         await tl.timeline_push(TimelineKind.USER, [author], [post_id])
-        if await self._celebrity(tl, author):
-            self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, [author], [post_id])
-            return
-        followers = await self.graph.follower_ids(author)
-        self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, [author, *followers], [post_id])
+        owners = [author]
+        if not await tl.is_celebrity(author):
+            # One graph read gives both the fan-out's list and the celebrity check (a count would walk it twice).
+            followers = await self.graph.follower_ids(author)
+            if len(followers) <= self.celebrity_followers:
+                owners += followers
+            else:
+                await self._become_celebrity(tl, author, followers)
+        self.stats.fanned_out += await tl.timeline_push(TimelineKind.HOME, owners, [post_id])
 
     async def post_deleted(self, post_id: str, author: int) -> None:
         tl = self._require_timelines()
@@ -376,18 +380,13 @@ class Feeds:
         if await tl.timeline_is_live(TimelineKind.HOME, follower):
             await tl.timeline_remove(TimelineKind.HOME, [follower], await self._recent_ids(followee, live_only=False))
 
-    async def _celebrity(self, tl: TimelineStore, author: int) -> bool:
-        """Whether ``author``'s posts are merged at read time. Once a celebrity, always one: a post fanned out to
-        nobody would otherwise be missing from the feeds of those who followed while the author was one."""
-        if await tl.is_celebrity(author):
-            return True
-        followers, _ = await self.graph.follow_counts(author)
-        if followers <= self.celebrity_followers:
-            return False
+    async def _become_celebrity(self, tl: TimelineStore, author: int, followers: list[int]) -> None:
+        """``author`` has more than ``celebrity_followers`` followers: their posts are merged at read time from now
+        on. Once a celebrity, always one: a post fanned out to nobody would otherwise be missing from the feeds of
+        those who followed while the author was one."""
         if await tl.celebrity_add(author):
-            log.info("new celebrity: posts merged at read time from now on", user_id=author, followers=followers)
-            await tl.follow_celebrity(await self.graph.follower_ids(author), author)
-        return True
+            log.info("new celebrity: posts merged at read time from now on", user_id=author, followers=len(followers))
+            await tl.follow_celebrity(followers, author)
 
     async def _recent_ids(self, author: int, *, live_only: bool) -> list[str]:
         equals: dict[str, Any] = {"author_id": author, "deleted": False} if live_only else {"author_id": author}
