@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,46 @@ P99_TARGET_MS = 50.0
 REQUEST_TIMEOUT_S = 10
 WARM_BUDGET_S = 90.0  # for the readers' first reads, before a workload
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
+
+
+# -- stopping: the HTTP workloads run in a thread, and a thread cannot be cancelled ------------------------------------
+# Ctrl-C cancels the bench's task, but the thread it waits for would run its remaining rounds to the end (and
+# asyncio's shutdown waits for it). ``interrupt()`` ends the load generator now running and makes the next one refuse
+# to start; the thread's ``with`` blocks then stop its servers on the way out.
+
+STOP = threading.Event()
+_RUNNING: set[subprocess.Popen[str]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+class Interrupted(RuntimeError):
+    """The bench was interrupted (Ctrl-C): no more load is generated."""
+
+
+def interrupt() -> None:
+    STOP.set()
+    with _RUNNING_LOCK:
+        for process in _RUNNING:
+            process.terminate()
+
+
+def run_tool(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(command, check=True, capture_output=True, text=True)``, which ``interrupt()`` can end."""
+    with _RUNNING_LOCK:
+        if STOP.is_set():
+            raise Interrupted("the bench was interrupted")
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _RUNNING.add(process)
+    try:
+        out, err = process.communicate()
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process)
+    if STOP.is_set():
+        raise Interrupted("the bench was interrupted")
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, list(command), out, err)
+    return subprocess.CompletedProcess(list(command), process.returncode, out, err)
 
 
 class MissingTool(RuntimeError):
@@ -412,7 +453,7 @@ def wrk(server: RunningServer, requests: Sequence[Request], seconds: float, conn
         script.write(wrk_script(requests, server.base.removeprefix("http://")))
     try:
         server_before, own_before, started = server.cpu_s(), _children_cpu_s(), time.perf_counter()
-        done = subprocess.run(
+        done = run_tool(
             [
                 tool("wrk"),
                 "-t1",
@@ -422,10 +463,7 @@ def wrk(server: RunningServer, requests: Sequence[Request], seconds: float, conn
                 "-s",
                 script.name,
                 server.base,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
+            ]
         )
         wall = time.perf_counter() - started
         generator = (_children_cpu_s() - own_before) / wall
@@ -495,7 +533,7 @@ def vegeta(server: RunningServer, requests: Sequence[Request], rate: float, seco
         targets.write_text(vegeta_targets(server.base, requests))
         results = Path(folder) / "results.bin"
         server_before, own_before, started = server.cpu_s(), _children_cpu_s(), time.perf_counter()
-        subprocess.run(
+        run_tool(
             [
                 tool("vegeta"),
                 "attack",
@@ -506,16 +544,12 @@ def vegeta(server: RunningServer, requests: Sequence[Request], rate: float, seco
                 f"-timeout={REQUEST_TIMEOUT_S}s",
                 "-max-connections=512",
                 f"-output={results}",
-            ],
-            check=True,
-            capture_output=True,
+            ]
         )
         wall = time.perf_counter() - started
         generator = (_children_cpu_s() - own_before) / wall
         server_cpu = (server.cpu_s() - server_before) / wall
-        report = subprocess.run(
-            [tool("vegeta"), "report", "-type=json", str(results)], check=True, capture_output=True, text=True
-        )
+        report = run_tool([tool("vegeta"), "report", "-type=json", str(results)])
     r = json.loads(report.stdout)
     latencies = r["latencies"]
     codes = {str(k): int(v) for k, v in (r.get("status_codes") or {}).items()}

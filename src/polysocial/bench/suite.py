@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 import psycopg
@@ -48,6 +48,8 @@ from polysocial.stores.postgres_common import PostgresBackedStore
 from polysocial.stores.relational.postgres import PostgresRelationalStore
 from polysocial.stores.timeseries.postgres import PostgresTimeSeriesStore
 from polysocial.synthetic import Network, synthetic_network
+
+T = TypeVar("T")
 
 VARIANTS = ("embedded", "seed", "postgres-only", "cluster", "naive")
 CAPACITY_RELAY_WAIT_S = 300.0  # before the capacity steps: the relay delivers what earlier workloads left it
@@ -471,11 +473,25 @@ def relay_caught_up(ctx: Context, loop: asyncio.AbstractEventLoop, timeout_s: fl
             return None
 
     deadline = time.monotonic() + timeout_s
-    while asyncio.run_coroutine_threadsafe(pending(), loop).result() != 0:
+    while True:
+        if http.STOP.is_set():  # the bench's loop is going away: nobody would answer
+            raise http.Interrupted("the bench was interrupted")
+        left = max(0.1, deadline - time.monotonic())
+        if asyncio.run_coroutine_threadsafe(pending(), loop).result(timeout=left) == 0:
+            return True
         if time.monotonic() > deadline:
             return False
         time.sleep(0.25)
-    return True
+
+
+async def in_thread(run: Callable[[], T]) -> T:
+    """``run()`` in a worker thread (an HTTP workload: servers, wrk, vegeta). Cancelled (Ctrl-C), it stops the load
+    generator at once, and the thread stops its servers on the way out, instead of running its remaining rounds."""
+    try:
+        return await asyncio.to_thread(run)
+    except asyncio.CancelledError:
+        http.interrupt()
+        raise
 
 
 async def http_closed_loop(ctx: Context) -> Cell:
@@ -528,7 +544,7 @@ async def http_closed_loop(ctx: Context) -> Cell:
         }
         return Cell(feed.p50_ms, feed.p99_ms, feed.per_s, note, extra)
 
-    return await asyncio.to_thread(run)
+    return await in_thread(run)
 
 
 async def mixed(ctx: Context) -> Cell:
@@ -546,7 +562,7 @@ async def mixed(ctx: Context) -> Cell:
         )
         return Cell(step.p50_ms, step.p99_ms, step.achieved_per_s, note, {"workers": n, "errors": step.errors})
 
-    return await asyncio.to_thread(run)
+    return await in_thread(run)
 
 
 async def capacity(ctx: Context) -> Cell:
@@ -581,7 +597,7 @@ async def capacity(ctx: Context) -> Cell:
         extra = {"workers": n, "max_sustained_per_s": best, "steps": [st.figures() for st in steps]}
         return Cell(at.p50_ms, at.p99_ms, best, note, extra)
 
-    return await asyncio.to_thread(run)
+    return await in_thread(run)
 
 
 MEASURES: dict[str, Callable[[Context], Awaitable[Cell | None]]] = {
