@@ -22,8 +22,13 @@ class Deferred(Exception):
 MAX_EXPONENT = 16
 
 
+# An instance of our own, not the random module's shared one: a library in another thread (a property-based test's
+# generator, say) may rely on the shared state staying put while it draws.
+_RANDOM = random.Random()  # noqa: S311 - jitter, not security
+
+
 def _jitter() -> float:
-    return random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
+    return _RANDOM.uniform(0.5, 1.5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,10 @@ from polysocial.stores.relational.wallet_tx import PostgresWallet
 
 log = get_logger(__name__)
 
+# Retry jitter from an instance of our own: the random module's shared state is left to whoever relies on it (a
+# property-based test's generator in another thread).
+_RANDOM = random.Random()  # noqa: S311 - jitter, not security
+
 T = TypeVar("T")
 
 
@@ -204,7 +208,7 @@ class PostgresRelationalStore(PostgresBackedStore):
                     raise TooMuchContention(
                         f"gave up after {attempts} attempts: {type(exc).__name__}; try again"
                     ) from exc
-                delay = min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311
+                delay = min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2**attempt) * _RANDOM.uniform(0.5, 1.5)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
