@@ -200,3 +200,9 @@ class TimelineContract:
         assert await tl.timeline_begin_rebuild(HOME, 31)
         await tl.timeline_finish_rebuild(HOME, 31, posts)
         assert (await page()).likes is ReaderLikes.MISSING
+        # A fill read before a like stays refused when a drop comes after the like: the drop moves the generation
+        # on, it does not start it again.
+        generation = await tl.reader_likes_generation(33)
+        await tl.reader_likes_invalidate([33])
+        await tl.timeline_drop(HOME, 33)
+        assert not await tl.reader_likes_fill(33, [posts[0]], generation=generation)

@@ -401,8 +401,9 @@ class RedisTimelines:
 
     @guard
     async def timeline_drop(self, kind: TimelineKind, owner: int) -> None:
-        extra = likes_keys(owner)[1:] if kind is TimelineKind.HOME else []
-        await self.client.delete(*_keys(kind, owner), *extra)
+        await self.client.delete(*_keys(kind, owner))
+        if kind is TimelineKind.HOME:  # the likes' copy goes as a like takes it: a fill read before now is refused
+            await self._invalidate([likes_keys(owner)])
 
     # -- the reader's likes ---------------------------------------------------------------------------------------
 
@@ -422,10 +423,7 @@ class RedisTimelines:
 
     @guard
     async def reader_likes_invalidate(self, readers: Sequence[int]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for reader in readers:
-            await self.queue_script(pipe, self._scripts["cache_invalidate"], likes_keys(reader), [GENERATION_TTL_S])
-        await pipe.execute()
+        await self._invalidate([likes_keys(reader) for reader in readers])
 
     @guard
     async def timeline_begin_rebuild(self, kind: TimelineKind, owner: int) -> bool:
@@ -501,7 +499,12 @@ class RedisTimelines:
 
     @guard
     async def cache_invalidate_many(self, keys: Sequence[str]) -> None:
+        await self._invalidate([list(cache_keys(key)) for key in keys])
+
+    async def _invalidate(self, pairs: Sequence[Sequence[str]]) -> None:
+        """Each (value, generation) pair: the value goes and its generation moves on, so that a value read from the
+        source before now is refused after it (the post and card caches, a reader's likes). One pipeline."""
         pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            await self.queue_script(pipe, self._scripts["cache_invalidate"], cache_keys(key), [GENERATION_TTL_S])
+        for pair in pairs:
+            await self.queue_script(pipe, self._scripts["cache_invalidate"], pair, [GENERATION_TTL_S])
         await pipe.execute()
