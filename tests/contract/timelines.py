@@ -3,6 +3,7 @@ Cluster client, Valkey, DragonflyDB) would subclass this and have to give the sa
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from polysocial.domain.ids import from_bytes, new_id
@@ -113,10 +114,17 @@ class TimelineContract:
         assert await tl.cache_get_many(["a", "b"]) == [None, None]
         generations = await tl.cache_generations(["a", "b"])
         await tl.cache_invalidate_many(["b"])  # b changes after its generation was read: its old value is refused
-        await tl.cache_set_many([("a", b"1", generations[0]), ("b", b"2", generations[1])], ttl_s=60)
+        await tl.cache_set_many([("a", b"1", generations[0], 60), ("b", b"2", generations[1], 60)])
         assert await tl.cache_get_many(["a", "b"]) == [b"1", None]
         await tl.cache_invalidate_many(["a"])
         assert await tl.cache_get_many(["a"]) == [None]
+
+    async def test_each_cached_value_lives_its_own_ttl(self, store: KeyValueStore) -> None:
+        tl = timelines_of(store)
+        await tl.cache_set_many([("short", b"1", 0, 1), ("long", b"2", 0, 60)])
+        assert await tl.cache_get_many(["short", "long"]) == [b"1", b"2"]
+        await asyncio.sleep(1.3)
+        assert await tl.cache_get_many(["short", "long"]) == [None, b"2"]
 
     async def test_a_cached_read_gives_the_page_and_each_id_s_cached_value_in_one_call(
         self, store: KeyValueStore
@@ -130,9 +138,7 @@ class TimelineContract:
         assert await tl.timeline_begin_rebuild(HOME, 21)
         await tl.timeline_finish_rebuild(HOME, 21, posts, [77])
         generations = await tl.cache_generations([f"p:{posts[-1]}", f"p:{posts[0]}"])
-        await tl.cache_set_many(
-            [(f"p:{posts[-1]}", b'{"n":1}', generations[0]), (f"p:{posts[0]}", b"null", 0)], ttl_s=60
-        )
+        await tl.cache_set_many([(f"p:{posts[-1]}", b'{"n":1}', generations[0], 60), (f"p:{posts[0]}", b"null", 0, 60)])
         newest = posts[::-1]
         page = await tl.timeline_read_cached(HOME, 21, before=None, limit=60, cache_prefix="p:")
         assert page == CachedPage(

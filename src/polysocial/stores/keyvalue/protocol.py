@@ -203,7 +203,7 @@ class TimelineStore(Protocol):
 
     async def cache_generations(self, keys: Sequence[str]) -> list[int]: ...
 
-    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int]], *, ttl_s: int) -> None:
-        """(key, value, generation) each, stored unless invalidated since; pipelined."""
+    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int, int]]) -> None:
+        """(key, value, generation, ttl_s) each, stored unless invalidated since; pipelined."""
 
     async def cache_invalidate_many(self, keys: Sequence[str]) -> None: ...

@@ -491,9 +491,9 @@ class RedisTimelines:
         return [int(v) if v is not None else 0 for v in values]
 
     @guard
-    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int]], *, ttl_s: int) -> None:
+    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int, int]]) -> None:
         pipe = self.client.pipeline(transaction=False)
-        for key, value, generation in entries:
+        for key, value, generation, ttl_s in entries:
             await self.queue_script(pipe, self._scripts["cache_set"], cache_keys(key), [value, str(generation), ttl_s])
         await pipe.execute()
 
