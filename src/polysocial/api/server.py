@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from polysocial.api.transport import CoalescingHttpToolsProtocol
 from polysocial.config import Settings
 
 GRACEFUL_SHUTDOWN_S = 10
@@ -46,10 +47,10 @@ def server_options(settings: Settings, *, port: int | None = None) -> dict[str, 
         # No logging set-up of uvicorn's own: its loggers go to the root handler of configure_logging, through the
         # same redaction as ours (its default handlers would print a header or a URL as it came).
         "log_config": None,
-        # uvloop's event loop and httptools' parser when installed (they are dependencies): C where asyncio's loop
-        # and h11 are Python.
+        # uvloop's event loop (a dependency): C where asyncio's loop is Python. httptools' parser (a dependency too),
+        # whose protocol writes each response in one write instead of two (api/transport.py).
         "loop": "auto",
-        "http": "auto",
+        "http": CoalescingHttpToolsProtocol,
     }
 
 
