@@ -61,3 +61,35 @@ def test_a_tool_answers_as_subprocess_run_would() -> None:
     with pytest.raises(subprocess.CalledProcessError) as caught:
         http.run_tool([sys.executable, "-c", "import sys; print('out'); sys.exit(3)"])
     assert (caught.value.returncode, caught.value.output) == (3, "out\n")
+
+
+def test_waiting_for_the_relay_ends_at_its_deadline_when_the_count_itself_is_slow() -> None:
+    """The seed stack's outbox count can take longer than the wait has left: that is "still pending", not an error
+    that fails the whole workload (it did, in a full run: TimeoutError out of the http workload)."""
+
+    class SlowSource:
+        async def pending(self) -> int:
+            await asyncio.sleep(30)
+            return 0
+
+    class Relay:
+        sources = (SlowSource(),)
+
+    class App:
+        relay = Relay()
+
+    class Ctx:
+        app = App()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        assert suite.relay_caught_up(Ctx(), loop, timeout_s=0.3) is False  # type: ignore[arg-type]
+        assert time.monotonic() - started < 5
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.run_until_complete(asyncio.sleep(0.01))  # the cancelled count finishes cancelling
+        loop.close()
