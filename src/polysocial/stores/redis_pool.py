@@ -13,9 +13,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 from polysocial.config import StoreURL
 from polysocial.stores.base import Adapter, guarded
+from polysocial.stores.redis_mux import MultiplexedRedis, multiplexable
 
 if TYPE_CHECKING:
     from polysocial.stores.breaker import StoreOptions
@@ -82,6 +84,8 @@ class RedisBacked(Adapter):
         # multi-key script and transaction on keys of one hash slot (the keys carry hash tags), MGET split by slot,
         # and scripts in pipelines sent as EVAL (a failed-over master has an empty script cache).
         self.cluster = cluster_url(location.url) is not None
+        # The quick commands of every request (scripts, MGET) share one multiplexed connection (stores/redis_mux.py)
+        self._mux: MultiplexedRedis | None = None
 
     @property
     def client(self) -> Redis:
@@ -93,6 +97,10 @@ class RedisBacked(Adapter):
         plain = cluster_url(self._location.url)
         if plain is None:
             self._client = Redis(connection_pool=blocking_pool(self._location.url, self.options))
+            if multiplexable(self._location.url):
+                self._mux = MultiplexedRedis(
+                    self._location.url, connect_s=self.options.connect_s, command_s=self.options.command_s
+                )
         else:
             cluster = GatedRedisCluster.from_url(
                 plain,
@@ -111,7 +119,19 @@ class RedisBacked(Adapter):
         """MGET, split by hash slot on a cluster (not atomic there: the feed's caches do not need it to be)."""
         if self.cluster:
             return list(await cast(RedisCluster, self.client).mget_nonatomic(list(keys)))
+        if self._mux is not None:
+            return list(await self._mux.execute("MGET", *keys))
         return list(await self.client.mget(list(keys)))
+
+    async def run_script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """``script`` on its keys: on the multiplexed connection by its SHA, loaded again (by redis-py's Script) on a
+        server that does not know it; on a cluster or over TLS, through redis-py."""
+        if self._mux is None:
+            return await script(keys=list(keys), args=list(args))
+        try:
+            return await self._mux.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a restarted or flushed server
+            return await script(keys=list(keys), args=list(args))
 
     async def queue_script(self, pipe: Any, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> None:
         """Queue ``script`` in ``pipe``: by its SHA on one server (the pipeline loads it first), as EVAL on a cluster
@@ -125,6 +145,9 @@ class RedisBacked(Adapter):
         """Register scripts and the like on a new client."""
 
     async def close(self) -> None:
+        if self._mux is not None:
+            mux, self._mux = self._mux, None
+            await mux.close()
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()

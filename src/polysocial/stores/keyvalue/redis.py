@@ -149,8 +149,8 @@ class RedisKeyValueStore(RedisBacked):
 
     @guard
     async def rate_limit(self, key: str, rule: RateLimit, *, cost: int = 1) -> RateDecision:
-        allowed, retry_ms, remaining = await self._scripts["gcra"](
-            keys=[rate_key(key)], args=[rule.interval_ms, rule.limit, cost]
+        allowed, retry_ms, remaining = await self.run_script(
+            self._scripts["gcra"], keys=[rate_key(key)], args=[rule.interval_ms, rule.limit, cost]
         )
         return RateDecision(bool(allowed), int(retry_ms) / 1000, int(remaining))
 
@@ -168,18 +168,22 @@ class RedisKeyValueStore(RedisBacked):
 
     @guard
     async def cache_set(self, key: str, value: bytes, *, ttl_s: int, generation: int) -> bool:
-        stored = await self._scripts["cache_set"](keys=list(cache_keys(key)), args=[value, str(generation), ttl_s])
+        stored = await self.run_script(
+            self._scripts["cache_set"], keys=list(cache_keys(key)), args=[value, str(generation), ttl_s]
+        )
         return bool(stored)
 
     @guard
     async def cache_invalidate(self, key: str) -> None:
-        await self._scripts["cache_invalidate"](keys=list(cache_keys(key)), args=[GENERATION_TTL_S])
+        await self.run_script(self._scripts["cache_invalidate"], keys=list(cache_keys(key)), args=[GENERATION_TTL_S])
 
     # -- live carts ---------------------------------------------------------------------------------------------------
 
     @guard
     async def cart_add(self, user_id: int, product_id: int, delta: int, *, ttl_s: int) -> int | None:
-        found = await self._scripts["cart_add"](keys=[cart_key(user_id)], args=[product_id, delta, ttl_s])
+        found = await self.run_script(
+            self._scripts["cart_add"], keys=[cart_key(user_id)], args=[product_id, delta, ttl_s]
+        )
         return None if found is None else int(found)
 
     @guard
@@ -199,7 +203,7 @@ class RedisKeyValueStore(RedisBacked):
 
     @guard
     async def cart_set_line(self, user_id: int, product_id: int, quantity: int) -> None:
-        await self._scripts["cart_set_line"](keys=[cart_key(user_id)], args=[product_id, quantity])
+        await self.run_script(self._scripts["cart_set_line"], keys=[cart_key(user_id)], args=[product_id, quantity])
 
     @guard
     async def cart_drop(self, user_id: int) -> None:
@@ -276,7 +280,7 @@ class RedisKeyValueStore(RedisBacked):
 
     @guard
     async def lock_release(self, key: str, token: str) -> None:
-        await self._scripts["lock_release"](keys=[lock_key(key)], args=[token])
+        await self.run_script(self._scripts["lock_release"], keys=[lock_key(key)], args=[token])
 
     # -- read-your-writes positions -------------------------------------------------------------------------------
 

@@ -274,6 +274,8 @@ class RedisHandle(Protocol):
 
     async def queue_script(self, pipe: Any, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> None: ...
 
+    async def run_script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any: ...
+
 
 class RedisTimelines:
     """The Redis adapter's timelines, celebrity sets and batched post caches: a part of RedisKeyValueStore (its
@@ -301,6 +303,9 @@ class RedisTimelines:
     async def queue_script(self, pipe: Any, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> None:
         await self._owner.queue_script(pipe, script, keys, args)
 
+    async def run_script(self, script: AsyncScript, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        return await self._owner.run_script(script, keys, args)
+
     def bind(self, client: Redis) -> None:
         """Register the scripts on a newly opened client."""
         for name, text in (
@@ -320,7 +325,9 @@ class RedisTimelines:
     async def timeline_read(
         self, kind: TimelineKind, owner: int, *, before: str | None, limit: int
     ) -> tuple[list[str], set[int]] | None:
-        found = await self._scripts["tl_read"](keys=_keys(kind, owner), args=[_upper(before), limit, TIMELINE_TTL_S])
+        found = await self.run_script(
+            self._scripts["tl_read"], keys=_keys(kind, owner), args=[_upper(before), limit, TIMELINE_TTL_S]
+        )
         if not found:
             return None
         ids, celebrities, _ = found
@@ -333,7 +340,7 @@ class RedisTimelines:
         keys = _keys(kind, owner)
         args: list[bytes | str | int] = [_upper(before), limit, TIMELINE_TTL_S]
         if self.cluster:  # the cache keys are in other slots: two round trips
-            found = await self._scripts["tl_read"](keys=keys, args=args)
+            found = await self.run_script(self._scripts["tl_read"], keys=keys, args=args)
             if not found:
                 return None
             raw, celebrities, likes = found
@@ -341,7 +348,7 @@ class RedisTimelines:
             values = await self.cache_get_many([cache_prefix + i for i in ids])
         else:
             head, tail = cache_keys(cache_prefix + "\n")[0].split("\n")
-            answer = await self._scripts["tl_read_cached"](keys=keys, args=[*args, head, tail])
+            answer = await self.run_script(self._scripts["tl_read_cached"], keys=keys, args=[*args, head, tail])
             if not answer:
                 return None
             texts, celebrities, raw_values, likes = answer
@@ -419,7 +426,7 @@ class RedisTimelines:
             args.append(LIKES_TOO_MANY)
         else:
             args += [LIKES_COMPLETE, *(to_bytes(p) for p in post_ids)]
-        return bool(await self._scripts["likes_fill"](keys=likes_keys(reader), args=args))
+        return bool(await self.run_script(self._scripts["likes_fill"], keys=likes_keys(reader), args=args))
 
     @guard
     async def reader_likes_invalidate(self, readers: Sequence[int]) -> None:
@@ -427,13 +434,14 @@ class RedisTimelines:
 
     @guard
     async def timeline_begin_rebuild(self, kind: TimelineKind, owner: int) -> bool:
-        return bool(await self._scripts["tl_begin"](keys=_keys(kind, owner), args=[TIMELINE_TTL_S]))
+        return bool(await self.run_script(self._scripts["tl_begin"], keys=_keys(kind, owner), args=[TIMELINE_TTL_S]))
 
     @guard
     async def timeline_finish_rebuild(
         self, kind: TimelineKind, owner: int, post_ids: Sequence[str], celebrities: Sequence[int] = ()
     ) -> None:
-        await self._scripts["tl_finish"](
+        await self.run_script(
+            self._scripts["tl_finish"],
             keys=_keys(kind, owner),
             args=[TIMELINE_TTL_S, MAX_TIMELINE_ITEMS, len(post_ids), *(to_bytes(p) for p in post_ids), *celebrities],
         )
