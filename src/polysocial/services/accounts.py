@@ -27,6 +27,7 @@ from polysocial.domain.accounts import (
 from polysocial.domain.errors import DomainError, Forbidden, NotFound
 from polysocial.domain.events import profile_updated, user_registered
 from polysocial.domain.limits import RateStatus
+from polysocial.domain.text import strip_blank
 from polysocial.services import ratelimit
 from polysocial.services.passwords import Passwords
 from polysocial.services.profiles import get_profile, invalidate_profile
@@ -72,7 +73,7 @@ async def prepare_account(passwords: Passwords, registration: Registration, *, t
     return NewAccount(
         email=normalise_email(registration.email),
         password_hash=await passwords.hash(registration.password),
-        name=registration.name.strip(),
+        name=strip_blank(registration.name),
         birthdate=registration.birthdate,
         bio=registration.bio,
         avatar_url=registration.avatar_url,

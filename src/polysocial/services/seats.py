@@ -8,6 +8,7 @@ from datetime import datetime
 from polysocial.domain.consistency import Operation
 from polysocial.domain.errors import NotFound
 from polysocial.domain.seats import MAX_SEATS, Seat, TicketedEvent
+from polysocial.domain.text import strip_blank
 from polysocial.domain.wallet import InvalidAmount
 from polysocial.services.idempotency import Idempotency, IdempotentRequest, Render, Reply, identity
 from polysocial.stores.relational.protocol import RelationalStore, RelationalTx
@@ -24,7 +25,7 @@ class Seats:
         if not 1 <= seats <= MAX_SEATS:
             raise InvalidAmount(f"an event has 1 to {MAX_SEATS} seats")
         async with self.relational.transaction() as tx:
-            event_id = await tx.seats.create_ticketed_event(name.strip(), starts_at, seats)
+            event_id = await tx.seats.create_ticketed_event(strip_blank(name), starts_at, seats)
             found = await tx.seats.ticketed_event(event_id)
         assert found is not None  # written by this transaction
         return found

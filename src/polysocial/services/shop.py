@@ -9,6 +9,7 @@ from decimal import Decimal
 from polysocial.domain.consistency import ISOLATION, MAX_ATTEMPTS, Operation
 from polysocial.domain.errors import NotFound
 from polysocial.domain.shop import MAX_ORDER_LINES, MAX_QUANTITY, CustomerReportRow, Order, Product
+from polysocial.domain.text import strip_blank
 from polysocial.domain.wallet import InvalidAmount
 from polysocial.services.idempotency import Idempotency, IdempotentRequest, Render, Reply, identity
 from polysocial.stores.relational.protocol import RelationalStore, RelationalTx
@@ -40,7 +41,7 @@ class Shop:
 
     async def create_product(self, name: str, price: Decimal, stock: int) -> Product:
         async with self.relational.transaction() as tx:
-            return await tx.shop.create_product(name.strip(), price, stock)
+            return await tx.shop.create_product(strip_blank(name), price, stock)
 
     async def products(self, *, after: int, limit: int) -> list[Product]:
         async with self.relational.reading() as tx:

@@ -25,6 +25,7 @@ from pydantic.config import JsonDict
 
 from polysocial.domain.accounts import MAX_URL
 from polysocial.domain.shop import MAX_QUANTITY
+from polysocial.domain.text import strip_blank
 from polysocial.domain.wallet import MAX_AMOUNT
 
 
@@ -39,14 +40,11 @@ def storable(value: str) -> str:
     return value
 
 
-# Blank is ASCII white space only, so that the schema's pattern (NOT_BLANK) and this check agree in every regex
-# dialect a client may use (Unicode "white space" differs between Python, JavaScript and Rust).
-BLANK = " \t\n\r\v\f"
 NOT_BLANK: JsonDict = {"pattern": r"[^ \t\n\r\v\f]"}  # for json_schema_extra: some character is not blank
 
 
 def has_text(value: str) -> str:
-    stripped = value.strip(BLANK)
+    stripped = strip_blank(value)  # ASCII white space: domain/text.py, as the services strip
     if not stripped:
         raise ValueError("must not be blank")
     return stripped
