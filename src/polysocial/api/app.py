@@ -25,9 +25,12 @@ from polysocial.config import Role, Settings
 from polysocial.events.leader import RELAY_LEASE, Leadership
 from polysocial.logging import configure_logging
 
-# Every router the API serves, in the order they are matched (tests walk this to cover every operation).
+# Every router the API serves, in the order they are matched (tests walk this to cover every operation). A request
+# is tried against each router's routes in turn until one matches, so the busiest come first: the home feed (60% of
+# the DeathStarBench mix), posts (user timelines 30%, compose 10%). Matching /feed last but six was 9% of its CPU.
+# No two routes match the same method and path, so the order changes nothing else (tests/api/test_routes.py).
 ROUTERS = tuple(
-    module.router for module in (health, auth, posts, social, feed, users, wallet, shop, seats, analytics, admin)
+    module.router for module in (feed, posts, users, social, auth, wallet, health, shop, seats, analytics, admin)
 )
 
 
