@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from polysocial.config import Role, StoreURL
+from polysocial.domain.errors import StoreUnavailable
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.engines.redis_cluster import RedisClusterNodes
 from polysocial.stores.keyvalue.redis import RedisKeyValueStore
@@ -72,7 +73,7 @@ async def test_many_callers_each_get_their_own_answer(mux: MultiplexedRedis, pla
 async def test_an_error_reply_is_redis_pys_error_and_the_next_answer_is_right(mux: MultiplexedRedis) -> None:
     text = key("text")
     await mux.execute("SET", text, "not a number")
-    wrong, right = await asyncio.gather(mux.execute("INCR", text), mux.execute("GET", text), return_exceptions=True)
+    wrong, right = await mux.execute_many([("INCR", text), ("GET", text)])
     assert isinstance(wrong, ResponseError)
     assert "not an integer" in str(wrong)
     assert right == b"not a number"
@@ -106,7 +107,7 @@ async def test_a_lost_connection_fails_its_callers_and_the_next_call_reconnects(
     first = await mux.execute("CLIENT", "ID")
     waiting = asyncio.create_task(mux.execute("BLPOP", key("empty"), 1))
     await asyncio.sleep(0.05)
-    await plain.execute_command("CLIENT", "KILL", "ID", first)
+    await plain.client_kill_filter(_id=first)
     with pytest.raises(RedisConnectionError):
         await waiting
     second = await mux.execute("CLIENT", "ID")
@@ -122,6 +123,31 @@ async def test_a_server_that_forgot_the_scripts_gets_them_again(url: str, plain:
         await plain.script_flush()
         assert await store.run_script(script, [], ["again"]) == b"loaded again"
     finally:
+        await store.close()
+
+
+async def test_a_batch_is_answered_in_order_with_errors_in_place(mux: MultiplexedRedis) -> None:
+    number, text = key("number"), key("text")
+    answers = await mux.execute_many([("SET", number, 1), ("SET", text, "x"), ("INCR", text), ("INCR", number)])
+    assert answers[:2] == [b"OK", b"OK"]
+    assert isinstance(answers[2], ResponseError)
+    assert answers[3] == 2
+    assert await mux.execute_many([]) == []
+
+
+async def test_a_batch_on_a_server_that_forgot_the_script(url: str, plain: Redis) -> None:
+    store = RedisKeyValueStore(StoreURL(Role.KEYVALUE, url))
+    await store.open()
+    counter = key("counter")
+    try:
+        script = store.client.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        assert await store.run_scripts(script, [([counter], [1]), ([counter], [10])]) == [1, 11]
+        await plain.script_flush()
+        assert await store.run_scripts(script, [([counter], [100]), ([counter], [1000])]) == [111, 1111]
+        with pytest.raises(StoreUnavailable, match="ResponseError: value is not an integer"):  # the adapter's guard
+            await store.run_scripts(script, [([counter], ["nine"])])
+    finally:
+        await plain.delete(counter)
         await store.close()
 
 

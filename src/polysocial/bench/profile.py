@@ -18,7 +18,7 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("thread-pool hops (sync dependencies in anyio's worker threads)", ("threading.py", "(anyio/", "queue.py")),
     ("PostgreSQL driver and pool (psycopg)", ("(psycopg",)),
-    ("Redis driver (redis-py)", ("(redis/",)),
+    ("Redis driver (redis-py; the multiplexed connection and hiredis)", ("(redis/", "redis_mux.py", "(hiredis")),
     ("response: pydantic validation and JSON", ("(pydantic", "/json/", "orjson")),
     ("ids: 16 bytes to text", ("base64.py", "polysocial/domain/ids.py")),
     ("HTTP server: parsing, socket writes (uvicorn, h11 or httptools)", ("(uvicorn/", "(h11/", "selector_events")),

@@ -131,8 +131,30 @@ class MultiplexedRedis:
             async with asyncio.timeout(self._command_s):
                 return await answer
         except TimeoutError:
-            pairing.fail(RedisTimeoutError("Timeout reading from Redis"))
-            raise RedisTimeoutError(f"Redis did not answer {command[0]!s} within {self._command_s:g} s") from None
+            raise self._timed_out(pairing, command) from None
+
+    async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Several commands in one write, as a pipeline without MULTI: in order, each answer, or the exception of an
+        error reply in its place (a lost connection or a timeout raises)."""
+        if not commands:
+            return []
+        pairing = self._pairing
+        if pairing is None or pairing.lost is not None or pairing.loop is not asyncio.get_running_loop():
+            pairing = await self._open()
+        answers = [pairing.send(_packed(command)) for command in commands]
+        try:
+            async with asyncio.timeout(self._command_s):
+                results = await asyncio.gather(*answers, return_exceptions=True)
+        except TimeoutError:
+            raise self._timed_out(pairing, commands[0]) from None
+        for result in results:
+            if isinstance(result, RedisConnectionError):
+                raise result
+        return results
+
+    def _timed_out(self, pairing: _Pairing, command: Sequence[Any]) -> RedisTimeoutError:
+        pairing.fail(RedisTimeoutError("Timeout reading from Redis"))  # a late reply must not reach the next caller
+        return RedisTimeoutError(f"Redis did not answer {command[0]!s} within {self._command_s:g} s")
 
     async def _open(self) -> _Pairing:
         loop = asyncio.get_running_loop()

@@ -133,6 +133,25 @@ class RedisBacked(Adapter):
         except NoScriptError:  # a restarted or flushed server
             return await script(keys=list(keys), args=list(args))
 
+    async def run_scripts(self, script: AsyncScript, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
+        """Many calls of ``script``, each with its keys and arguments, in one round trip; their answers in order.
+        On the multiplexed connection by SHA; else in a redis-py pipeline, which loads the script first. A batch the
+        server could not run (it did not know the script) is sent again that way: the scripts batched here may
+        repeat (they set, add, read or move a generation on)."""
+        if self._mux is not None:
+            answers = await self._mux.execute_many(
+                [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+            )
+            if not any(isinstance(a, NoScriptError) for a in answers):
+                for answer in answers:
+                    if isinstance(answer, Exception):
+                        raise answer
+                return answers
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            await self.queue_script(pipe, script, keys, args)
+        return list(await pipe.execute())
+
     async def queue_script(self, pipe: Any, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> None:
         """Queue ``script`` in ``pipe``: by its SHA on one server (the pipeline loads it first), as EVAL on a cluster
         (a pipeline there cannot load it on the node each key lives on). The keys of one call share a hash slot."""

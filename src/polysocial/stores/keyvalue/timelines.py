@@ -272,9 +272,11 @@ class RedisHandle(Protocol):
 
     async def mget(self, keys: Sequence[str]) -> list[Any]: ...
 
-    async def queue_script(self, pipe: Any, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> None: ...
-
     async def run_script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any: ...
+
+    async def run_scripts(
+        self, script: AsyncScript, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]
+    ) -> list[Any]: ...
 
 
 class RedisTimelines:
@@ -300,11 +302,11 @@ class RedisTimelines:
     async def mget(self, keys: Sequence[str]) -> list[Any]:
         return await self._owner.mget(keys)
 
-    async def queue_script(self, pipe: Any, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> None:
-        await self._owner.queue_script(pipe, script, keys, args)
-
     async def run_script(self, script: AsyncScript, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         return await self._owner.run_script(script, keys, args)
+
+    async def run_scripts(self, script: AsyncScript, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
+        return await self._owner.run_scripts(script, calls)
 
     def bind(self, client: Redis) -> None:
         """Register the scripts on a newly opened client."""
@@ -361,12 +363,10 @@ class RedisTimelines:
     async def timeline_read_many(
         self, kind: TimelineKind, owners: Sequence[int], *, before: str | None, limit: int
     ) -> dict[int, list[str] | None]:
-        pipe = self.client.pipeline(transaction=False)
-        for owner in owners:
-            await self.queue_script(
-                pipe, self._scripts["tl_read"], [timeline_key(kind, owner)], [_upper(before), limit, TIMELINE_TTL_S]
-            )
-        results = await pipe.execute()
+        args = [_upper(before), limit, TIMELINE_TTL_S]
+        results = await self.run_scripts(
+            self._scripts["tl_read"], [([timeline_key(kind, owner)], args) for owner in owners]
+        )
         return {
             owner: [from_bytes(i) for i in found[0]] if found else None
             for owner, found in zip(owners, results, strict=True)
@@ -381,10 +381,8 @@ class RedisTimelines:
         if not post_ids:
             return 0
         args: list[bytes | int] = [MAX_TIMELINE_ITEMS, *(to_bytes(p) for p in post_ids)]
-        pipe = self.client.pipeline(transaction=False)
-        for keys in self._push_batches([timeline_key(kind, owner) for owner in owners]):
-            await self.queue_script(pipe, self._scripts["tl_push"], keys, args)
-        return sum(int(r) for r in await pipe.execute())
+        batches = self._push_batches([timeline_key(kind, owner) for owner in owners])
+        return sum(int(r) for r in await self.run_scripts(self._scripts["tl_push"], [(keys, args) for keys in batches]))
 
     def _push_batches(self, keys: list[str]) -> list[list[str]]:
         """PUSH_CHUNK timelines per script call; on a cluster, only timelines of one hash slot share a call."""
@@ -470,12 +468,10 @@ class RedisTimelines:
     @guard
     async def follow_celebrity(self, readers: Sequence[int], celebrity: int) -> None:
         for start in range(0, len(readers), PIPELINE_CHUNK):
-            pipe = self.client.pipeline(transaction=False)
-            for reader in readers[start : start + PIPELINE_CHUNK]:
-                await self.queue_script(
-                    pipe, self._scripts["tl_follow_celebrity"], [celebrities_key(reader)], [celebrity]
-                )
-            await pipe.execute()
+            chunk = readers[start : start + PIPELINE_CHUNK]
+            await self.run_scripts(
+                self._scripts["tl_follow_celebrity"], [([celebrities_key(r)], [celebrity]) for r in chunk]
+            )
 
     @guard
     async def unfollow_celebrity(self, reader: int, celebrity: int) -> None:
@@ -500,10 +496,10 @@ class RedisTimelines:
 
     @guard
     async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int, int]]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for key, value, generation, ttl_s in entries:
-            await self.queue_script(pipe, self._scripts["cache_set"], cache_keys(key), [value, str(generation), ttl_s])
-        await pipe.execute()
+        if entries:
+            await self.run_scripts(
+                self._scripts["cache_set"], [(cache_keys(k), [v, str(g), ttl_s]) for k, v, g, ttl_s in entries]
+            )
 
     @guard
     async def cache_invalidate_many(self, keys: Sequence[str]) -> None:
@@ -512,7 +508,5 @@ class RedisTimelines:
     async def _invalidate(self, pairs: Sequence[Sequence[str]]) -> None:
         """Each (value, generation) pair: the value goes and its generation moves on, so that a value read from the
         source before now is refused after it (the post and card caches, a reader's likes). One pipeline."""
-        pipe = self.client.pipeline(transaction=False)
-        for pair in pairs:
-            await self.queue_script(pipe, self._scripts["cache_invalidate"], pair, [GENERATION_TTL_S])
-        await pipe.execute()
+        if pairs:
+            await self.run_scripts(self._scripts["cache_invalidate"], [(pair, [GENERATION_TTL_S]) for pair in pairs])
