@@ -7,7 +7,7 @@ use (Unicode "white space" differs between Python, JavaScript and Rust)."""
 
 from __future__ import annotations
 
-BLANK = " \t\n\r\v\f"
+BLANK = " \t\n\r\v\f"  # api/schemas/common.NOT_BLANK is the schema's pattern for the same characters
 
 
 def strip_blank(text: str) -> str:

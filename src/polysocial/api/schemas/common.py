@@ -40,6 +40,8 @@ def storable(value: str) -> str:
     return value
 
 
+# The schema's twin of domain/text.BLANK (ASCII white space only, so that every regex dialect reads it alike): the two
+# must list the same characters.
 NOT_BLANK: JsonDict = {"pattern": r"[^ \t\n\r\v\f]"}  # for json_schema_extra: some character is not blank
 
 
