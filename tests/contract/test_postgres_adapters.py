@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from polysocial.domain.ids import new_id
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.stores.documents.postgres import PostgresDocumentStore
+from polysocial.stores.documents.protocol import POSTS
 from polysocial.stores.graph.postgres import PostgresGraphStore
 from polysocial.stores.keyvalue.postgres import PostgresKeyValueStore
 from polysocial.stores.relational.postgres import PostgresRelationalStore
@@ -43,6 +45,20 @@ class TestPostgresRelational(PostgresEngine, RelationalContract):
 
 class TestPostgresDocuments(PostgresEngine, DocumentOperationsContract):
     adapter = PostgresDocumentStore
+
+    async def test_numbers_come_back_as_they_were_stored(self, store: PostgresDocumentStore) -> None:
+        """JSONB holds integers of any size (MongoDB's BSON does not: this is PostgreSQL's own); they are read back
+        as Python's integers, not as orjson's floats (stores/postgres_pool.json_loads)."""
+        numbers = {"big": 2**70, "u64": 2**64 - 1, "low": -(2**63) - 1, "f": 0.1, "one": 1, "float_one": 1.5}
+        doc_id = new_id()
+        await store.insert(POSTS, doc_id, {"author_id": 424242, "deleted": False, **numbers})
+        page = await store.find_page(POSTS, equals={"author_id": 424242}, before_id=None, limit=1)
+        found = await store.find_any(
+            POSTS, field="author_id", values=[424242], equals={"deleted": False}, before_id=None, limit=1
+        )
+        for doc in (page[0], found[0], await store.get(POSTS, doc_id)):
+            assert doc is not None
+            assert {k: (type(doc[k]), doc[k]) for k in numbers} == {k: (type(v), v) for k, v in numbers.items()}
 
 
 class TestPostgresGraph(PostgresEngine, FollowGraphContract):
