@@ -199,6 +199,33 @@ async def test_a_like_the_cache_did_not_hear_of_reaches_the_feed_through_the_out
     assert await liked_flags(client, ada) == {p: p == posts[1] for p in posts}
 
 
+async def test_counts_in_the_feed_follow_likes_and_comments_once_the_outbox_delivers_them(
+    client: httpx.AsyncClient, app: App
+) -> None:
+    """A page caches its posts (on Redis profiles); a like or a comment drops the post's copy through the outbox, so
+    the next page after the relay's delivery shows the new counts, not the cached ones of the first page."""
+    ada, bob, cy = [await sign_up(client, name=n) for n in ("Ada", "Bob", "Cy")]
+    await follow(client, ada, bob)
+    posts = [await post(client, bob, f"b{i}") for i in range(3)]
+    await app.relay.drain()
+
+    async def stats() -> dict[str, tuple[int, int]]:
+        response = await client.get("/feed", params={"limit": 50}, headers=ada.auth)
+        assert response.status_code == 200, response.text
+        return {i["id"]: (i["stats"]["likes"], i["stats"]["comments"]) for i in response.json()["items"]}
+
+    assert await stats() == dict.fromkeys(posts, (0, 0))  # cached now
+    assert (await client.put(f"/posts/{posts[0]}/like", headers=cy.auth)).status_code == 200
+    assert (await client.put(f"/posts/{posts[0]}/like", headers=bob.auth)).status_code == 200
+    comment = await client.post(f"/posts/{posts[2]}/comments", json={"text": "hi"}, headers=cy.auth)
+    assert comment.status_code == 201, comment.text
+    await app.relay.drain()
+    assert await stats() == {posts[0]: (2, 0), posts[1]: (0, 0), posts[2]: (0, 1)}
+    assert (await client.delete(f"/posts/{posts[0]}/like", headers=cy.auth)).status_code == 200
+    await app.relay.drain()
+    assert (await stats())[posts[0]] == (1, 0)
+
+
 async def test_a_reader_with_more_likes_than_the_copy_holds_is_answered_from_the_documents(
     client: httpx.AsyncClient, app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -75,8 +75,8 @@ BY_DATA_TYPE: dict[str, str] = {
     "posts, comments, likes": "one atomic single-document write each, events in the same write; MongoDB writes "
     "w=majority, j=true, reads readConcern=majority",
     "follow graph": "outbox event first, then the graph write; the relay re-applies it idempotently (MERGE)",
-    "home timelines, post and card caches": "Redis, rebuilt from the sources of truth when lost; counts at most "
-    "30 s old",
+    "home timelines, post and card caches": "Redis, rebuilt from the sources of truth when lost; a cached post "
+    "dropped by each edit, like and comment through the outbox; authors' names at most 2 min old",
     "sessions": "Redis, with a PostgreSQL copy for Redis outages (embedded); Cassandra at ONE for sign-in and reads, "
     "QUORUM for revocation and its check (seed); a PostgreSQL table (postgres-only)",
     "live carts": "Redis hash (HINCRBY), durable copy in PostgreSQL through the outbox",

@@ -108,6 +108,9 @@ def post_handlers(documents: DocumentStore) -> list[Handler]:
     return [Handler("documents.comment", frozenset({COMMENT_ADDED}), store_comment, tracked=False)]
 
 
+COUNTS_CHANGED = frozenset({LIKES_CHANGED, COMMENT_ADDED})
+
+
 def feed_handlers(feeds: Feeds) -> list[Handler]:
     """Timelines and the post cache (only where the keyvalue role keeps timelines; postgres-only reads on demand)."""
     if feeds.timelines is None:
@@ -124,8 +127,11 @@ def feed_handlers(feeds: Feeds) -> list[Handler]:
         if is_post(event):
             await feeds.post_deleted(str(event.payload["post_id"]), int(event.payload["author_id"]))
 
+    async def posts_changed_many(events: Sequence[Event]) -> None:
+        await feeds.posts_changed([str(e.payload["post_id"]) for e in events])
+
     async def post_changed(event: Event) -> None:
-        await feeds.post_changed(str(event.payload["post_id"]))
+        await posts_changed_many([event])
 
     async def followed(event: Event) -> None:
         await feeds.followed(int(event.payload["follower"]), int(event.payload["followee"]))
@@ -143,6 +149,8 @@ def feed_handlers(feeds: Feeds) -> list[Handler]:
         Handler("feed.fan_out", frozenset({POST_CREATED}), fan_out),
         Handler("feed.take_out", frozenset({POST_DELETED}), take_out),
         Handler("feed.post_changed", frozenset({POST_EDITED}), post_changed),
+        # The counts a cached post shows: invalidations again, idempotent and harmless in any order.
+        Handler("feed.post_counts", COUNTS_CHANGED, post_changed, posts_changed_many, tracked=False),
         Handler("feed.follow", frozenset({FOLLOWED}), followed),
         Handler("feed.unfollow", frozenset({UNFOLLOWED}), unfollowed),
         # An invalidation: idempotent, and harmless in any order.

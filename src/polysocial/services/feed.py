@@ -49,7 +49,11 @@ from polysocial.stores.relational.protocol import RelationalStore
 log = get_logger(__name__)
 
 DEFAULT_CELEBRITY_FOLLOWERS = 10_000
-POST_CACHE_TTL_S = 30  # like and comment counts in a feed are at most this old
+# A cached post goes when it is edited, liked or commented on (the relay delivers PostEdited, LikesChanged and
+# CommentAdded: counts follow within a moment). The TTL bounds what no event reports to the post cache: the author's
+# name and avatar, cached with the post. It was 30 s while it also bounded the counts; at 120 s a page's posts expire
+# (and are read again from the document store in a request's path) a quarter as often.
+POST_CACHE_TTL_S = 120
 CARD_CACHE_TTL_S = 300
 REBUILD_LOCK_TTL_S = 15.0
 # How long a reader waits for another's rebuild of the same timeline before it reads its page from the sources of
@@ -253,7 +257,7 @@ class Feeds:
 
         async def load(missing: list[str]) -> dict[str, Any]:
             """The posts as the feed shows them, each with its author's card: a cached post then costs no second
-            read for its card (an author's new name or avatar reaches feeds within the post cache's 30 s)."""
+            read for its card (an author's new name or avatar reaches feeds within POST_CACHE_TTL_S)."""
             docs = await self.documents.get_many(POSTS, missing)
             shown = {i: _shown(d) for i, d in docs.items() if not d.get("deleted")}
             cards = await self._cards(tl, sorted({int(d["author_id"]) for d in shown.values()}))
@@ -359,8 +363,9 @@ class Feeds:
         await tl.timeline_remove(TimelineKind.HOME, [author, *await self.graph.follower_ids(author)], [post_id])
         await tl.cache_invalidate_many([post_cache_key(post_id)])
 
-    async def post_changed(self, post_id: str) -> None:
-        await self._require_timelines().cache_invalidate_many([post_cache_key(post_id)])
+    async def posts_changed(self, post_ids: Sequence[str]) -> None:
+        """These posts were edited, liked or commented on: their cached copies go (the next page reads them again)."""
+        await self._require_timelines().cache_invalidate_many([post_cache_key(p) for p in sorted(set(post_ids))])
 
     async def likes_changed(self, readers: Sequence[int]) -> None:
         """These readers liked or unliked a post: their copies of their likes go (their next page fills them)."""

@@ -18,7 +18,8 @@ class Author(BaseModel):
 
 class FeedItem(BaseModel):
     """A post in a feed: its fields (plus any extra fields it was given), its author's name and avatar, and whether
-    the reader liked it. Counts, and the author's name and avatar, are at most 30 seconds old."""
+    the reader liked it. Counts follow each like and comment as the outbox delivers it; the author's name and
+    avatar are at most two minutes old."""
 
     model_config = ConfigDict(extra="allow")
 
