@@ -108,7 +108,7 @@ def post_handlers(documents: DocumentStore) -> list[Handler]:
     return [Handler("documents.comment", frozenset({COMMENT_ADDED}), store_comment, tracked=False)]
 
 
-COUNTS_CHANGED = frozenset({LIKES_CHANGED, COMMENT_ADDED})
+POST_CHANGED = frozenset({POST_EDITED, LIKES_CHANGED, COMMENT_ADDED})  # what a cached feed post shows
 
 
 def feed_handlers(feeds: Feeds) -> list[Handler]:
@@ -148,9 +148,9 @@ def feed_handlers(feeds: Feeds) -> list[Handler]:
     return [
         Handler("feed.fan_out", frozenset({POST_CREATED}), fan_out),
         Handler("feed.take_out", frozenset({POST_DELETED}), take_out),
-        Handler("feed.post_changed", frozenset({POST_EDITED}), post_changed),
-        # The counts a cached post shows: invalidations again, idempotent and harmless in any order.
-        Handler("feed.post_counts", COUNTS_CHANGED, post_changed, posts_changed_many, tracked=False),
+        # A cached post goes when it is edited, liked or commented on: an invalidation, idempotent and harmless in
+        # any order.
+        Handler("feed.post_changed", POST_CHANGED, post_changed, posts_changed_many, tracked=False),
         Handler("feed.follow", frozenset({FOLLOWED}), followed),
         Handler("feed.unfollow", frozenset({UNFOLLOWED}), unfollowed),
         # An invalidation: idempotent, and harmless in any order.

@@ -50,9 +50,10 @@ log = get_logger(__name__)
 
 DEFAULT_CELEBRITY_FOLLOWERS = 10_000
 # A cached post goes when it is edited, liked or commented on (the relay delivers PostEdited, LikesChanged and
-# CommentAdded: counts follow within a moment). The TTL bounds what no event reports to the post cache: the author's
-# name and avatar, cached with the post. It was 30 s while it also bounded the counts; at 120 s a page's posts expire
-# (and are read again from the document store in a request's path) a quarter as often.
+# CommentAdded to feed.post_changed in events/handlers.py: counts follow within a moment). The TTL bounds what no
+# event reports to the post cache: the author's name and avatar, cached with the post. It was 30 s while it also
+# bounded the counts; at 120 s a page's posts expire (and are read again from the document store in a request's
+# path) a quarter as often.
 POST_CACHE_TTL_S = 120
 CARD_CACHE_TTL_S = 300
 REBUILD_LOCK_TTL_S = 15.0

@@ -175,13 +175,6 @@ class PostgresDocumentStore(PostgresBackedStore):
             raise Conflict(f"{collection} {doc_id!r}: a unique field is taken already") from exc
         return cur.rowcount == 1
 
-    @staticmethod
-    def _filters(
-        collection: str, equals: dict[str, Any], before_id: str | None
-    ) -> tuple[list[sql.Composable], list[Any]]:
-        """WHERE conditions (and their parameters) for top-level equality and the id cursor."""
-        return _conditions(collection, tuple(equals), before_id is not None), _parameters(equals, before_id)
-
     async def _rows(self, query: bytes, params: list[Any], *, stale_ok: bool = False) -> list[dict[str, Any]]:
         async with self.stale_ok() if stale_ok else self.pool.connection() as conn:
             cur = await conn.execute(query, params)
@@ -429,7 +422,7 @@ class PostgresDocumentStore(PostgresBackedStore):
         return await self._update(query, params, events) == 1
 
     async def delete_where(self, collection: str, equals: dict[str, Any]) -> int:
-        conditions, params = self._filters(collection, equals, None)
+        conditions, params = _conditions(collection, tuple(equals), cursor=False), _parameters(equals, None)
         query = sql.SQL("DELETE FROM documents WHERE {}").format(sql.SQL(" AND ").join(conditions))
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)
