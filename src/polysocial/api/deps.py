@@ -88,13 +88,21 @@ class SessionBearer(HTTPBearer):
         credentials = await super().__call__(request)
         if credentials is None:
             raise Unauthorized("sign in first: send Authorization: Bearer <token from POST /auth/login>")
-        services: Services = request.app.state.polysocial.services
-        session = await services.sessions.resolve(credentials.credentials)
-        if session is None:
+        caller = await caller_of(request, credentials.credentials)
+        if caller is None:
             raise Unauthorized("the session is unknown, has ended, or was signed out")
-        request.state.user_id = session.user_id  # for the request log, and read-your-writes (api/metrics.py)
-        CURRENT_USER.set(session.user_id)  # reads that a replica may answer: not when this user wrote lately
-        return Caller(session, credentials.credentials)
+        return caller
+
+
+async def caller_of(request: Request, token: str) -> Caller | None:
+    """The caller whose session ``token`` is, made known to the request; None when no live session has it."""
+    services: Services = request.app.state.polysocial.services
+    session = await services.sessions.resolve(token)
+    if session is None:
+        return None
+    request.state.user_id = session.user_id  # for the request log, and read-your-writes (api/metrics.py)
+    CURRENT_USER.set(session.user_id)  # reads that a replica may answer: not when this user wrote lately
+    return Caller(session, token)
 
 
 get_caller = SessionBearer(auto_error=False, scheme_name="HTTPBearer", description=bearer.model.description)

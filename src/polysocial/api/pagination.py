@@ -24,9 +24,13 @@ from polysocial.domain.ids import PATTERN as ID_PATTERN
 from polysocial.services.social import MAX_PAGE
 
 T = TypeVar("T")
+RawHeaders = list[tuple[bytes, bytes]]
+JSON = "application/json"
 
 PAGING_PARAMETERS = frozenset({"cursor", "before", "after", "limit"})
 CURSOR_PATTERN = r"^[0-9A-Za-z]{1,64}$"
+DEFAULT_LIMIT = 20
+PLAIN_LIMIT = re.compile(r"[1-9][0-9]{0,2}")  # a limit as a client writes it (FastAPI reads "+20", "020" too)
 
 Cursor = Annotated[
     str | None,
@@ -86,9 +90,26 @@ def next_page(request: Request, response: Response, next_value: object | None, l
     # The request's other parameters as they came, then the next page's (Starlette's URL.include_query_params does
     # the same with two URL rebuilds: 3% of a feed request's CPU).
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in PAGING_PARAMETERS]
-    query = urlencode([*kept, ("cursor", cursor), ("limit", limit)])
-    response.headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
+    response.headers["Link"] = next_link(request.url.path, kept, cursor, limit)
     return cursor
+
+
+def next_link(path: str, kept: list[tuple[str, str]], cursor: str, limit: int) -> str:
+    """The ``Link`` header's value: the next page's URL, relative to this one's (``kept``: the request's other
+    parameters, as they came)."""
+    return f'<{path}?{urlencode([*kept, ("cursor", cursor), ("limit", limit)])}>; rel="next"'
+
+
+def rendered_page(
+    items: list[dict[str, Any]], last: object | None, cursor: str | None, headers: RawHeaders
+) -> Response:
+    """A page of items a service built from stored documents, as JSON rendered once by orjson, with ``headers``
+    (the Link header among them). The documents were validated when written, so pydantic's validation of the page
+    and its rendering after it (a tenth of a feed request's CPU) are skipped; the route's ``response_model`` stays
+    the schema, and the schemathesis test holds every answer to it."""
+    answer = Response(orjson.dumps({"items": items, "next_before": last, "next_cursor": cursor}), media_type=JSON)
+    answer.headers.raw.extend(headers)
+    return answer
 
 
 # The dependencies below are ``async def`` though they await nothing: FastAPI runs a plain ``def`` dependency in a
@@ -110,32 +131,52 @@ class Paging(Generic[T]):
         return next_page(self.request, self.response, last, self.limit)
 
     def rendered(self, items: list[dict[str, Any]], last: object | None) -> Response:
-        """A page of items a service built from stored documents, as JSON rendered once by orjson, with the Link
-        header. The documents were validated when written, so pydantic's validation of the page and its rendering
-        after it (a tenth of a feed request's CPU) are skipped; the route's ``response_model`` stays the schema,
-        and the schemathesis test holds every answer to it."""
-        body = orjson.dumps({"items": items, "next_before": last, "next_cursor": self.next_cursor(last)})
-        answer = Response(body, media_type="application/json")
-        answer.headers.raw.extend(self.response.headers.raw)  # FastAPI adds a dependency's headers only to its own
-        return answer
+        """The page as rendered_page answers it, with this request's Link header (and any other header set on the
+        dependency's response: FastAPI adds those only to a response it builds itself)."""
+        return rendered_page(items, last, self.next_cursor(last), self.response.headers.raw)
 
 
 async def _before_ids(
-    request: Request, response: Response, cursor: Cursor = None, before: BeforeId = None, limit: Limit = 20
+    request: Request, response: Response, cursor: Cursor = None, before: BeforeId = None, limit: Limit = DEFAULT_LIMIT
 ) -> Paging[str]:
     return Paging(request, response, start(cursor, before, "before", id_cursor), limit)
 
 
 async def _before_numbers(
-    request: Request, response: Response, cursor: Cursor = None, before: BeforeNumber = None, limit: Limit = 20
+    request: Request,
+    response: Response,
+    cursor: Cursor = None,
+    before: BeforeNumber = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Paging[int]:
     return Paging(request, response, start(cursor, before, "before", number_cursor), limit)
 
 
 async def _after_numbers(
-    request: Request, response: Response, cursor: Cursor = None, after: AfterNumber = None, limit: Limit = 20
+    request: Request, response: Response, cursor: Cursor = None, after: AfterNumber = None, limit: Limit = DEFAULT_LIMIT
 ) -> Paging[int]:
     return Paging(request, response, start(cursor, after, "after", number_cursor), limit)
+
+
+def plain_newest_by_id(query: bytes) -> tuple[str | None, int] | None:
+    """``NewestById``'s start and limit, read straight from a query string that holds nothing but ``cursor`` (a post
+    or comment id) and ``limit`` (1 to MAX_PAGE, no sign or leading zero), each at most once and unencoded; None
+    for any other query string, which FastAPI then reads and validates (a lean route's, api/lean.py)."""
+    start: str | None = None
+    limit = DEFAULT_LIMIT
+    seen: set[str] = set()
+    for part in query.decode("latin-1").split("&") if query else ():
+        name, equals, value = part.partition("=")
+        if not equals or name in seen:
+            return None
+        seen.add(name)
+        if name == "cursor" and ID_PATTERN.fullmatch(value):
+            start = value
+        elif name == "limit" and PLAIN_LIMIT.fullmatch(value) and int(value) <= MAX_PAGE:
+            limit = int(value)
+        else:
+            return None
+    return start, limit
 
 
 # Newest-first lists keyed by ULID (feed, timelines, comments), by number (orders, ledger); id-ordered lists (users,

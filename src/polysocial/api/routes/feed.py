@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from polysocial.api.deps import CallerDep, FeedsDep
-from polysocial.api.pagination import NewestById, listing
+from polysocial.api.deps import CallerDep, FeedsDep, caller_of
+from polysocial.api.lean import bearer_token, lean_route
+from polysocial.api.pagination import NewestById, listing, next_link, plain_newest_by_id, rendered_page
 from polysocial.api.schemas.feed import FeedPage
+from polysocial.services.feed import FeedPage as Page
+from polysocial.services.feed import Feeds
 
 router = APIRouter(tags=["feed"])
 
@@ -21,15 +24,42 @@ DEGRADED = {
 }
 
 
-@router.get(
-    "/feed",
-    response_model=FeedPage,
-    responses=listing(401, 422, 503, headers=DEGRADED),
-    summary="My home feed: my followees' posts and mine, newest first",
-)
-async def home_feed(feeds: FeedsDep, caller: CallerDep, paging: NewestById) -> Response:
-    page = await feeds.home(caller.user_id, before=paging.start, limit=paging.limit)
-    answer = paging.rendered(page.items, page.next_before)  # FeedPage, rendered once
+def _answer(page: Page, answer: Response) -> Response:
     if page.degraded is not None:
         answer.headers[DEGRADED_HEADER] = page.degraded
     return answer
+
+
+async def home_feed(feeds: FeedsDep, caller: CallerDep, paging: NewestById) -> Response:
+    page = await feeds.home(caller.user_id, before=paging.start, limit=paging.limit)
+    return _answer(page, paging.rendered(page.items, page.next_before))  # FeedPage, rendered once
+
+
+async def lean_home_feed(request: Request) -> Response | None:
+    """home_feed for a plain query string and a live session's bearer token, without FastAPI's dependency solving
+    (api/lean.py); None for anything else, which home_feed answers."""
+    paging = plain_newest_by_id(request.scope["query_string"])
+    token = bearer_token(request.scope)
+    if paging is None or token is None:
+        return None
+    caller = await caller_of(request, token)
+    if caller is None:
+        return None
+    start, limit = paging
+    feeds: Feeds = request.app.state.polysocial.services.feeds
+    page = await feeds.home(caller.user_id, before=start, limit=limit)
+    cursor = None if page.next_before is None else str(page.next_before)
+    # The request's query string held only cursor and limit: the next page's link keeps no other parameter.
+    link = [] if cursor is None else [(b"link", next_link(request.url.path, [], cursor, limit).encode("latin-1"))]
+    return _answer(page, rendered_page(page.items, page.next_before, cursor, link))
+
+
+router.add_api_route(
+    "/feed",
+    home_feed,
+    methods=["GET"],
+    response_model=FeedPage,
+    responses=listing(401, 422, 503, headers=DEGRADED),
+    summary="My home feed: my followees' posts and mine, newest first",
+    route_class_override=lean_route(lean_home_feed),
+)

@@ -1,0 +1,108 @@
+"""The lean handlers' readers (api/lean.py) read a request as FastAPI does, or decline it: checked against FastAPI
+itself, a route with the same dependency, over ASGI scopes built here (no network, no store)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import MutableMapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.security import HTTPBearer
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from polysocial.api.lean import bearer_token
+from polysocial.api.pagination import NewestById, plain_newest_by_id
+
+ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+reference = FastAPI()
+reference_bearer = HTTPBearer(auto_error=False)
+
+
+@reference.get("/page")
+async def page(paging: NewestById) -> dict[str, Any]:
+    return {"start": paging.start, "limit": paging.limit}
+
+
+def scope(query: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "server": ("test", 80),
+        "client": ("203.0.113.7", 40000),
+        "root_path": "",
+        "path": "/page",
+        "raw_path": b"/page",
+        "query_string": query,
+        "headers": headers or [],
+    }
+
+
+def fastapi_reads(query: bytes) -> tuple[int, Any]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    asyncio.run(reference(scope(query), receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], orjson.loads(body)
+
+
+NAMES = st.sampled_from(["cursor", "limit", "before", "after", "x", "", "Limit", "cursor[]"])
+VALUES = st.sampled_from([ID, ID.lower(), ID + "0", "20", "1", "100", "101", "0", "020", "+20", "%32", "2.0", "", "a"])
+PARTS = st.one_of(st.tuples(NAMES, VALUES).map(lambda p: f"{p[0]}={p[1]}"), NAMES)
+QUERIES = st.lists(PARTS, max_size=4).map(lambda parts: "&".join(parts).encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(QUERIES)
+@example(b"")
+@example(b"limit=20")
+@example(b"limit=101")
+@example(f"cursor={ID}&limit=20".encode())
+@example(f"limit=100&cursor={ID}".encode())
+def test_a_query_string_read_lean_reads_as_fastapi_reads_it(query: bytes) -> None:
+    plain = plain_newest_by_id(query)
+    if plain is not None:
+        assert fastapi_reads(query) == (200, {"start": plain[0], "limit": plain[1]})
+
+
+def test_the_common_query_strings_are_read_lean_and_the_odd_ones_declined() -> None:
+    assert plain_newest_by_id(b"") == (None, 20)
+    assert plain_newest_by_id(b"limit=20") == (None, 20)
+    assert plain_newest_by_id(f"cursor={ID}&limit=100".encode()) == (ID, 100)
+    for odd in (b"limit=020", b"limit=%32", b"limit=101", b"limit=0", b"limit=2&limit=3", b"limit=2&", b"x=1",
+                f"before={ID}".encode(), f"cursor={ID.lower()}".encode(), b"cursor=", b"limit"):  # fmt: skip
+        assert plain_newest_by_id(odd) is None, odd
+
+
+def fastapi_bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
+    credentials = asyncio.run(reference_bearer(Request(scope(headers=headers))))
+    return credentials.credentials if credentials is not None else None
+
+
+HEADER_VALUES = st.tuples(
+    st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", "Bearer:", ""]),
+    st.sampled_from([" ", "  ", "\t", ""]),
+    st.text(alphabet="ab01-_. \t", max_size=12),
+).map(lambda v: "".join(v).encode("latin-1"))
+HEADERS = st.lists(st.tuples(st.sampled_from([b"authorization", b"x-authorization", b"cookie"]), HEADER_VALUES))
+
+
+@settings(max_examples=300, deadline=None)
+@given(HEADERS)
+@example([(b"authorization", b"Bearer tok"), (b"authorization", b"Bearer other")])
+@example([(b"authorization", b"Bearer   tok \t")])
+@example([(b"authorization", b"Bearer ")])
+def test_a_bearer_token_read_lean_is_the_one_fastapi_reads(headers: list[tuple[bytes, bytes]]) -> None:
+    assert bearer_token(scope(headers=headers)) == fastapi_bearer(headers)
