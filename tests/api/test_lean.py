@@ -18,17 +18,17 @@ VARYING = {"date", "x-request-id"}
 
 
 class Served:
-    """How many answers the lean handler rendered (the full route renders through Paging.rendered)."""
+    """How many answers the lean handler rendered (the full route renders through Paging.rendered_items)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        render = feed_route.rendered_page  # type: ignore[attr-defined]  # the module's import, replaced here
+        render = feed_route.json_page  # type: ignore[attr-defined]  # the module's import, replaced here
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.count += 1
             return render(*args, **kwargs)
 
-        monkeypatch.setattr(feed_route, "rendered_page", counted)
+        monkeypatch.setattr(feed_route, "json_page", counted)
 
 
 def answer(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:

@@ -1,11 +1,13 @@
 """The lean handlers' readers (api/lean.py) read a request as FastAPI does, or decline it: checked against FastAPI
-itself, a route with the same dependency, over ASGI scopes built here (no network, no store)."""
+itself, a route with the same dependency, over ASGI scopes built here (no network, no store). And their writers
+write what the general ones do: a page of rendered items, the next page's link."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import FastAPI, Request
@@ -14,7 +16,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from polysocial.api.lean import bearer_token
-from polysocial.api.pagination import NewestById, plain_newest_by_id
+from polysocial.api.pagination import NewestById, next_link, page_body, plain_newest_by_id
 
 ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
@@ -106,3 +108,30 @@ HEADERS = st.lists(st.tuples(st.sampled_from([b"authorization", b"x-authorizatio
 @example([(b"authorization", b"Bearer ")])
 def test_a_bearer_token_read_lean_is_the_one_fastapi_reads(headers: list[tuple[bytes, bytes]]) -> None:
     assert bearer_token(scope(headers=headers)) == fastapi_bearer(headers)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text() | st.floats(allow_nan=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+ITEMS = st.lists(st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=4), max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ITEMS, st.none() | st.text(max_size=30) | st.integers(0, 2**63 - 1), st.none() | st.text(max_size=30))
+def test_a_page_of_rendered_items_is_the_page_orjson_renders(items: list[Any], last: Any, cursor: Any) -> None:
+    page = {"items": items, "next_before": last, "next_cursor": cursor}
+    assert page_body([orjson.dumps(i) for i in items], last, cursor) == orjson.dumps(page)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(max_size=6), st.text(max_size=6)), max_size=3),
+    st.text(min_size=1, max_size=30),
+    st.integers(1, 100),
+)
+@example([], ID, 20)
+def test_the_next_link_is_the_one_urlencode_writes(kept: list[tuple[str, str]], cursor: str, limit: int) -> None:
+    query = urlencode([*kept, ("cursor", cursor), ("limit", limit)])
+    assert next_link("/feed", kept, cursor, limit) == f'</feed?{query}>; rel="next"'

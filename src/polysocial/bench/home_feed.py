@@ -228,14 +228,14 @@ async def reads(
         results["(a) naive: seed's 6-table join"] = {**summary(timings), "items": items / len(timings)}
 
     async def by_sql(reader: int) -> int:
-        return len((await sql_app.services.feeds.home(reader, before=None, limit=PAGE)).items)
+        return len((await sql_app.services.feeds.home(reader, before=None, limit=PAGE)).rendered)
 
     await sample_times(samples, by_sql)
     timings, items = await sample_times(samples, by_sql)
     results["(b) postgres-only: LATERAL per followee"] = {**summary(timings), "items": items / len(timings)}
 
     async def by_timeline(reader: int) -> int:
-        return len((await timelines_app.services.feeds.home(reader, before=None, limit=PAGE)).items)
+        return len((await timelines_app.services.feeds.home(reader, before=None, limit=PAGE)).rendered)
 
     with console.status("rebuilding the sampled readers' timelines (first read) ..."):
         await sample_times(samples, by_timeline)

@@ -56,7 +56,8 @@ VOLATILE_KEYS = (
     "timeline:*",
     "cache:*",
     "cachegen:*",
-    "feedpost:*",
+    "feeditem:*",
+    "feedpost:*",  # the feed's post cache before it held rendered items
     "profile:*",
     "card:*",
     "ratelimit:*",

@@ -26,6 +26,7 @@ POLL_S = 0.01
 # quarters of its TTL and all of it: the expiries spread out, further with each refill, and no value outlives the
 # TTL its cache promises.
 TTL_SPREAD = 0.25
+GONE = orjson.dumps(None)  # what a value that does not exist is cached as
 _spread = random.Random()  # noqa: S311 - jitter, not a secret (an instance of our own: see events/retry.py)
 
 
@@ -90,11 +91,13 @@ async def cache_aside_many(
     load: Callable[[list[K]], Awaitable[dict[K, Any]]],
     tally: CacheTally | None = None,
     known: Mapping[K, bytes | None] | None = None,
+    rendered: bool = False,
 ) -> dict[K, Any]:
     """JSON values of ``items``: one MGET, the misses loaded in one batch and stored for at most ``ttl_s`` each
     (spread_ttl), unless invalidated meanwhile (generations are read before the load). An item ``load`` does not
     return is cached as gone and left out. ``tally`` counts the hits and misses; ``known``: the cache's raw values
-    already read for some items (no MGET for those)."""
+    already read for some items (no MGET for those). ``rendered``: the values as their JSON text (bytes), as
+    cached, not decoded."""
     known = known or {}
     unknown = [i for i in items if i not in known]
     read = dict(zip(unknown, await cache.cache_get_many([key(i) for i in unknown]), strict=True)) if unknown else {}
@@ -104,16 +107,19 @@ async def cache_aside_many(
         raw = known[item] if item in known else read[item]
         if raw is None:
             missing.append(item)
-        elif (value := orjson.loads(raw)) is not None:  # null: cached as gone
-            found[item] = value
+        elif raw != GONE:
+            found[item] = raw if rendered else orjson.loads(raw)
     if tally is not None:
         tally.misses += len(missing)
         tally.hits += len(items) - len(missing)
     if missing:
         generations = await cache.cache_generations([key(i) for i in missing])
         loaded = await load(missing)
-        found.update(loaded)
-        pairs = zip(missing, generations, strict=True)
-        entries = [(key(i), orjson.dumps(loaded.get(i)), g, spread_ttl(ttl_s)) for i, g in pairs]
-        await cache.cache_set_many(entries)
+        texts = [orjson.dumps(loaded.get(i)) for i in missing]
+        entries = zip(missing, texts, generations, strict=True)
+        await cache.cache_set_many([(key(i), text, g, spread_ttl(ttl_s)) for i, text, g in entries])
+        if rendered:
+            found.update((i, text) for i, text in zip(missing, texts, strict=True) if i in loaded)
+        else:
+            found.update(loaded)
     return found

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from polysocial.api.deps import CallerDep, FeedsDep, caller_of
 from polysocial.api.lean import bearer_token, lean_route
-from polysocial.api.pagination import NewestById, listing, next_link, plain_newest_by_id, rendered_page
+from polysocial.api.pagination import NewestById, json_page, listing, next_link, page_body, plain_newest_by_id
 from polysocial.api.schemas.feed import FeedPage
 from polysocial.services.feed import FeedPage as Page
 from polysocial.services.feed import Feeds
@@ -32,7 +32,7 @@ def _answer(page: Page, answer: Response) -> Response:
 
 async def home_feed(feeds: FeedsDep, caller: CallerDep, paging: NewestById) -> Response:
     page = await feeds.home(caller.user_id, before=paging.start, limit=paging.limit)
-    return _answer(page, paging.rendered(page.items, page.next_before))  # FeedPage, rendered once
+    return _answer(page, paging.rendered_items(page.rendered, page.next_before))  # FeedPage
 
 
 async def lean_home_feed(request: Request) -> Response | None:
@@ -51,7 +51,7 @@ async def lean_home_feed(request: Request) -> Response | None:
     cursor = None if page.next_before is None else str(page.next_before)
     # The request's query string held only cursor and limit: the next page's link keeps no other parameter.
     link = [] if cursor is None else [(b"link", next_link(request.url.path, [], cursor, limit).encode("latin-1"))]
-    return _answer(page, rendered_page(page.items, page.next_before, cursor, link))
+    return _answer(page, json_page(page_body(page.rendered, page.next_before, cursor), link))
 
 
 router.add_api_route(
