@@ -16,6 +16,7 @@ import os
 import re
 import sys
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -154,20 +155,36 @@ def configure_logging(level: str | None = None) -> None:
     root.setLevel(wanted if wanted <= logging.DEBUG else max(wanted, logging.WARNING))
 
 
-def access_logger() -> Any:
-    """The request log's logger, at info whatever the level (``--log-level warning`` quiets the rest, not the
-    request log; POLYSOCIAL_ACCESS_LOG=false does), with the same renderer as every other line. Its fields are
-    ours (a validated id, the route's template, numbers), so it skips ``redact``'s regular expressions: a line per
-    request is on the hot path."""
-    wrapper = structlog.make_filtering_bound_logger(logging.INFO)
-    processors: list[Any] = [
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _render,
-    ]
-    # not bound here: binding would create the logger now, on the standard error of now (a test's capture
-    # replaces it later); the lazy proxy makes one per line, on the standard error of then
-    return structlog.wrap_logger(None, processors=processors, wrapper_class=wrapper)
+class AccessLog:
+    """The request log: a line per request, at info whatever the level (``--log-level warning`` quiets the rest,
+    not the request log; POLYSOCIAL_ACCESS_LOG=false does), rendered as every other line is. Its fields are ours (a
+    validated id, the route's template, numbers), so it skips ``redact``'s regular expressions. In JSON (what a
+    server writes when its output is not a terminal) the line is written straight from its fields: the line
+    structlog renders, in a third of the time (7 against 21 us, on a request's path). On a terminal, through
+    structlog and its console renderer."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        processors: list[Any] = [
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _render,
+        ]
+        # not bound here: binding would create the logger now, on the standard error of now (a test's capture
+        # replaces it later); the lazy proxy makes one per line, on the standard error of then
+        self._structlog: Any = structlog.wrap_logger(
+            None, processors=processors, wrapper_class=structlog.make_filtering_bound_logger(logging.INFO)
+        )
+
+    def request(self, **fields: Any) -> None:
+        if not isinstance(_RENDERER[0], structlog.processors.JSONRenderer):
+            self._structlog.info("request", logger=self.name, **fields)
+            return
+        stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")  # structlog's TimeStamper(fmt="iso", utc=True)
+        line = {"logger": self.name, **fields, "event": "request", "level": "info", "timestamp": stamp}
+        err = sys.stderr  # as it is now (a test's capture replaces it)
+        err.write(_json_line(line) + "\n")
+        err.flush()
 
 
 def _render(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:

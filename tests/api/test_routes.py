@@ -6,10 +6,13 @@ from __future__ import annotations
 import itertools
 import re
 
+import httpx
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 
-from polysocial.api.app import ROUTERS
+from polysocial import __version__
+from polysocial.api.app import ROUTERS, create_app, describe_extra_values
 
 PARAMETER = re.compile(r"{[^}]+}")
 VALUES = ["me", "7", "welcome-post", "01JABCDEFGHJKMNPQRSTVWXYZ0"]  # what a path parameter can be here
@@ -49,3 +52,20 @@ def test_the_busiest_routes_are_tried_first() -> None:
     assert paths[0] == "/feed"
     assert paths.index("/users/{user_id}/posts") < 15
     assert paths.index("/posts") < 15
+
+
+def test_the_routes_added_to_the_app_document_what_include_router_would() -> None:
+    included = FastAPI(title="polysocial", version=__version__, summary=create_app().summary)
+    for router in ROUTERS:
+        included.include_router(router)
+    describe_extra_values(included)
+    assert create_app().openapi() == included.openapi()
+
+
+async def test_a_known_path_with_another_method_is_refused_405_and_an_unknown_one_404() -> None:
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        wrong = await client.delete("/feed")
+        assert wrong.status_code == 405
+        assert wrong.headers["allow"] == "GET"
+        assert (await client.get("/no-such-thing")).status_code == 404

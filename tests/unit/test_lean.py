@@ -15,8 +15,10 @@ from fastapi.security import HTTPBearer
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from polysocial.api.lean import bearer_token
+from polysocial.api.lean import bearer_token, plain_id, url_path
 from polysocial.api.pagination import NewestById, next_link, page_body, plain_newest_by_id
+from polysocial.api.routes.users import UserId
+from polysocial.api.schemas.common import MAX_ID
 
 ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
@@ -110,9 +112,13 @@ def test_a_bearer_token_read_lean_is_the_one_fastapi_reads(headers: list[tuple[b
     assert bearer_token(scope(headers=headers)) == fastapi_bearer(headers)
 
 
+def containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text() | st.floats(allow_nan=False),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    containers,
     max_leaves=8,
 )
 ITEMS = st.lists(st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=4), max_size=4)
@@ -135,3 +141,46 @@ def test_a_page_of_rendered_items_is_the_page_orjson_renders(items: list[Any], l
 def test_the_next_link_is_the_one_urlencode_writes(kept: list[tuple[str, str]], cursor: str, limit: int) -> None:
     query = urlencode([*kept, ("cursor", cursor), ("limit", limit)])
     assert next_link("/feed", kept, cursor, limit) == f'</feed?{query}>; rel="next"'
+
+
+@reference.get("/users/{user_id}")
+async def user(user_id: UserId) -> int:
+    return user_id
+
+
+def fastapi_reads_id(text: str) -> tuple[int, Any]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    path = f"/users/{text}"
+    asyncio.run(reference({**scope(), "path": path, "raw_path": path.encode()}, receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], orjson.loads(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789+-_ae", min_size=1, max_size=18))
+@example("1")
+@example(str(MAX_ID))
+@example(str(MAX_ID + 1))
+@example("0")
+@example("012")
+def test_an_id_read_lean_reads_as_fastapi_reads_it(text: str) -> None:
+    plain = plain_id(text)
+    if plain is not None:
+        assert fastapi_reads_id(text) == (200, plain)
+    elif text.isdigit() and not text.startswith("0") and int(text) <= MAX_ID:
+        raise AssertionError(f"{text} declined")
+
+
+@given(st.text(alphabet="/ab?#\\%", max_size=10).map(lambda p: "/" + p))
+@example("//x")
+@example("/feed")
+def test_a_requests_path_is_its_urls_path(path: str) -> None:
+    request = Request({**scope(), "path": path, "raw_path": path.encode(), "headers": [(b"host", b"test")]})
+    assert url_path(request) == request.url.path

@@ -7,12 +7,12 @@ import asyncio
 import contextlib
 import functools
 import gc
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from polysocial import __version__, tracing, web
@@ -88,6 +88,17 @@ def describe_extra_values(api: FastAPI) -> None:
     api.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the document
 
 
+def add_routes(api: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """The routers' routes, on the app's own router, in order. FastAPI's include_router keeps each router as a
+    nested matcher (route versions, effective contexts, the route matched a second time to handle it): 8% of a feed
+    request's CPU in the profile. Routes on the app's router are matched by their own pattern, once, as FastAPI
+    matched included routes before it nested them. A router's own prefix, tags and dependencies are in its routes
+    already (APIRouter puts them there); include_router's arguments, which would add more, were never used here; the
+    OpenAPI document is the same. ``api.dependency_overrides`` does not reach these routes: nothing uses it."""
+    for router in routers:
+        api.router.routes.extend(router.routes)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -142,8 +153,7 @@ def create_app(
     install_error_handlers(api)
     if tracing.configure():  # off unless the OTEL_* variables ask for it
         tracing.instrument_app(api)
-    for router in ROUTERS:
-        api.include_router(router)
+    add_routes(api, ROUTERS)
     describe_extra_values(api)
     web.install(api)
 

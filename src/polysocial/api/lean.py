@@ -13,12 +13,19 @@ the same function, and tests/api/test_lean.py holds the two to byte-identical an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Scope
+
+from polysocial.api.deps import Caller, caller_of
+from polysocial.api.pagination import json_page, next_link, page_body, plain_newest_by_id
+from polysocial.api.schemas.common import MAX_ID
 
 LeanHandler = Callable[[Request], Awaitable[Response | None]]
 
@@ -50,3 +57,59 @@ def bearer_token(scope: Scope) -> str | None:
             credentials = credentials.strip()
             return credentials if scheme.lower() == "bearer" and credentials else None
     return None
+
+
+PLAIN_ID = re.compile(r"[1-9][0-9]{0,15}")
+
+
+def plain_id(text: str) -> int | None:
+    """A path's numeric id (a user's), as FastAPI reads an ``Id`` path parameter, when it is written plainly (no
+    sign, no leading zero) and in range; else None (FastAPI reads or refuses it)."""
+    return int(text) if PLAIN_ID.fullmatch(text) and int(text) <= MAX_ID else None
+
+
+def url_path(request: Request) -> str:
+    """``request.url.path`` without building the URL (a request's URL object was 1% of a feed request's CPU): the
+    path as it is, where it holds nothing the URL would escape."""
+    path: str = request.scope["path"]
+    if "?" in path or "#" in path or "\\" in path or path.startswith("//"):
+        return request.url.path
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class LeanPage:
+    """A newest-first page asked for plainly (api/pagination.plain_newest_by_id) by a live session's caller: a
+    lean handler's Paging. Its answers are the ones Paging renders for the same page."""
+
+    caller: Caller
+    start: str | None
+    limit: int
+    path: str
+
+    def _next(self, last: object | None) -> tuple[str | None, list[tuple[bytes, bytes]]]:
+        if last is None:
+            return None, []
+        cursor = str(last)  # the query string held only cursor and limit: the next page's link keeps nothing else
+        return cursor, [(b"link", next_link(self.path, [], cursor, self.limit).encode("latin-1"))]
+
+    def rendered(self, items: list[dict[str, Any]], last: object | None) -> Response:
+        cursor, headers = self._next(last)
+        return json_page(orjson.dumps({"items": items, "next_before": last, "next_cursor": cursor}), headers)
+
+    def rendered_items(self, items: list[bytes], last: object | None) -> Response:
+        cursor, headers = self._next(last)
+        return json_page(page_body(items, last, cursor), headers)
+
+
+async def newest_by_id(request: Request) -> LeanPage | None:
+    """The caller and the page of a request for a newest-first list keyed by id (NewestById), where the query
+    string is plain and the bearer token a live session's; None for any other request (its route answers it)."""
+    paging = plain_newest_by_id(request.scope["query_string"])
+    token = bearer_token(request.scope)
+    if paging is None or token is None:
+        return None
+    caller = await caller_of(request, token)
+    if caller is None:
+        return None
+    return LeanPage(caller, paging[0], paging[1], url_path(request))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from polysocial.api.deps import CallerDep, FeedsDep, caller_of
-from polysocial.api.lean import bearer_token, lean_route
-from polysocial.api.pagination import NewestById, json_page, listing, next_link, page_body, plain_newest_by_id
+from polysocial.api.deps import CallerDep, FeedsDep
+from polysocial.api.lean import lean_route, newest_by_id
+from polysocial.api.pagination import NewestById, listing
 from polysocial.api.schemas.feed import FeedPage
 from polysocial.services.feed import FeedPage as Page
 from polysocial.services.feed import Feeds
@@ -38,20 +38,12 @@ async def home_feed(feeds: FeedsDep, caller: CallerDep, paging: NewestById) -> R
 async def lean_home_feed(request: Request) -> Response | None:
     """home_feed for a plain query string and a live session's bearer token, without FastAPI's dependency solving
     (api/lean.py); None for anything else, which home_feed answers."""
-    paging = plain_newest_by_id(request.scope["query_string"])
-    token = bearer_token(request.scope)
-    if paging is None or token is None:
+    paging = await newest_by_id(request)
+    if paging is None:
         return None
-    caller = await caller_of(request, token)
-    if caller is None:
-        return None
-    start, limit = paging
     feeds: Feeds = request.app.state.polysocial.services.feeds
-    page = await feeds.home(caller.user_id, before=start, limit=limit)
-    cursor = None if page.next_before is None else str(page.next_before)
-    # The request's query string held only cursor and limit: the next page's link keeps no other parameter.
-    link = [] if cursor is None else [(b"link", next_link(request.url.path, [], cursor, limit).encode("latin-1"))]
-    return _answer(page, json_page(page_body(page.rendered, page.next_before, cursor), link))
+    page = await feeds.home(paging.caller.user_id, before=paging.start, limit=paging.limit)
+    return _answer(page, paging.rendered_items(page.rendered, page.next_before))
 
 
 router.add_api_route(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from polysocial.api.caching import IfNoneMatch, conditional, conditional_responses
 from polysocial.api.deps import CallerDep, PostsDep
+from polysocial.api.lean import lean_route, newest_by_id, plain_id
 from polysocial.api.pagination import NewestById, listing
 from polysocial.api.responses import problems
 from polysocial.api.routes.users import UserId
@@ -25,6 +26,7 @@ from polysocial.api.schemas.posts import (
     PostUpdate,
 )
 from polysocial.domain.ids import PATTERN as ID_PATTERN
+from polysocial.services.posts import Posts
 
 router = APIRouter(tags=["posts"])
 
@@ -74,15 +76,32 @@ async def delete_post(post_id: PostId, posts: PostsDep, caller: CallerDep) -> Re
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get(
-    "/users/{user_id}/posts",
-    response_model=PostPage,
-    responses=listing(401, 404, 422),
-    summary="A user's posts, newest first",
-)
 async def user_posts(user_id: UserId, posts: PostsDep, caller: CallerDep, paging: NewestById) -> Response:
     found = await posts.by_author(user_id, caller.user_id, before=paging.start, limit=paging.limit)
     return paging.rendered(found, found[-1]["id"] if len(found) == paging.limit else None)  # PostPage, rendered once
+
+
+async def lean_user_posts(request: Request) -> Response | None:
+    """user_posts for a plain user id and query string and a live session's bearer token, without FastAPI's
+    dependency solving (api/lean.py); None for anything else, which user_posts answers."""
+    user_id = plain_id(request.scope["path_params"]["user_id"])
+    paging = await newest_by_id(request) if user_id is not None else None
+    if user_id is None or paging is None:
+        return None
+    posts: Posts = request.app.state.polysocial.services.posts
+    found = await posts.by_author(user_id, paging.caller.user_id, before=paging.start, limit=paging.limit)
+    return paging.rendered(found, found[-1]["id"] if len(found) == paging.limit else None)
+
+
+router.add_api_route(
+    "/users/{user_id}/posts",
+    user_posts,
+    methods=["GET"],
+    response_model=PostPage,
+    responses=listing(401, 404, 422),
+    summary="A user's posts, newest first",
+    route_class_override=lean_route(lean_user_posts),
+)
 
 
 @router.post(
