@@ -20,6 +20,7 @@ from polysocial.api.errors import ContainErrors, install_error_handlers
 from polysocial.api.metrics import ProcessMetrics, RequestMetrics
 from polysocial.api.routes import admin, analytics, auth, feed, health, posts, seats, shop, social, users, wallet
 from polysocial.api.schemas.posts import EXTRA_VALUE_SCHEMAS
+from polysocial.api.server import FASTAPI_TELEMETRY
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Role, Settings
 from polysocial.events.leader import RELAY_LEASE, Leadership
@@ -147,6 +148,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc are the web client's (web/docs.py): served from the package, offline
         redoc_url=None,
+        telemetry=FASTAPI_TELEMETRY,  # type: ignore[arg-type]  # a TelemetryConfig: a TypedDict of FastAPI's
     )
     if app_state is not None:  # available without the lifespan too (in-process test clients do not run it)
         api.state.polysocial = app_state

@@ -29,6 +29,13 @@ APP_FACTORY = "polysocial.api.app:serving_app"
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client reads it when it is imported
 
 
+# FastAPI's own OpenTelemetry (on by default since 0.16x) off: tracing here is tracing.py's (the OTEL_* variables,
+# opentelemetry-instrumentation-fastapi), metrics are Prometheus', logs structlog's. Left on, FastAPI looked up the
+# global providers on every request, whether anything was configured or not (2.5% of a feed request's CPU). The
+# framework's ceiling (bench/ceiling.py) is built with the same setting.
+FASTAPI_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
+
+
 def server_options(settings: Settings, *, port: int | None = None) -> dict[str, Any]:
     # In-flight requests get 10 s after SIGTERM, then the lifespan's shutdown (relay, analytics flush) runs: well
     # inside the 30 s a process manager usually waits before SIGKILL.

@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from polysocial.api.server import server_options
+from polysocial.api.server import FASTAPI_TELEMETRY, server_options
 from polysocial.config import Settings
 
 
@@ -31,7 +31,7 @@ def fixed_page() -> dict[str, Any]:
 
 
 def create_app() -> FastAPI:
-    api = FastAPI(title="ceiling")
+    api = FastAPI(title="ceiling", telemetry=FASTAPI_TELEMETRY)  # type: ignore[arg-type]  # as the API's
     page = fixed_page()
 
     @api.get("/feed")
