@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from polysocial.domain.ids import from_bytes, new_id
+from polysocial.domain.ids import from_bytes, new_id, to_bytes
 from polysocial.stores.keyvalue.protocol import CachedPage, KeyValueStore, ReaderLikes, TimelineKind, TimelineStore
 from polysocial.stores.keyvalue.timelines import MAX_TIMELINE_ITEMS
 
@@ -16,6 +16,11 @@ USER = TimelineKind.USER
 
 def ids(n: int, start_ms: int = 1_700_000_000_000) -> list[str]:
     return [new_id(start_ms + i) for i in range(n)]
+
+
+def raw(post_ids: list[str]) -> list[bytes]:
+    """The ids as timelines hold them and pages give them: 16 bytes each."""
+    return [to_bytes(i) for i in post_ids]
 
 
 def timelines_of(store: KeyValueStore) -> TimelineStore:
@@ -87,7 +92,7 @@ class TimelineContract:
         assert await tl.timeline_push(USER, owners, posts[2:]) == 3
         await tl.timeline_remove(USER, [1, 2, 99], [posts[3], posts[0]])
         many = await tl.timeline_read_many(USER, [1, 3, 4], before=None, limit=10)
-        assert many == {1: [posts[2], posts[1]], 3: posts[::-1], 4: None}
+        assert many == {1: raw([posts[2], posts[1]]), 3: raw(posts[::-1]), 4: None}
 
     async def test_celebrities_are_recorded_once_and_followed_only_by_live_home_timelines(
         self, store: KeyValueStore
@@ -130,26 +135,27 @@ class TimelineContract:
         self, store: KeyValueStore
     ) -> None:
         tl = timelines_of(store)
-        # Ids across the whole range: the script writes each 16-byte member out as its 26 characters itself, each
-        # character from bits of one or two bytes. Random members put every bit pattern into every position.
+        # Ids across the whole range, and random ones: every byte value (a brace, a newline, zero) in the cache keys
+        # the script builds from the 16-byte members.
         edges = ["0" * 26, "7" + "Z" * 25, "7ZZZZZZZZZZZZZZZZZZZZZZZZY", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]
         posts = sorted([*ids(5), *edges, *(from_bytes(os.urandom(16)) for _ in range(40))])
-        assert await tl.timeline_read_cached(HOME, 21, before=None, limit=10, cache_prefix="p:") is None
+        assert await tl.timeline_read_cached(HOME, 21, before=None, limit=10, cache_prefix=b"p:") is None
         assert await tl.timeline_begin_rebuild(HOME, 21)
         await tl.timeline_finish_rebuild(HOME, 21, posts, [77])
-        generations = await tl.cache_generations([f"p:{posts[-1]}", f"p:{posts[0]}"])
-        await tl.cache_set_many([(f"p:{posts[-1]}", b'{"n":1}', generations[0], 60), (f"p:{posts[0]}", b"null", 0, 60)])
+        first, last = b"p:" + to_bytes(posts[0]), b"p:" + to_bytes(posts[-1])
+        generations = await tl.cache_generations([last, first])
+        await tl.cache_set_many([(last, b'{"n":1}', generations[0], 60), (first, b"null", 0, 60)])
         newest = posts[::-1]
-        page = await tl.timeline_read_cached(HOME, 21, before=None, limit=60, cache_prefix="p:")
+        page = await tl.timeline_read_cached(HOME, 21, before=None, limit=60, cache_prefix=b"p:")
         assert page == CachedPage(
-            newest, {77}, [b'{"n":1}', *([None] * (len(posts) - 2)), b"null"], ReaderLikes.MISSING
+            raw(newest), {77}, [b'{"n":1}', *([None] * (len(posts) - 2)), b"null"], ReaderLikes.MISSING
         )
         assert await tl.timeline_read(HOME, 21, before=None, limit=60) == (newest, {77})
-        below = await tl.timeline_read_cached(HOME, 21, before=newest[0], limit=2, cache_prefix="p:")
-        assert below == CachedPage(newest[1:3], {77}, [None, None], ReaderLikes.MISSING)
+        below = await tl.timeline_read_cached(HOME, 21, before=newest[0], limit=2, cache_prefix=b"p:")
+        assert below == CachedPage(raw(newest[1:3]), {77}, [None, None], ReaderLikes.MISSING)
         assert await tl.timeline_begin_rebuild(USER, 21)
         await tl.timeline_finish_rebuild(USER, 21, [])
-        assert await tl.timeline_read_cached(USER, 21, before=None, limit=5, cache_prefix="p:") == CachedPage(
+        assert await tl.timeline_read_cached(USER, 21, before=None, limit=5, cache_prefix=b"p:") == CachedPage(
             [], set(), [], ReaderLikes.SOURCE
         )
 
@@ -163,7 +169,7 @@ class TimelineContract:
         await tl.timeline_finish_rebuild(HOME, 31, posts)
 
         async def page(before: str | None = None, limit: int = 10) -> CachedPage:
-            found = await tl.timeline_read_cached(HOME, 31, before=before, limit=limit, cache_prefix="p:")
+            found = await tl.timeline_read_cached(HOME, 31, before=before, limit=limit, cache_prefix=b"p:")
             assert found is not None
             return found
 
@@ -173,7 +179,7 @@ class TimelineContract:
         first = await page()
         assert (first.likes, first.liked) == (ReaderLikes.KNOWN, [p in (posts[1], posts[4]) for p in newest])
         below = await page(before=newest[1], limit=3)  # the flags follow the page, not the timeline's top
-        assert (below.ids, below.liked) == (newest[2:5], [False, False, True])
+        assert (below.ids, below.liked) == (raw(newest[2:5]), [False, False, True])
 
         # A like lands while a fill reads the source: the fill's copy, read before it, is refused.
         generation = await tl.reader_likes_generation(31)
@@ -197,7 +203,7 @@ class TimelineContract:
         assert (await page()).liked == [p == posts[2] for p in newest]
         assert await tl.timeline_begin_rebuild(HOME, 32)
         await tl.timeline_finish_rebuild(HOME, 32, posts)
-        other = await tl.timeline_read_cached(HOME, 32, before=None, limit=10, cache_prefix="p:")
+        other = await tl.timeline_read_cached(HOME, 32, before=None, limit=10, cache_prefix=b"p:")
         assert other is not None
         assert other.likes is ReaderLikes.MISSING  # one reader's likes are not another's
 

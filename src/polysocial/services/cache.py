@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from polysocial.stores.keyvalue.protocol import KeyValueStore, TimelineStore
+from polysocial.stores.keyvalue.protocol import CacheKey, KeyValueStore, TimelineStore
 
 K = TypeVar("K", bound=Hashable)
 
@@ -85,7 +85,7 @@ class CacheTally:
 async def cache_aside_many(
     cache: TimelineStore,
     items: Sequence[K],
-    key: Callable[[K], str],
+    key: Callable[[K], CacheKey],
     *,
     ttl_s: int,
     load: Callable[[list[K]], Awaitable[dict[K, Any]]],

@@ -30,6 +30,7 @@ import orjson
 
 from polysocial.domain.accounts import UserCard
 from polysocial.domain.errors import StoreUnavailable
+from polysocial.domain.ids import from_bytes, to_bytes
 from polysocial.logging import get_logger
 from polysocial.services.cache import CacheTally, cache_aside_many
 from polysocial.services.posts import HIDDEN
@@ -74,13 +75,18 @@ REDIS_DOWN = "redis unavailable: feed read from the sources of truth"
 # is those bytes joined (api/pagination.page_body): 20 posts decoded from the cache and encoded again were 8%
 # of a feed request's CPU. (Until the cached copy was the item, it was the post and its card as a dict: keys
 # "feedpost:*", gone within POST_CACHE_TTL_S.)
-POST_CACHE_PREFIX = "feeditem:"
+POST_CACHE_PREFIX = b"feeditem:"  # and the post's id in its 16 bytes (domain/ids.to_bytes), as timelines hold it
 NOT_LIKED = b',"user_has_liked":false}'
 LIKED = b',"user_has_liked":true}'
 
 
-def post_cache_key(post_id: str) -> str:
+def item_cache_key(post_id: bytes) -> bytes:
+    """The post cache's key of a post, by its id in 16 bytes."""
     return POST_CACHE_PREFIX + post_id
+
+
+def post_cache_key(post_id: str) -> bytes:
+    return item_cache_key(to_bytes(post_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,12 +182,14 @@ class Feeds:
         return FeedPage(items, docs[-1]["id"] if len(docs) == limit else None, degraded)
 
     async def _from_timelines(self, tl: TimelineStore, reader: int, before: str | None, limit: int) -> FeedPage:
-        shown: dict[str, bytes] = {}  # post id -> its rendered item, for the posts that exist
-        ids: list[str] = []
-        liked: set[str] = set()
+        # Ids as the timelines hold them (16 bytes, which sort as the ids do): the page's text is in its items, and
+        # only its last id is needed as text, for the cursor.
+        shown: dict[bytes, bytes] = {}  # post id -> its rendered item, for the posts that exist
+        ids: list[bytes] = []
+        liked: set[bytes] = set()
         # What the reader's likes (read with the timeline) could not answer: from the document store, while the
         # posts and cards come from the caches.
-        asked: list[asyncio.Future[set[str]]] = []
+        asked: list[asyncio.Future[set[bytes]]] = []
         cursor = before
         try:
             while len(ids) < limit:
@@ -198,7 +206,7 @@ class Feeds:
                 ids.extend(pid for pid in candidates if pid in shown)
                 if len(candidates) < limit:
                     break
-                cursor = candidates[-1]
+                cursor = from_bytes(candidates[-1])
         finally:
             answers = await asyncio.gather(*asked, return_exceptions=True) if asked else []
         for answer in answers:
@@ -207,13 +215,14 @@ class Feeds:
             liked |= answer
         ids = ids[:limit]
         items = [_as_liked(shown[pid]) if pid in liked else shown[pid] for pid in ids]
-        return FeedPage(items, ids[-1] if len(ids) == limit else None)
+        return FeedPage(items, from_bytes(ids[-1]) if len(ids) == limit else None)
 
-    async def _liked(self, tl: TimelineStore, reader: int, ids: list[str], *, fill: bool) -> set[str]:
+    async def _liked(self, tl: TimelineStore, reader: int, ids: list[bytes], *, fill: bool) -> set[bytes]:
         """Which of ``ids`` the reader liked, from the document store (the source of truth). With ``fill``, by
         reading every post the reader likes and keeping that copy next to their timeline: one query either way, and
         the next pages need none. The generation is read first, so a like or unlike that lands during the read
         keeps its stale answer out of the copy."""
+        texts = {from_bytes(i): i for i in ids}
         if fill:
             generation = await tl.reader_likes_generation(reader)
             every = await self.documents.ids_having_member(
@@ -222,12 +231,13 @@ class Feeds:
             complete = len(every) <= MAX_READER_LIKES
             await tl.reader_likes_fill(reader, every if complete else None, generation=generation)
             if complete:
-                return set(ids).intersection(every)
-        return await self.documents.having_member(POSTS, ids, field="likers", member=reader)
+                return {texts[t] for t in texts.keys() & set(every)}
+        found = await self.documents.having_member(POSTS, list(texts), field="likers", member=reader)
+        return {texts[t] for t in found}
 
     async def _candidates(
         self, tl: TimelineStore, reader: int, before: str | None, limit: int
-    ) -> tuple[list[str], dict[str, bytes | None], CachedPage] | None:
+    ) -> tuple[list[bytes], dict[bytes, bytes | None], CachedPage] | None:
         """The next ``limit`` ids, newest first: the home timeline merged with the followed celebrities' posts; the
         post cache's values of the home timeline's ids, and which of them the reader liked, read with them (one
         round trip for all three: the page)."""
@@ -251,7 +261,7 @@ class Feeds:
             page = theirs[owner]
             if page is None:
                 again = await self._ready(tl, TimelineKind.USER, owner, before, limit)
-                page = again[0] if again is not None else []
+                page = [to_bytes(i) for i in again[0]] if again is not None else []
             merged.update(page)
         return sorted(merged, reverse=True)[:limit], cached, found
 
@@ -264,22 +274,25 @@ class Feeds:
             found = await tl.timeline_read(kind, owner, before=before, limit=limit)
         return found
 
-    async def _posts(self, tl: TimelineStore, ids: list[str], cached: dict[str, bytes | None]) -> dict[str, bytes]:
+    async def _posts(
+        self, tl: TimelineStore, ids: list[bytes], cached: dict[bytes, bytes | None]
+    ) -> dict[bytes, bytes]:
         """Post id -> its feed item, rendered, not liked (POST_CACHE_PREFIX), for the posts that exist and are not
         deleted; ``cached``: the cache's values already read for some of the ids."""
 
-        async def load(missing: list[str]) -> dict[str, Any]:
+        async def load(missing: list[bytes]) -> dict[bytes, Any]:
             """The posts as feed items, each with its author's card: a cached post then costs no second read for
             its card (an author's new name or avatar reaches feeds within POST_CACHE_TTL_S)."""
-            docs = await self.documents.get_many(POSTS, missing)
-            shown = {i: _shown(d) for i, d in docs.items() if not d.get("deleted")}
+            texts = {from_bytes(i): i for i in missing}
+            docs = await self.documents.get_many(POSTS, list(texts))
+            shown = {texts[i]: _shown(d) for i, d in docs.items() if not d.get("deleted")}
             cards = await self._cards(tl, sorted({int(d["author_id"]) for d in shown.values()}))
             return {i: _item(doc, cards, liked=False) for i, doc in shown.items()}
 
         return await cache_aside_many(
             tl,
             ids,
-            post_cache_key,
+            item_cache_key,
             ttl_s=POST_CACHE_TTL_S,
             load=load,
             tally=self.stats.posts,

@@ -115,7 +115,7 @@ class RedisBacked(Adapter):
         await self._client.ping()
         self._connected(self._client)
 
-    async def mget(self, keys: Sequence[str]) -> list[Any]:
+    async def mget(self, keys: Sequence[str | bytes]) -> list[Any]:
         """MGET, split by hash slot on a cluster (not atomic there: the feed's caches do not need it to be)."""
         if self.cluster:
             return list(await cast(RedisCluster, self.client).mget_nonatomic(list(keys)))

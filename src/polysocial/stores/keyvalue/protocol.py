@@ -106,11 +106,14 @@ class ReaderLikes(StrEnum):
     SOURCE = "s"  # the reader likes more than MAX_READER_LIKES posts: ask the document store
 
 
+CacheKey = str | bytes  # a batched cache's key: text, or bytes where it holds a 16-byte id (the post cache)
+
+
 @dataclass(frozen=True, slots=True)
 class CachedPage:
     """One page of a timeline, as ``timeline_read_cached`` reads it."""
 
-    ids: list[str]  # newest first
+    ids: list[bytes]  # newest first, as the timeline holds them: 16 bytes each (domain/ids.to_bytes)
     celebrities: set[int]  # followed celebrities (a home timeline)
     values: list[bytes | None]  # each id's cached value, None for a miss
     likes: ReaderLikes = ReaderLikes.SOURCE  # a user timeline has no reader: SOURCE
@@ -135,16 +138,17 @@ class TimelineStore(Protocol):
         keeps the timeline alive."""
 
     async def timeline_read_cached(
-        self, kind: TimelineKind, owner: int, *, before: str | None, limit: int, cache_prefix: str
+        self, kind: TimelineKind, owner: int, *, before: str | None, limit: int, cache_prefix: bytes
     ) -> CachedPage | None:
-        """``timeline_read``, with the cached value of each id (under the cache key ``cache_prefix + id``, as
-        ``cache_get_many`` reads it; None for a miss) and, for a home timeline, which of the ids its owner liked
-        (from the reader's likes, below): one round trip on a single server."""
+        """``timeline_read``, the ids in their 16 bytes, with the cached value of each (under the cache key
+        ``cache_prefix + id``, as ``cache_get_many`` reads it; None for a miss) and, for a home timeline, which of
+        the ids its owner liked (from the reader's likes, below): one round trip on a single server."""
 
     async def timeline_read_many(
         self, kind: TimelineKind, owners: Sequence[int], *, before: str | None, limit: int
-    ) -> dict[int, list[str] | None]:
-        """Several timelines in one round trip (the celebrity merge); None for those not ready."""
+    ) -> dict[int, list[bytes] | None]:
+        """Several timelines in one round trip (the celebrity merge), their ids in 16 bytes; None for those not
+        ready."""
 
     async def timeline_is_live(self, kind: TimelineKind, owner: int) -> bool: ...
 
@@ -198,12 +202,12 @@ class TimelineStore(Protocol):
 
     # -- batched cache-aside (same keys and generations as KeyValueStore's cache) -----------------------------------
 
-    async def cache_get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    async def cache_get_many(self, keys: Sequence[CacheKey]) -> list[bytes | None]:
         """One MGET."""
 
-    async def cache_generations(self, keys: Sequence[str]) -> list[int]: ...
+    async def cache_generations(self, keys: Sequence[CacheKey]) -> list[int]: ...
 
-    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int, int]]) -> None:
+    async def cache_set_many(self, entries: Sequence[tuple[CacheKey, bytes, int, int]]) -> None:
         """(key, value, generation, ttl_s) each, stored unless invalidated since; pipelined."""
 
-    async def cache_invalidate_many(self, keys: Sequence[str]) -> None: ...
+    async def cache_invalidate_many(self, keys: Sequence[CacheKey]) -> None: ...

@@ -22,16 +22,16 @@ pipeline: about 35,000 inserts/s); on Redis Cluster those batches would be split
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
 from polysocial.config import StoreURL
-from polysocial.domain.ids import ALPHABET, IdOutOfRange, from_bytes, to_bytes
+from polysocial.domain.ids import IdOutOfRange, from_bytes, to_bytes
 from polysocial.stores.base import guard
-from polysocial.stores.keyvalue.protocol import CachedPage, ReaderLikes, TimelineKind
+from polysocial.stores.keyvalue.protocol import CachedPage, CacheKey, ReaderLikes, TimelineKind
 
 MAX_TIMELINE_ITEMS = 800
 TIMELINE_TTL_S = 7 * 86_400  # an idle user's timeline goes; reading restarts the clock, fan-out does not
@@ -92,58 +92,21 @@ end
 READ_SCRIPT = READ_PAGE + "return {ids, celebrities, likes}\n"
 
 
-def _lua_ulid_text(member: str, into: str) -> str:
-    """Lua statements that set ``into`` to the 26 characters of the 16-byte id ``member``, straight-line. Character k
-    is ``A[d]`` (``A``: the alphabet, indexed from 0) for d the bits 5k-2 .. 5k+2 of the 128 (the first character
-    has the two zero bits of padding before them), taken from one byte or from the end of one and the start of the
-    next. ``floor(b / d)`` is spelled ``(b - b % d) / d``: arithmetic, no call. A loop over the bits with
-    ``math.floor`` and ``string.sub`` per character cost Redis 180 µs per page of 20; this costs 75 µs with the page
-    read and the MGET (measured with EVALSHA on Redis 8.2, commandstats)."""
-
-    def shifted(byte: int, drop: int) -> str:  # floor(b / 2^drop)
-        name = f"b{byte + 1}"
-        return name if drop == 0 else f"(({name} - {name} % {2**drop}) / {2**drop})"
-
-    digits = []
-    for k in range(26):
-        start = 5 * k - 2  # the character's first bit among the 128 bits
-        if start < 0:
-            digits.append(shifted(0, 5))
-            continue
-        byte, offset = divmod(start, 8)
-        end = offset + 5
-        if end <= 8:
-            digits.append(f"({shifted(byte, 8 - end)} % 32)" if offset else shifted(byte, 8 - end))
-        else:  # the low (8 - offset) bits of this byte, then the high (end - 8) bits of the next
-            low = end - 8
-            digits.append(f"(b{byte + 1} % {2 ** (8 - offset)}) * {2**low} + {shifted(byte + 1, 8 - low)}")
-    names = ", ".join(f"b{i}" for i in range(1, 17))
-    return f"local {names} = string.byte({member}, 1, 16)\n  {into} = " + " .. ".join(f"A[{d}]" for d in digits)
-
-
 # READ_SCRIPT, and the cached values of the ids it returns, in one round trip (single server only: the cache keys are
 # not among KEYS, and on a cluster they live in other slots). ARGV[4] and ARGV[5]: what goes before and after an id's
-# text in its cache key. The ids come back as text (ULID, Crockford base 32), which the script needs for the keys.
+# 16 bytes in its cache key. The ids stay the 16 bytes the timeline holds: writing each out as its 26 characters (for
+# text keys) was 26 of the script's 60 us of Redis per page; the feed needs the text of one id per page, the cursor.
 READ_CACHED_SCRIPT = (
     READ_PAGE
-    # The alphabet as a table literal, A[0] to A[31]: 32 calls of string.sub per page cost Redis 3-5 us of the 60.
-    + "local A = {[0] = "
-    + ", ".join(f"'{c}'" for c in ALPHABET)
-    + "}"
     + """
-local texts, keys = {}, {}
-for n = 1, #ids do
-  """
-    + _lua_ulid_text("ids[n]", "texts[n]")
-    + """
-  keys[n] = ARGV[4] .. texts[n] .. ARGV[5]
-end
+local keys = {}
+for n = 1, #ids do keys[n] = ARGV[4] .. ids[n] .. ARGV[5] end
 local values = {}
 if #keys > 0 then
   local found = redis.call('MGET', unpack(keys))
   for n = 1, #keys do values[n] = found[n] or '' end
 end
-return {texts, celebrities, values, likes}
+return {ids, celebrities, values, likes}
 """
 )
 
@@ -214,7 +177,20 @@ return 1
 GENERATION_TTL_S = 86_400
 
 
-def cache_keys(key: str) -> tuple[str, str]:
+@overload
+def cache_keys(key: str) -> tuple[str, str]: ...
+
+
+@overload
+def cache_keys(key: bytes) -> tuple[bytes, bytes]: ...
+
+
+def cache_keys(key: CacheKey) -> tuple[CacheKey, CacheKey]:
+    """A cached value's key and its generation's, in one hash tag (one slot on a cluster). ``key`` in bytes (a post
+    cache key holds a 16-byte id) gives bytes: a byte of the id may be a brace, which ends the hash tag early, but it
+    ends both keys' at the same byte, so they still share a slot."""
+    if isinstance(key, bytes):
+        return b"cache:{" + key + b"}", b"cachegen:{" + key + b"}"
     return f"cache:{{{key}}}", f"cachegen:{{{key}}}"
 
 
@@ -271,7 +247,7 @@ class RedisHandle(Protocol):
 
     cluster: bool
 
-    async def mget(self, keys: Sequence[str]) -> list[Any]: ...
+    async def mget(self, keys: Sequence[CacheKey]) -> list[Any]: ...
 
     async def run_script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any: ...
 
@@ -300,7 +276,7 @@ class RedisTimelines:
     def cluster(self) -> bool:
         return self._owner.cluster
 
-    async def mget(self, keys: Sequence[str]) -> list[Any]:
+    async def mget(self, keys: Sequence[CacheKey]) -> list[Any]:
         return await self._owner.mget(keys)
 
     async def run_script(self, script: AsyncScript, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
@@ -338,7 +314,7 @@ class RedisTimelines:
 
     @guard
     async def timeline_read_cached(
-        self, kind: TimelineKind, owner: int, *, before: str | None, limit: int, cache_prefix: str
+        self, kind: TimelineKind, owner: int, *, before: str | None, limit: int, cache_prefix: bytes
     ) -> CachedPage | None:
         keys = _keys(kind, owner)
         args: list[bytes | str | int] = [_upper(before), limit, TIMELINE_TTL_S]
@@ -346,16 +322,14 @@ class RedisTimelines:
             found = await self.run_script(self._scripts["tl_read"], keys=keys, args=args)
             if not found:
                 return None
-            raw, celebrities, likes = found
-            ids = [from_bytes(i) for i in raw]
+            ids, celebrities, likes = found
             values = await self.cache_get_many([cache_prefix + i for i in ids])
         else:
-            head, tail = cache_keys(cache_prefix + "\n")[0].split("\n")
+            head, _, tail = cache_keys(cache_prefix + b"\n")[0].partition(b"\n")
             answer = await self.run_script(self._scripts["tl_read_cached"], keys=keys, args=[*args, head, tail])
             if not answer:
                 return None
-            texts, celebrities, raw_values, likes = answer
-            ids = [_text(i) for i in texts]
+            ids, celebrities, raw_values, likes = answer
             values = [v or None for v in raw_values]  # '' stands for a miss: a Lua table cannot hold nil
         state, liked = _likes(likes, len(ids))
         return CachedPage(ids, {int(c) for c in celebrities if _text(c) != NO_CELEBRITY}, values, state, liked)
@@ -363,15 +337,12 @@ class RedisTimelines:
     @guard
     async def timeline_read_many(
         self, kind: TimelineKind, owners: Sequence[int], *, before: str | None, limit: int
-    ) -> dict[int, list[str] | None]:
+    ) -> dict[int, list[bytes] | None]:
         args = [_upper(before), limit, TIMELINE_TTL_S]
         results = await self.run_scripts(
             self._scripts["tl_read"], [([timeline_key(kind, owner)], args) for owner in owners]
         )
-        return {
-            owner: [from_bytes(i) for i in found[0]] if found else None
-            for owner, found in zip(owners, results, strict=True)
-        }
+        return {owner: list(found[0]) if found else None for owner, found in zip(owners, results, strict=True)}
 
     @guard
     async def timeline_is_live(self, kind: TimelineKind, owner: int) -> bool:
@@ -482,31 +453,31 @@ class RedisTimelines:
     # One MGET over keys in different slots: on Redis Cluster, redis-py's ``mget_nonatomic`` splits it by slot.
 
     @guard
-    async def cache_get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    async def cache_get_many(self, keys: Sequence[CacheKey]) -> list[bytes | None]:
         if not keys:
             return []
         values = await self.mget([cache_keys(k)[0] for k in keys])
         return [v.encode() if isinstance(v, str) else v for v in values]
 
     @guard
-    async def cache_generations(self, keys: Sequence[str]) -> list[int]:
+    async def cache_generations(self, keys: Sequence[CacheKey]) -> list[int]:
         if not keys:
             return []
         values = await self.mget([cache_keys(k)[1] for k in keys])
         return [int(v) if v is not None else 0 for v in values]
 
     @guard
-    async def cache_set_many(self, entries: Sequence[tuple[str, bytes, int, int]]) -> None:
+    async def cache_set_many(self, entries: Sequence[tuple[CacheKey, bytes, int, int]]) -> None:
         if entries:
             await self.run_scripts(
                 self._scripts["cache_set"], [(cache_keys(k), [v, str(g), ttl_s]) for k, v, g, ttl_s in entries]
             )
 
     @guard
-    async def cache_invalidate_many(self, keys: Sequence[str]) -> None:
+    async def cache_invalidate_many(self, keys: Sequence[CacheKey]) -> None:
         await self._invalidate([list(cache_keys(key)) for key in keys])
 
-    async def _invalidate(self, pairs: Sequence[Sequence[str]]) -> None:
+    async def _invalidate(self, pairs: Sequence[Sequence[CacheKey]]) -> None:
         """Each (value, generation) pair: the value goes and its generation moves on, so that a value read from the
         source before now is refused after it (the post and card caches, a reader's likes). One pipeline."""
         if pairs:
