@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -97,6 +98,35 @@ async def test_a_timeout_fails_fast_and_the_next_call_is_answered(url: str) -> N
         with pytest.raises(RedisTimeoutError, match=r"within 0\.5 s"):
             await connection.execute("BLPOP", key("empty"), 3)
         assert await connection.execute("ECHO", "after") == b"after"  # a new connection: the late reply is gone
+    finally:
+        await connection.close()
+
+
+async def test_a_batch_that_times_out_fails_fast_and_the_next_call_is_answered(url: str) -> None:
+    connection = MultiplexedRedis(url, connect_s=2, command_s=0.5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RedisTimeoutError, match=r"within 0\.5 s"):
+            await connection.execute_many([("ECHO", "first"), ("BLPOP", key("empty"), 3)])
+        assert time.monotonic() - started < 1.5
+        assert await connection.execute("ECHO", "after") == b"after"
+    finally:
+        await connection.close()
+
+
+async def test_answered_commands_never_trip_the_timeout_however_long_the_stream(url: str) -> None:
+    """One timer watches the oldest command waiting; it moves on with the answers, for as long as they come."""
+    connection = MultiplexedRedis(url, connect_s=2, command_s=0.2)
+    try:
+        deadline = time.monotonic() + 1.0  # five timeouts' worth of commands, answered in time
+        answered = 0
+        while time.monotonic() < deadline:
+            assert await asyncio.gather(*(connection.execute("ECHO", str(i)) for i in range(20))) == [
+                str(i).encode() for i in range(20)
+            ]
+            answered += 20
+            await asyncio.sleep(0.01)
+        assert answered > 500
     finally:
         await connection.close()
 

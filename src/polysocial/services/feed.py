@@ -204,9 +204,9 @@ class Feeds:
                     asked.append(asyncio.ensure_future(self._liked(tl, reader, unknown, fill=fill)))
                 shown.update(await self._posts(tl, candidates, cached))
                 ids.extend(pid for pid in candidates if pid in shown)
-                if len(candidates) < limit:
+                if len(candidates) < limit or len(ids) >= limit:
                     break
-                cursor = from_bytes(candidates[-1])
+                cursor = from_bytes(candidates[-1])  # some were gone: the next candidates, below these
         finally:
             answers = await asyncio.gather(*asked, return_exceptions=True) if asked else []
         for answer in answers:
