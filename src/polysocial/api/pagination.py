@@ -8,6 +8,7 @@ newest-first lists (feed, timelines, comments, orders, ledger), ``?after=`` with
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,6 +170,7 @@ async def _after_numbers(
     return Paging(request, response, start(cursor, after, "after", number_cursor), limit)
 
 
+@functools.lru_cache(maxsize=4096)  # the same few query strings, again and again (a page's limit, first pages)
 def plain_newest_by_id(query: bytes) -> tuple[str | None, int] | None:
     """``NewestById``'s start and limit, read straight from a query string that holds nothing but ``cursor`` (a post
     or comment id) and ``limit`` (1 to MAX_PAGE, no sign or leading zero), each at most once and unencoded; None
