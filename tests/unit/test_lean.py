@@ -48,7 +48,8 @@ def scope(query: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None) 
     }
 
 
-def fastapi_reads(query: bytes) -> tuple[int, Any]:
+def reference_answers(request: dict[str, Any]) -> tuple[int, Any]:
+    """The reference app's status and decoded body for one request's ASGI scope."""
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -57,9 +58,13 @@ def fastapi_reads(query: bytes) -> tuple[int, Any]:
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(dict(message))
 
-    asyncio.run(reference(scope(query), receive, send))
+    asyncio.run(reference(request, receive, send))
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return sent[0]["status"], orjson.loads(body)
+
+
+def fastapi_reads(query: bytes) -> tuple[int, Any]:
+    return reference_answers(scope(query))
 
 
 NAMES = st.sampled_from(["cursor", "limit", "before", "after", "x", "", "Limit", "cursor[]"])
@@ -149,18 +154,8 @@ async def user(user_id: UserId) -> int:
 
 
 def fastapi_reads_id(text: str) -> tuple[int, Any]:
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(dict(message))
-
     path = f"/users/{text}"
-    asyncio.run(reference({**scope(), "path": path, "raw_path": path.encode()}, receive, send))
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return sent[0]["status"], orjson.loads(body)
+    return reference_answers({**scope(), "path": path, "raw_path": path.encode()})
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,13 +18,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Scope
 
 from polysocial.api.deps import Caller, caller_of
-from polysocial.api.pagination import json_page, next_link, page_body, plain_newest_by_id
+from polysocial.api.pagination import dict_page_body, json_page, next_link, page_body, plain_newest_by_id
 from polysocial.api.schemas.common import MAX_ID
 
 LeanHandler = Callable[[Request], Awaitable[Response | None]]
@@ -95,7 +94,7 @@ class LeanPage:
 
     def rendered(self, items: list[dict[str, Any]], last: object | None) -> Response:
         cursor, headers = self._next(last)
-        return json_page(orjson.dumps({"items": items, "next_before": last, "next_cursor": cursor}), headers)
+        return json_page(dict_page_body(items, last, cursor), headers)
 
     def rendered_items(self, items: list[bytes], last: object | None) -> Response:
         cursor, headers = self._next(last)

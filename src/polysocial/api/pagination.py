@@ -103,6 +103,11 @@ def next_link(path: str, kept: list[tuple[str, str]], cursor: str, limit: int) -
     return f'<{path}?{urlencode([*kept, ("cursor", cursor), ("limit", limit)])}>; rel="next"'
 
 
+def dict_page_body(items: list[dict[str, Any]], last: object | None, cursor: str | None) -> bytes:
+    """A page of items as JSON (orjson): the body both a route's Paging and a lean handler's LeanPage send."""
+    return orjson.dumps({"items": items, "next_before": last, "next_cursor": cursor})
+
+
 def page_body(items: list[bytes], last: object | None, cursor: str | None) -> bytes:
     """A page of items already rendered as JSON: the bytes orjson renders for the page of those items decoded."""
     tail = b'],"next_before":' + orjson.dumps(last) + b',"next_cursor":' + orjson.dumps(cursor) + b"}"
@@ -140,8 +145,7 @@ class Paging(Generic[T]):
     def rendered(self, items: list[dict[str, Any]], last: object | None) -> Response:
         """The page as json_page answers it, with this request's Link header (and any other header set on the
         dependency's response: FastAPI adds those only to a response it builds itself)."""
-        body = orjson.dumps({"items": items, "next_before": last, "next_cursor": self.next_cursor(last)})
-        return json_page(body, self.response.headers.raw)
+        return json_page(dict_page_body(items, last, self.next_cursor(last)), self.response.headers.raw)
 
     def rendered_items(self, items: list[bytes], last: object | None) -> Response:
         """``rendered`` for items already rendered as JSON (page_body)."""
