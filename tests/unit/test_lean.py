@@ -15,10 +15,12 @@ from fastapi.security import HTTPBearer
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from polysocial.api.lean import bearer_token, plain_id, url_path
+from polysocial.api.errors import install_error_handlers
+from polysocial.api.lean import bearer_token, lean_route, plain_id, url_path
 from polysocial.api.pagination import NewestById, next_link, page_body, plain_newest_by_id
 from polysocial.api.routes.users import UserId
 from polysocial.api.schemas.common import MAX_ID
+from polysocial.domain.errors import StoreUnavailable
 
 ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
@@ -179,3 +181,38 @@ def test_an_id_read_lean_reads_as_fastapi_reads_it(text: str) -> None:
 def test_a_requests_path_is_its_urls_path(path: str) -> None:
     request = Request({**scope(), "path": path, "raw_path": path.encode(), "headers": [(b"host", b"test")]})
     assert url_path(request) == request.url.path
+
+
+def test_what_a_lean_handler_raises_is_answered_by_the_apps_handlers_as_the_full_routes_raise_is() -> None:
+    """A lean handler is the route's ASGI application, ahead of FastAPI's wrapper: a store failure it raises must
+    still be the problem details (503 naming the role) the route's own handler gets, not a 500."""
+
+    def down() -> StoreUnavailable:
+        return StoreUnavailable("keyvalue", "redis://127.0.0.1:1", "connection refused", retry_after_s=2.0)
+
+    async def lean(request: Request) -> None:
+        raise down()
+
+    async def full() -> dict[str, Any]:
+        raise down()
+
+    answers = []
+    for route_class in (lean_route(lean), None):
+        app = FastAPI()
+        install_error_handlers(app)
+        app.router.add_api_route("/page", full, route_class_override=route_class)
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any], sent: list[dict[str, Any]] = sent) -> None:
+            sent.append(dict(message))
+
+        asyncio.run(app(scope(), receive, send))
+        headers = dict(sent[0]["headers"])
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        answers.append((sent[0]["status"], headers[b"content-type"], headers.get(b"retry-after"), orjson.loads(body)))
+    assert answers[0] == answers[1]
+    assert answers[0][:2] == (503, b"application/problem+json")
+    assert "keyvalue" in answers[0][3]["detail"]
