@@ -14,17 +14,30 @@ from redis.asyncio import Redis
 
 from polysocial.config import Role, StoreURL
 from polysocial.domain.accounts import Session, UserRole
+from polysocial.domain.ids import new_id
 from polysocial.engines.embedded import EmbeddedEngines
 from polysocial.engines.redis_cluster import RedisClusterNodes
 from polysocial.services.sessions import SESSION_CACHE_S, SessionPolicy, Sessions, token_hash
 from polysocial.stores.graph.falkordb import FalkorGraphStore
+from polysocial.stores.keyvalue import timelines as timelines_module
+from polysocial.stores.keyvalue.protocol import TimelineKind
 from polysocial.stores.keyvalue.redis import RedisKeyValueStore
+from polysocial.stores.keyvalue.timelines import (
+    TIMELINE_TTL_S,
+    TTL_REFRESH_S,
+    celebrities_key,
+    likes_keys,
+    timeline_key,
+)
 from polysocial.stores.sessions.redis import RedisSessionStore, session_key
 from tests.contract.analytics import LeaderboardContract
 from tests.contract.base import SECRET, FollowGraphContract, KeyValueContract, SessionContract
 from tests.contract.timelines import TimelineContract
 
 pytestmark = pytest.mark.contract
+
+HOME = TimelineKind.HOME
+USER = TimelineKind.USER
 
 
 class RedisEngine:
@@ -39,6 +52,43 @@ class RedisEngine:
 
 class TestRedisKeyValue(RedisEngine, KeyValueContract, TimelineContract, LeaderboardContract):
     adapter = RedisKeyValueStore
+
+    async def test_a_read_restarts_the_timelines_clocks_at_most_hourly_and_otherwise_writes_nothing(
+        self, store: RedisKeyValueStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        tl = store.timelines
+        assert tl is not None
+        posts = [new_id(1_700_000_000_000 + i) for i in range(3)]
+        home = [timeline_key(HOME, 9), celebrities_key(9), likes_keys(9)[0]]
+        user = timeline_key(USER, 9)
+        for kind in (HOME, USER):
+            assert await tl.timeline_begin_rebuild(kind, 9)
+            await tl.timeline_finish_rebuild(kind, 9, posts)
+        assert await tl.reader_likes_fill(9, posts[:1], generation=0)
+
+        async def clocks() -> list[int]:
+            return [await tl.client.ttl(key) for key in [*home, user]]
+
+        async def read() -> None:
+            page = await tl.timeline_read_cached(HOME, 9, before=None, limit=10, cache_prefix=b"feeditem:")
+            assert page is not None
+            assert page.liked == [False, False, True]
+            assert await tl.timeline_read(USER, 9, before=None, limit=10) == (posts[::-1], set())
+
+        async def wound_back() -> None:
+            for key in [*home, user]:
+                await tl.client.expire(key, 100)
+
+        await wound_back()
+        await read()  # this process's first read of them: every clock restarted
+        assert all(ttl > TIMELINE_TTL_S - 60 for ttl in await clocks())
+        await wound_back()
+        await read()  # read again within the hour: no write, the clocks run on
+        assert all(0 < ttl <= 100 for ttl in await clocks())
+        later = time.monotonic() + TTL_REFRESH_S + 1
+        monkeypatch.setattr(timelines_module, "monotonic", lambda: later)
+        await read()  # an hour on: restarted again
+        assert all(ttl > TIMELINE_TTL_S - 60 for ttl in await clocks())
 
 
 class CountedSessionStore(RedisSessionStore):

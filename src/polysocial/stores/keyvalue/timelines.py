@@ -22,6 +22,7 @@ pipeline: about 35,000 inserts/s); on Redis Cluster those batches would be split
 from __future__ import annotations
 
 from collections.abc import Sequence
+from time import monotonic
 from typing import Any, Protocol, overload
 
 from redis.asyncio import Redis
@@ -35,6 +36,10 @@ from polysocial.stores.keyvalue.protocol import CachedPage, CacheKey, ReaderLike
 
 MAX_TIMELINE_ITEMS = 800
 TIMELINE_TTL_S = 7 * 86_400  # an idle user's timeline goes; reading restarts the clock, fan-out does not
+# A process restarts a timeline's clock on its first read, then at most once in this long (RedisTimelines._clock):
+# an active reader's timeline still never expires, and a read is no write.
+TTL_REFRESH_S = 3_600
+REFRESHED_MAX = 100_000  # timelines whose last restart a process remembers; past it, it forgets them all
 READY = b"\x00"  # the Lua scripts below spell these '\0' and '\0\0'
 BUILDING = b"\x00\x00"
 LIKES_COMPLETE = b"\x00"  # the reader's likes: sentinels, as the fill script spells them
@@ -66,25 +71,34 @@ return taken
 """
 
 # KEYS[1] timeline, KEYS[2] its celebrity set and KEYS[3] its owner's likes (home only); ARGV[1] upper bound, ARGV[2]
-# limit, ARGV[3] ttl. The page's members (16-byte ids) in ``ids``, the followed celebrities in ``celebrities``, and in
-# ``likes`` what the owner's likes say of the page: 'k' and a '0' or '1' per id, 'm' (missing) or 's' (ask the
-# source); false when the timeline is not ready.
+# limit, ARGV[3] the ttl to restart the three keys' clocks with, or '' to leave them (RedisTimelines._clock). The
+# page's members (16-byte ids) in ``ids``, the followed celebrities in ``celebrities``, and in ``likes`` what the
+# owner's likes say of the page: 'k' and a '0' or '1' per id, 'm' (missing) or 's' (ask the source); false when the
+# timeline is not ready. A live celebrity set is never empty (it holds '0'), and the likes' READY sentinel is asked
+# with the page's ids: four calls and no write, where an EXPIRE of each key on every read (a write, which Redis also
+# appends to its AOF) made nine; the script's time fell by a fifth.
 READ_PAGE = """
 if not redis.call('ZSCORE', KEYS[1], '\0') then return false end
-if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then return false end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '(\0\0', 'LIMIT', 0, tonumber(ARGV[2]))
 local celebrities = {}
+if #KEYS > 1 then
+  celebrities = redis.call('SMEMBERS', KEYS[2])
+  if #celebrities == 0 then return false end
+end
+local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '(\0\0', 'LIMIT', 0, tonumber(ARGV[2]))
 local likes = 's'
 if #KEYS > 1 then
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-  celebrities = redis.call('SMEMBERS', KEYS[2])
-  if redis.call('SISMEMBER', KEYS[3], '\0') == 1 then
-    redis.call('EXPIRE', KEYS[3], ARGV[3])
-    likes = 'k'
-    if #ids > 0 then likes = 'k' .. table.concat(redis.call('SMISMEMBER', KEYS[3], unpack(ids))) end
-  elseif redis.call('EXPIRE', KEYS[3], ARGV[3]) == 0 then
+  local flags = redis.call('SMISMEMBER', KEYS[3], '\0', unpack(ids))
+  if flags[1] == 1 then
+    likes = 'k' .. table.concat(flags, '', 2)
+  elseif redis.call('EXISTS', KEYS[3]) == 0 then
     likes = 'm'
+  end
+end
+if ARGV[3] ~= '' then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  if #KEYS > 1 then
+    redis.call('EXPIRE', KEYS[2], ARGV[3])
+    if likes ~= 'm' then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
   end
 end
 """
@@ -263,6 +277,19 @@ class RedisTimelines:
     def __init__(self, owner: RedisHandle) -> None:
         self._owner = owner
         self._scripts: dict[str, AsyncScript] = {}
+        self._refreshed: dict[str, float] = {}  # timeline key -> when this process last restarted its clock
+
+    def _clock(self, key: str) -> int | bytes:
+        """The read scripts' ttl argument for the timeline at ``key``: TIMELINE_TTL_S, to restart its clock (and
+        its companion sets'), when this process has not within TTL_REFRESH_S; else b'' (leave them)."""
+        now = monotonic()
+        last = self._refreshed.get(key)
+        if last is not None and now - last < TTL_REFRESH_S:
+            return b""
+        if len(self._refreshed) >= REFRESHED_MAX:
+            self._refreshed.clear()
+        self._refreshed[key] = now
+        return TIMELINE_TTL_S
 
     @property
     def location(self) -> StoreURL:
@@ -304,8 +331,9 @@ class RedisTimelines:
     async def timeline_read(
         self, kind: TimelineKind, owner: int, *, before: str | None, limit: int
     ) -> tuple[list[str], set[int]] | None:
+        keys = _keys(kind, owner)
         found = await self.run_script(
-            self._scripts["tl_read"], keys=_keys(kind, owner), args=[_upper(before), limit, TIMELINE_TTL_S]
+            self._scripts["tl_read"], keys=keys, args=[_upper(before), limit, self._clock(keys[0])]
         )
         if not found:
             return None
@@ -317,7 +345,7 @@ class RedisTimelines:
         self, kind: TimelineKind, owner: int, *, before: str | None, limit: int, cache_prefix: bytes
     ) -> CachedPage | None:
         keys = _keys(kind, owner)
-        args: list[bytes | str | int] = [_upper(before), limit, TIMELINE_TTL_S]
+        args: list[bytes | str | int] = [_upper(before), limit, self._clock(keys[0])]
         if self.cluster:  # the cache keys are in other slots: two round trips
             found = await self.run_script(self._scripts["tl_read"], keys=keys, args=args)
             if not found:
@@ -338,9 +366,10 @@ class RedisTimelines:
     async def timeline_read_many(
         self, kind: TimelineKind, owners: Sequence[int], *, before: str | None, limit: int
     ) -> dict[int, list[bytes] | None]:
-        args = [_upper(before), limit, TIMELINE_TTL_S]
+        upper = _upper(before)
+        keys = [timeline_key(kind, owner) for owner in owners]
         results = await self.run_scripts(
-            self._scripts["tl_read"], [([timeline_key(kind, owner)], args) for owner in owners]
+            self._scripts["tl_read"], [([key], [upper, limit, self._clock(key)]) for key in keys]
         )
         return {owner: list(found[0]) if found else None for owner, found in zip(owners, results, strict=True)}
 
