@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +19,7 @@ from polysocial.api.errors import ContainErrors, install_error_handlers
 from polysocial.api.metrics import ProcessMetrics, RequestMetrics
 from polysocial.api.routes import admin, analytics, auth, feed, health, posts, seats, shop, social, users, wallet
 from polysocial.api.schemas.posts import EXTRA_VALUE_SCHEMAS
-from polysocial.api.server import FASTAPI_TELEMETRY
+from polysocial.api.server import FASTAPI_TELEMETRY, tune_collector
 from polysocial.bootstrap import App, bootstrap
 from polysocial.config import Role, Settings
 from polysocial.events.leader import RELAY_LEASE, Leadership
@@ -105,11 +104,12 @@ def create_app(
     *,
     app_state: App | None = None,
     relay: bool | None = None,
-    freeze_heap: bool = False,
+    served: bool = False,
 ) -> FastAPI:
     """The FastAPI application. With ``app_state`` the caller owns the stores (and the relay, unless ``relay`` is
-    True); otherwise the lifespan bootstraps them from ``settings`` and closes them at shutdown. ``freeze_heap``:
-    a server process's own (see ``serving_app``)."""
+    True); otherwise the lifespan bootstraps them from ``settings`` and closes them at shutdown. ``served``: the
+    application of a server process (``serving_app``), whose collector is tuned once it has started
+    (api/server.tune_collector)."""
     if not structlog.is_configured():  # served by another runner: its logs still never carry locals or secrets
         configure_logging()
 
@@ -117,12 +117,8 @@ def create_app(
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         state = app_state or await bootstrap(settings)
         api.state.polysocial = state
-        if freeze_heap:
-            # Everything built so far (the framework, the schemas, the stores) lives as long as the process: out
-            # of the collector's sight, a full collection no longer walks it. One took 120 ms here, and came
-            # every few seconds under load: it was the p99.
-            gc.collect()
-            gc.freeze()
+        if served:
+            tune_collector()  # everything built so far lives as long as the process
         run_relay = relay if relay is not None else (app_state is None and state.settings.relay_in_process)
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -184,4 +180,4 @@ def create_app(
 def serving_app() -> FastAPI:
     """The application of a `polysocial serve` worker (uvicorn calls it in each process; settings from the
     environment)."""
-    return create_app(freeze_heap=True)
+    return create_app(served=True)

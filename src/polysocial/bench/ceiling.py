@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from polysocial.api.server import FASTAPI_TELEMETRY, server_options
+from polysocial.api.server import FASTAPI_TELEMETRY, server_options, tune_collector
 from polysocial.config import Settings
 
 
@@ -38,6 +38,7 @@ def create_app() -> FastAPI:
     async def feed() -> dict[str, Any]:
         return page
 
+    tune_collector()  # as a `polysocial serve` process's, once it has started
     return api
 
 
