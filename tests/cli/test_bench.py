@@ -61,6 +61,11 @@ def test_bench_measures_every_workload_per_variant_and_writes_the_report(tmp_pat
                 endpoints = figures["endpoints"]
                 assert set(endpoints) == {*HTTP_ENDPOINTS, "ceiling"}, variant
                 assert all(e["errors"] == 0 and e["ops_per_s"] > 0 for e in endpoints.values()), (variant, endpoints)
+                # how busy the whole machine was: the server's processes are part of it
+                cores = os.cpu_count() or 1
+                assert all(
+                    0.9 * e["server_cpu_cores"] <= e["machine_busy_cores"] <= cores + 0.05 for e in endpoints.values()
+                ), (variant, endpoints)
                 # --quick runs one round: each endpoint's figure is that round's
                 rounds = figures["rounds_per_s"]
                 assert set(rounds) == set(endpoints), variant

@@ -23,7 +23,7 @@ def collector() -> Iterator[None]:
 
 @pytest.mark.usefixtures("collector")
 def test_a_tuned_collector_freezes_what_exists_and_collects_the_young_generation_less_often() -> None:
-    lives_long = [[] for _ in range(10)]  # containers: the collector tracks them
+    lives_long: list[list[int]] = [[] for _ in range(10)]  # containers: the collector tracks them
     gc.set_threshold(700, 10, 10)
     tune_collector()
     assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 10, 10)

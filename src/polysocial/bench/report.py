@@ -192,6 +192,10 @@ def load_chart(cells: dict[str, Cell], path: Path) -> Path:
     return path
 
 
+def busy(cores: float | None) -> str:
+    return "-" if cores is None else f"{cores:.2f}"  # not measured in runs before it was
+
+
 def http_details(run: Run) -> list[str]:
     """Every endpoint of the closed-loop run, per variant, with the generator's and the server's CPU."""
     out = []
@@ -200,14 +204,16 @@ def http_details(run: Run) -> list[str]:
         out += [
             f"**{variant}**, {cell.extra.get('workers', '?')} server processes:",
             "",
-            "| endpoint | requests/s | p50 ms | p99 ms | errors | server CPU (cores) | wrk CPU (cores) |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| endpoint | requests/s | p50 ms | p99 ms | errors | server CPU (cores) | wrk CPU (cores) "
+            "| machine busy (cores) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, f in endpoints.items():
             shown = "no-store ceiling (fixed page)" if name == "ceiling" else name
             out.append(
                 f"| {shown} | {rate(f['ops_per_s'])} | {figure(f['p50_ms'])} | {figure(f['p99_ms'])} | {f['errors']} "
-                f"| {f['server_cpu_cores']:.2f} | {f['generator_cpu_cores']:.2f} |"
+                f"| {f['server_cpu_cores']:.2f} | {f['generator_cpu_cores']:.2f} "
+                f"| {busy(f.get('machine_busy_cores'))} |"
             )
         out.append("")
     return out

@@ -69,7 +69,7 @@ WORKLOADS: dict[str, str] = {
     "transfers": "one transfer between two random wallets, 32 clients",
     "ingest": "10,000 post views recorded into the buffer and flushed to the time-series store; ops/s counts views",
     "trending": "the 20 most viewed posts of the current hour, after the ingest",
-    "http": "closed loop over HTTP with wrk (32 connections): the most requests per second `polysocial serve` answers "
+    "http": "closed loop over HTTP with wrk (64 connections): the most requests per second `polysocial serve` answers "
     "for each endpoint in turn (home feed, a user timeline, a post, the wallet, suggestions, compose), next to a "
     "FastAPI app answering a fixed 20-item page from no store, same server settings, same run (the framework's "
     "ceiling); three rounds of 5 s over the reads and the ceiling, then three of compose, each figure the round with "
