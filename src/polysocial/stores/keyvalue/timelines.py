@@ -76,7 +76,7 @@ return taken
 # owner's likes say of the page: 'k' and a '0' or '1' per id, 'm' (missing) or 's' (ask the source); false when the
 # timeline is not ready. A live celebrity set is never empty (it holds '0'), and the likes' READY sentinel is asked
 # with the page's ids: four calls and no write, where an EXPIRE of each key on every read (a write, which Redis also
-# appends to its AOF) made nine; the script's time fell by a fifth.
+# appends to its AOF) made nine. The script 20.1 -> 17.5 us (commandstats); Redis per feed 54-55 -> 49-50 us.
 READ_PAGE = """
 if not redis.call('ZSCORE', KEYS[1], '\0') then return false end
 local celebrities = {}
